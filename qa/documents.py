@@ -1,0 +1,264 @@
+"""Load a text file into Paragraph records: decoding, page-break repair, sections, metadata.
+
+What it does: decodes bytes (UTF-8, UTF-16 with a BOM, GB18030) or refuses them with one
+sentence; splits Markdown or plain text into blocks; rejoins a block cut mid-sentence at a
+page end with the block after it; turns headings into sections and the title, author and
+trailing "label: value" lines into metadata paragraphs that are retrieved and cited like any
+other. What it does not do: chunking, embedding, or any format beyond text (yet).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from qa.errors import InputError
+
+TEXT_SUFFIXES = {".md", ".markdown", ".txt"}
+METADATA_SECTION = "文档信息"
+
+# Characters that may end a sentence, and closers that may follow them.
+SENTENCE_END = "。！？!?…；;"
+CLOSERS = "”’」』）)》〉】\"'"
+
+# "label: value" lines that carry document metadata, and the field each label fills.
+LABEL_FIELDS = {
+    "作者": "author",
+    "作者单位": "affiliation",
+    "单位": "affiliation",
+    "职务": "position",
+    "编号": "serial",
+    "文章编号": "serial",
+    "doi": "doi",
+    "关键词": "keywords",
+    "author": "author",
+    "keywords": "keywords",
+}
+LABEL_LINE = re.compile(r"^\s*([^\s:：]{1,8})\s*[:：]\s*(\S.{0,150})$")
+
+# Words a reader might use for each metadata field, in Chinese and English, so a question
+# like "who wrote it" or "作者是谁" reaches the record that holds the answer.
+FIELD_LABELS = {
+    "title": "标题 题目 文章名称 title",
+    "author": "作者 撰写者 谁写的 author written by",
+    "position": "作者职务 职位 任职 author's position job title",
+    "affiliation": "作者单位 affiliation",
+    "serial": "编号 文章编号 serial number",
+    "doi": "DOI 数字对象标识符 digital object identifier",
+    "keywords": "关键词 keywords",
+}
+
+
+@dataclass(frozen=True)
+class Paragraph:
+    """One paragraph after repair; `number` is 1-based in document order."""
+
+    doc_id: str
+    number: int
+    section: str
+    text: str
+    start: int
+    end: int
+    kind: str = "body"  # body | heading | metadata
+    field: str = ""  # for metadata: title, author, position, serial, doi, ...
+
+    @property
+    def paragraph_id(self) -> str:
+        """Stable across re-ingests while the paragraph's text and position are unchanged."""
+        digest = hashlib.sha1(self.text.encode("utf-8")).hexdigest()[:10]
+        return f"{self.doc_id}#{digest}"
+
+
+@dataclass(frozen=True)
+class Document:
+    doc_id: str
+    source: str
+    title: str
+    content_hash: str
+    paragraphs: tuple[Paragraph, ...]
+    metadata: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class _Block:
+    text: str
+    start: int
+    end: int
+    kind: str = "body"
+    field: str = ""
+    level: int = 0
+
+
+def load_document(path: Path, max_bytes: int) -> Document:
+    """Read and parse one file; every problem is an InputError naming the file."""
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"{path} does not exist.")
+    if path.is_dir():
+        raise InputError(f"{path} is a folder; give the files inside it.")
+    if path.suffix.lower() not in TEXT_SUFFIXES:
+        supported = ", ".join(sorted(TEXT_SUFFIXES))
+        raise InputError(f"{path} has an unsupported type '{path.suffix}' (supported: {supported}).")
+    size = path.stat().st_size
+    if size > max_bytes:
+        raise InputError(
+            f"{path} is {size / 1e6:.1f} MB, over the {max_bytes / 1e6:.1f} MB limit (QA_MAX_FILE_MB)."
+        )
+    text = decode_text(path.read_bytes(), str(path))
+    return parse_document(text, doc_id=path.name, source=str(path))
+
+
+def decode_text(data: bytes, name: str) -> str:
+    """UTF-8 first, then UTF-16 with a BOM, then GB18030; binary or undecodable bytes are refused."""
+    if not data.strip():
+        raise InputError(f"{name} is empty.")
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        candidates = ["utf-16"]
+    elif b"\x00" in data:
+        raise InputError(f"{name} looks like a binary file, not text.")
+    else:
+        candidates = ["utf-8-sig", "gb18030"]
+    for encoding in candidates:
+        try:
+            text = data.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+        if _looks_binary(text):
+            raise InputError(f"{name} looks like a binary file, not text.")
+        if not text.strip():
+            raise InputError(f"{name} is empty.")
+        return text.replace("\r\n", "\n").replace("\r", "\n")
+    raise InputError(f"{name} is not valid UTF-8, UTF-16 or GB18030 text; convert it to UTF-8.")
+
+
+def _looks_binary(text: str) -> bool:
+    controls = sum(1 for ch in text if ord(ch) < 32 and ch not in "\n\r\t\f")
+    return controls > max(2, len(text) // 100)
+
+
+def parse_document(text: str, doc_id: str, source: str) -> Document:
+    """Turn decoded text into numbered paragraphs with sections and metadata."""
+    blocks = _classify(_split_blocks(text))
+    blocks = _rejoin_page_breaks(blocks)
+    paragraphs: list[Paragraph] = []
+    metadata: dict[str, str] = {}
+    section = ""
+    for block in blocks:
+        if block.kind == "heading":
+            section = block.text
+        if block.kind == "metadata":
+            metadata.setdefault(block.field, _metadata_value(block))
+        paragraphs.append(
+            Paragraph(
+                doc_id=doc_id,
+                number=len(paragraphs) + 1,
+                section=METADATA_SECTION if block.kind == "metadata" else section,
+                text=block.text,
+                start=block.start,
+                end=block.end,
+                kind=block.kind,
+                field=block.field,
+            )
+        )
+    if not paragraphs:
+        raise InputError(f"{source} has no text to index.")
+    title = metadata.get("title") or Path(source).stem
+    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
+    return Document(doc_id, source, title, digest, tuple(paragraphs), metadata)
+
+
+def _metadata_value(block: _Block) -> str:
+    match = LABEL_LINE.match(block.text)
+    return match.group(2).strip() if match and block.field not in ("title",) else block.text
+
+
+def _split_blocks(text: str) -> list[_Block]:
+    """Blocks are runs of non-blank lines; offsets point into `text`."""
+    blocks: list[_Block] = []
+    for match in re.finditer(r"[^\n]*\S[^\n]*(?:\n[^\n]*\S[^\n]*)*", text):
+        lines = [line.strip() for line in match.group(0).split("\n")]
+        blocks.append(_Block(_join_lines(lines), match.start(), match.end()))
+    return blocks
+
+
+def _join_lines(lines: list[str]) -> str:
+    joined = lines[0]
+    for line in lines[1:]:
+        joined = _join_pieces(joined, line)
+    return joined
+
+
+def _join_pieces(left: str, right: str) -> str:
+    """Chinese text joins without a space; Latin words keep one between them."""
+    if left and right and left[-1].isascii() and right[0].isascii():
+        return f"{left} {right}"
+    return left + right
+
+
+def _classify(blocks: list[_Block]) -> list[_Block]:
+    """Mark headings, the title, the byline and label lines; the rest stays body."""
+    classified: list[_Block] = []
+    seen_body = False
+    for index, block in enumerate(blocks):
+        heading = re.match(r"^(#{1,6})\s+(.+)$", block.text)
+        label = LABEL_LINE.match(block.text)
+        if heading and index == 0:
+            classified.append(_block(block, heading.group(2).strip(), "metadata", "title"))
+        elif heading:
+            level = len(heading.group(1))
+            classified.append(_block(block, heading.group(2).strip(), "heading", level=level))
+            seen_body = True
+        elif label and label.group(1).lower() in LABEL_FIELDS:
+            field_name = LABEL_FIELDS[label.group(1).lower()]
+            if field_name == "author" and _has_field(classified, "author"):
+                field_name = "position"  # a second 作者 line names the author's post
+            classified.append(_block(block, block.text, "metadata", field_name))
+        elif _is_byline(block.text, classified, seen_body):
+            classified.append(_block(block, block.text, "metadata", "author"))
+        else:
+            classified.append(block)
+            seen_body = True
+    return classified
+
+
+def _block(block: _Block, text: str, kind: str, field_name: str = "", level: int = 0) -> _Block:
+    return _Block(text, block.start, block.end, kind, field_name, level)
+
+
+def _has_field(blocks: list[_Block], field_name: str) -> bool:
+    return any(block.field == field_name for block in blocks)
+
+
+def _is_byline(text: str, earlier: list[_Block], seen_body: bool) -> bool:
+    """A short line with no punctuation right under the title is the author's name."""
+    return (
+        not seen_body
+        and _has_field(earlier, "title")
+        and not _has_field(earlier, "author")
+        and len(text) <= 30
+        and not re.search(r"[。，,.!?！？；;:：]", text)
+    )
+
+
+def ends_sentence(text: str) -> bool:
+    stripped = text.rstrip().rstrip(CLOSERS)
+    return bool(stripped) and stripped[-1] in SENTENCE_END
+
+
+def _rejoin_page_breaks(blocks: list[_Block]) -> list[_Block]:
+    """A body block that stops mid-sentence continues in the next body block (a page end)."""
+    repaired: list[_Block] = []
+    for block in blocks:
+        previous = repaired[-1] if repaired else None
+        if (
+            previous is not None
+            and previous.kind == "body"
+            and block.kind == "body"
+            and not ends_sentence(previous.text)
+        ):
+            repaired[-1] = _Block(_join_pieces(previous.text, block.text), previous.start, block.end)
+        else:
+            repaired.append(block)
+    return repaired

@@ -1,0 +1,215 @@
+"""Ingest: files -> paragraphs -> chunks -> embedded into the store, as a diff.
+
+Every file is read and checked before the index is touched, so a bad file loses nothing.
+Re-running adds nothing; a changed document's new chunks are added and its stale ones
+removed; the whole write is crash-safe (see store.py).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from langchain_core.embeddings import Embeddings
+from tqdm import tqdm
+
+from qa.chunking import Chunk, chunk_document, chunking_signature
+from qa.config import Settings
+from qa.documents import TEXT_SUFFIXES, Document, load_document
+from qa.embeddings import embedder_identity, make_embeddings
+from qa.errors import IndexMismatchError, IndexMissingError, InputError
+from qa.store import (
+    ChunkStore,
+    Manifest,
+    document_version,
+    now_stamp,
+    open_for_query,
+    open_for_writing,
+    writer_lock,
+)
+
+
+@dataclass(frozen=True)
+class IngestReport:
+    documents: int
+    documents_changed: int
+    chunks_added: int
+    chunks_removed: int
+    total_chunks: int
+    mean_chunk_chars: float
+    seconds: float
+    embed_seconds: float
+
+    @property
+    def up_to_date(self) -> bool:
+        return self.documents_changed == 0
+
+
+@dataclass(frozen=True)
+class _Plan:
+    document: Document
+    chunks: list[Chunk]
+    version: str
+
+
+class TimedEmbeddings(Embeddings):
+    """Counts the time spent inside the embedder: the floor under ingest time."""
+
+    def __init__(self, inner: Embeddings) -> None:
+        self.inner = inner
+        self.seconds = 0.0
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        started = time.perf_counter()
+        try:
+            return self.inner.embed_documents(texts)
+        finally:
+            self.seconds += time.perf_counter() - started
+
+    def embed_query(self, text: str) -> list[float]:
+        return self.inner.embed_query(text)
+
+
+def collect_files(paths: Iterable[Path]) -> list[tuple[Path, str]]:
+    """Files to ingest with their document ids; a folder contributes its supported files."""
+    found: list[tuple[Path, str]] = []
+    for path in map(Path, paths):
+        if path.is_dir():
+            files = sorted(p for p in path.rglob("*") if p.suffix.lower() in TEXT_SUFFIXES)
+            if not files:
+                raise InputError(f"{path} holds no supported files ({', '.join(sorted(TEXT_SUFFIXES))}).")
+            found.extend((file, file.relative_to(path).as_posix()) for file in files)
+        else:
+            found.append((path, path.name))
+    seen: dict[str, Path] = {}
+    for path, doc_id in found:
+        if doc_id in seen and seen[doc_id].resolve() != path.resolve():
+            raise InputError(f"{seen[doc_id]} and {path} would share the document id '{doc_id}'.")
+        seen[doc_id] = path
+    return list({doc_id: (path, doc_id) for path, doc_id in found}.values())
+
+
+def load_documents(settings: Settings, paths: Sequence[Path]) -> list[Document]:
+    max_bytes = int(settings.max_file_mb * 1_000_000)
+    documents = []
+    for path, doc_id in collect_files(paths):
+        document = load_document(path, max_bytes)
+        documents.append(_with_id(document, doc_id))
+    return documents
+
+
+def _with_id(document: Document, doc_id: str) -> Document:
+    if document.doc_id == doc_id:
+        return document
+    from dataclasses import replace
+
+    paragraphs = tuple(replace(p, doc_id=doc_id) for p in document.paragraphs)
+    return replace(document, doc_id=doc_id, paragraphs=paragraphs)
+
+
+def ingest(
+    settings: Settings,
+    paths: Sequence[Path] | None = None,
+    rebuild: bool = False,
+    progress: bool = True,
+) -> IngestReport:
+    started = time.perf_counter()
+    documents = load_documents(settings, paths or settings.documents)
+    chunking = chunking_signature(settings.chunk_max_tokens, settings.chunk_overlap_sentences)
+    plans = [
+        _Plan(
+            document,
+            chunk_document(document, settings.chunk_max_tokens, settings.chunk_overlap_sentences),
+            document_version(document.content_hash, chunking),
+        )
+        for document in documents
+    ]
+    identity = embedder_identity(settings)
+    embeddings = TimedEmbeddings(make_embeddings(settings))
+    manifest = Manifest(identity, chunking)
+    with writer_lock(settings):
+        if not rebuild and _up_to_date(settings, embeddings, identity, plans):
+            counts = _counts(plans, changed=0, added=0, removed=0)
+            return _report(counts, plans, started, embeddings)
+        with open_for_writing(settings, embeddings, rebuild) as store:
+            if not rebuild and store.manifest and store.manifest.embedder != identity:
+                raise IndexMismatchError(
+                    f"The index was built with {store.manifest.embedder}, not {identity}; "
+                    "run `qa ingest --rebuild` to re-embed everything."
+                )
+            counts = _apply(store, plans, progress)
+            store.write_manifest(manifest)
+            counts["total"] = store.count()
+    return _report(counts, plans, started, embeddings)
+
+
+def _up_to_date(settings: Settings, embeddings: Embeddings, identity: str, plans: list[_Plan]) -> bool:
+    try:
+        store = open_for_query(settings, embeddings, identity)
+    except (IndexMissingError, IndexMismatchError):
+        return False
+    try:
+        stored = {doc.doc_id: doc.version for doc in store.documents()}
+        return all(stored.get(plan.document.doc_id) == plan.version for plan in plans)
+    finally:
+        store.close()
+
+
+def _apply(store: ChunkStore, plans: list[_Plan], progress: bool) -> dict[str, int]:
+    stored = {doc.doc_id: doc.version for doc in store.documents()}
+    changed = [plan for plan in plans if stored.get(plan.document.doc_id) != plan.version]
+    stamp = now_stamp()
+    work = []
+    for plan in changed:
+        existing = store.chunk_ids_of(plan.document.doc_id)
+        new = [chunk for chunk in plan.chunks if chunk.chunk_id not in existing]
+        kept = [chunk for chunk in plan.chunks if chunk.chunk_id in existing]
+        stale = existing - {chunk.chunk_id for chunk in plan.chunks}
+        work.append((plan, new, kept, stale))
+    bar = tqdm(
+        total=sum(len(new) for _, new, _, _ in work),
+        desc="Embedding chunks",
+        unit="chunk",
+        disable=not progress,
+    )
+    batch_size = 32
+    added = removed = 0
+    with bar:
+        for plan, new, kept, stale in work:
+            source = plan.document.source
+            for start in range(0, len(new), batch_size):
+                batch = new[start : start + batch_size]
+                store.add_chunks(batch, source, plan.version, stamp)
+                bar.update(len(batch))
+            store.restamp(kept, source, plan.version, stamp)
+            store.delete_chunks(sorted(stale))  # after the adds: never a moment with neither
+            added += len(new)
+            removed += len(stale)
+    return _counts(plans, changed=len(changed), added=added, removed=removed)
+
+
+def _counts(plans: list[_Plan], changed: int, added: int, removed: int) -> dict[str, int]:
+    return {
+        "changed": changed,
+        "added": added,
+        "removed": removed,
+        "total": sum(len(plan.chunks) for plan in plans),
+    }
+
+
+def _report(
+    counts: dict[str, int], plans: list[_Plan], started: float, embeddings: TimedEmbeddings
+) -> IngestReport:
+    chunks = [chunk for plan in plans for chunk in plan.chunks]
+    return IngestReport(
+        documents=len(plans),
+        documents_changed=counts["changed"],
+        chunks_added=counts["added"],
+        chunks_removed=counts["removed"],
+        total_chunks=counts["total"],
+        mean_chunk_chars=sum(len(c.text) for c in chunks) / max(1, len(chunks)),
+        seconds=time.perf_counter() - started,
+        embed_seconds=embeddings.seconds,
+    )

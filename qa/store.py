@@ -1,0 +1,355 @@
+"""Chroma, local or server, holding the chunks; the index manifest; idempotent, crash-safe ingest.
+
+The manifest lives in the collection's metadata (format version, embedder, chunking), so it
+travels with the data to a Chroma server too. Every chunk records its document's version
+(content hash + chunking), which is what makes re-ingest a diff: unchanged documents are
+skipped, changed ones get their new chunks added and their stale chunks removed.
+
+Crash safety, local index: a writer never touches the index readers use. It copies the
+current generation (vectorstore/gen-N) to gen-N+1, applies the diff there, closes it, and
+then flips the CURRENT file with an atomic rename. A writer killed midway leaves only an
+orphan folder that the next run deletes. With a Chroma server, where no such swap exists,
+the diff itself repairs a half-finished run: new chunks are added before stale ones go.
+One writer at a time per index folder (a lock file), as Chroma requires.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import os
+import shutil
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import chromadb
+from chromadb.config import Settings as ChromaSettings
+from langchain_chroma import Chroma
+from langchain_core.embeddings import Embeddings
+
+from qa.chunking import Chunk
+from qa.config import Settings
+from qa.errors import IndexMismatchError, IndexMissingError, StoreError
+
+FORMAT_VERSION = 1
+CURRENT_FILE = "CURRENT"
+LOCK_FILE = ".ingest.lock"
+GENERATION_PREFIX = "gen-"
+_CHROMA_SETTINGS = ChromaSettings(anonymized_telemetry=False, allow_reset=False)
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """What built an index; stored as the collection's metadata."""
+
+    embedder: str
+    chunking: str
+    format_version: int = FORMAT_VERSION
+
+    def as_metadata(self) -> dict[str, str | int]:
+        return {
+            "qa_format": self.format_version,
+            "qa_embedder": self.embedder,
+            "qa_chunking": self.chunking,
+        }
+
+    @classmethod
+    def from_metadata(cls, metadata: dict | None) -> Manifest | None:
+        if not metadata or "qa_embedder" not in metadata:
+            return None
+        return cls(metadata["qa_embedder"], metadata["qa_chunking"], int(metadata["qa_format"]))
+
+
+@dataclass(frozen=True)
+class StoredDocument:
+    doc_id: str
+    title: str
+    source: str
+    version: str
+    chunks: int
+    ingested_at: str
+
+
+class ChunkStore:
+    """One Chroma collection of chunks, seen through LangChain's Chroma vector store."""
+
+    def __init__(self, client: chromadb.ClientAPI, name: str, embeddings: Embeddings) -> None:
+        self.client = client
+        self.vectorstore = Chroma(
+            collection_name=name,
+            client=client,
+            embedding_function=embeddings,
+            collection_configuration={"hnsw": {"space": "cosine"}},
+        )
+        self.collection = self.vectorstore._collection
+
+    @property
+    def manifest(self) -> Manifest | None:
+        return Manifest.from_metadata(self.collection.metadata)
+
+    def count(self) -> int:
+        return self.collection.count()
+
+    def search(self, vector: Sequence[float], k: int) -> list[tuple[Chunk, float]]:
+        """Nearest chunks with cosine similarity (1 is identical)."""
+        found = self.collection.query(
+            query_embeddings=[list(vector)],
+            n_results=k,
+            include=["metadatas", "documents", "distances"],
+        )
+        return [
+            (chunk_from_record(chunk_id, document, metadata), 1.0 - distance)
+            for chunk_id, document, metadata, distance in zip(
+                found["ids"][0],
+                found["documents"][0],
+                found["metadatas"][0],
+                found["distances"][0],
+                strict=True,
+            )
+        ]
+
+    def all_chunks(self) -> list[Chunk]:
+        records = self.collection.get(include=["metadatas", "documents"])
+        return [
+            chunk_from_record(chunk_id, document, metadata)
+            for chunk_id, document, metadata in zip(
+                records["ids"], records["documents"], records["metadatas"], strict=True
+            )
+        ]
+
+    def documents(self) -> list[StoredDocument]:
+        records = self.collection.get(include=["metadatas"])
+        by_doc: dict[str, list[dict]] = {}
+        for metadata in records["metadatas"]:
+            by_doc.setdefault(metadata["doc_id"], []).append(metadata)
+        return [
+            StoredDocument(
+                doc_id=doc_id,
+                title=entries[0]["title"],
+                source=entries[0]["source"],
+                version=_single_version(entries),
+                chunks=len(entries),
+                ingested_at=max(entry["ingested_at"] for entry in entries),
+            )
+            for doc_id, entries in sorted(by_doc.items())
+        ]
+
+    def chunk_ids_of(self, doc_id: str) -> set[str]:
+        return set(self.collection.get(where={"doc_id": doc_id}, include=[])["ids"])
+
+    def add_chunks(self, chunks: Sequence[Chunk], source: str, version: str, stamp: str) -> None:
+        self.vectorstore.add_texts(
+            texts=[chunk.search_text for chunk in chunks],
+            metadatas=[chunk_metadata(chunk, source, version, stamp) for chunk in chunks],
+            ids=[chunk.chunk_id for chunk in chunks],
+        )
+
+    def restamp(self, chunks: Sequence[Chunk], source: str, version: str, stamp: str) -> None:
+        """Kept chunks of a changed document take its new version, without re-embedding."""
+        if chunks:
+            self.collection.update(
+                ids=[chunk.chunk_id for chunk in chunks],
+                metadatas=[chunk_metadata(chunk, source, version, stamp) for chunk in chunks],
+            )
+
+    def delete_chunks(self, chunk_ids: Sequence[str]) -> None:
+        if chunk_ids:
+            self.collection.delete(ids=list(chunk_ids))
+
+    def write_manifest(self, manifest: Manifest) -> None:
+        metadata = {**(self.collection.metadata or {}), **manifest.as_metadata()}
+        metadata.pop("hnsw:space", None)
+        self.collection.modify(metadata=metadata)
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):  # an HttpClient has nothing to close
+            self.client.close()
+        chromadb.api.client.SharedSystemClient.clear_system_cache()
+
+
+def _single_version(entries: list[dict]) -> str:
+    """A document whose chunks disagree on their version was cut short; it needs redoing."""
+    versions = {entry["doc_version"] for entry in entries}
+    return versions.pop() if len(versions) == 1 else "mixed"
+
+
+def chunk_metadata(chunk: Chunk, source: str, version: str, stamp: str) -> dict:
+    return {
+        "doc_id": chunk.doc_id,
+        "title": chunk.title,
+        "section": chunk.section,
+        "paragraphs": list(chunk.paragraphs),
+        "text": chunk.text,
+        "kind": chunk.kind,
+        "source": source,
+        "doc_version": version,
+        "ingested_at": stamp,
+    }
+
+
+def chunk_from_record(chunk_id: str, search_text: str, metadata: dict) -> Chunk:
+    return Chunk(
+        chunk_id=chunk_id,
+        doc_id=metadata["doc_id"],
+        title=metadata["title"],
+        section=metadata["section"],
+        paragraphs=tuple(metadata["paragraphs"]),
+        text=metadata["text"],
+        search_text=search_text,
+        kind=metadata["kind"],
+    )
+
+
+def document_version(content_hash: str, chunking: str) -> str:
+    return hashlib.sha1(f"{content_hash}\x00{chunking}".encode()).hexdigest()[:16]
+
+
+# --- opening an index ----------------------------------------------------------------------
+
+
+def make_client(settings: Settings, directory: Path | None = None) -> chromadb.ClientAPI:
+    """A Chroma server when QA_CHROMA_HOST is set, else the local folder given."""
+    if settings.chroma_host:
+        address = f"http://{settings.chroma_host}:{settings.chroma_port}"
+        try:
+            client = chromadb.HttpClient(
+                host=settings.chroma_host, port=settings.chroma_port, settings=_CHROMA_SETTINGS
+            )
+            client.heartbeat()
+        except Exception:  # noqa: BLE001 - chromadb raises several types for "not there"
+            raise StoreError(
+                f"Cannot reach the Chroma server at {address}; start it with "
+                f"`chroma run --path DIR --port {settings.chroma_port}` or fix QA_CHROMA_HOST."
+            ) from None
+        return client
+    assert directory is not None
+    return chromadb.PersistentClient(path=str(directory), settings=_CHROMA_SETTINGS)
+
+
+def current_generation(settings: Settings) -> Path | None:
+    marker = settings.vectorstore_dir / CURRENT_FILE
+    if not marker.is_file():
+        return None
+    directory = settings.vectorstore_dir / marker.read_text().strip()
+    return directory if directory.is_dir() else None
+
+
+def index_version(settings: Settings) -> str:
+    """Changes whenever an ingest commits; readers compare it to know when to reopen."""
+    if settings.chroma_host:
+        return "server"
+    current = current_generation(settings)
+    return current.name if current else ""
+
+
+def open_for_query(settings: Settings, embeddings: Embeddings, identity: str) -> ChunkStore:
+    """Open the index for reading; refuse a missing index or one built with another embedder."""
+    if settings.chroma_host:
+        client = make_client(settings)
+    else:
+        directory = current_generation(settings)
+        if directory is None:
+            raise IndexMissingError(f"No index in {settings.vectorstore_dir}; run `qa ingest` first.")
+        client = make_client(settings, directory)
+    if settings.collection not in {c.name for c in client.list_collections()}:
+        raise IndexMissingError(
+            f"The collection '{settings.collection}' does not exist; run `qa ingest` first."
+        )
+    store = ChunkStore(client, settings.collection, embeddings)
+    check_embedder(store.manifest, identity)
+    return store
+
+
+def check_embedder(manifest: Manifest | None, identity: str) -> None:
+    if manifest is None:
+        raise IndexMissingError("The index has no manifest; run `qa ingest --rebuild`.")
+    if manifest.format_version != FORMAT_VERSION:
+        raise IndexMismatchError(
+            f"The index has format {manifest.format_version}, this version reads "
+            f"{FORMAT_VERSION}; re-ingest with `qa ingest --rebuild`."
+        )
+    if manifest.embedder != identity:
+        raise IndexMismatchError(
+            f"The index was built with the embedder {manifest.embedder}, but {identity} is "
+            "configured; re-ingest with `qa ingest --rebuild` or switch the embedder back."
+        )
+
+
+@contextmanager
+def writer_lock(settings: Settings) -> Iterator[None]:
+    """One ingest at a time per index folder; a second one is told so instead of waiting."""
+    settings.vectorstore_dir.mkdir(parents=True, exist_ok=True)
+    with open(settings.vectorstore_dir / LOCK_FILE, "w") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise StoreError(
+                f"Another ingest is writing to {settings.vectorstore_dir}; wait for it to finish."
+            ) from None
+        yield
+
+
+@contextmanager
+def open_for_writing(settings: Settings, embeddings: Embeddings, rebuild: bool) -> Iterator[ChunkStore]:
+    """A store to write into; for a local index, a new generation made current on success."""
+    if settings.chroma_host:
+        client = make_client(settings)
+        if rebuild and settings.collection in {c.name for c in client.list_collections()}:
+            client.delete_collection(settings.collection)
+        yield ChunkStore(client, settings.collection, embeddings)
+        return
+    _remove_orphans(settings)
+    current = current_generation(settings)
+    staging = settings.vectorstore_dir / f"{GENERATION_PREFIX}{_next_number(settings):06d}"
+    if current is not None and not rebuild:
+        shutil.copytree(current, staging)
+    store = ChunkStore(make_client(settings, staging), settings.collection, embeddings)
+    try:
+        yield store
+    except BaseException:
+        store.close()
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    store.close()
+    _commit(settings, staging, previous=current)
+
+
+def _next_number(settings: Settings) -> int:
+    numbers = [
+        int(path.name.removeprefix(GENERATION_PREFIX))
+        for path in settings.vectorstore_dir.glob(f"{GENERATION_PREFIX}*")
+        if path.name.removeprefix(GENERATION_PREFIX).isdigit()
+    ]
+    return max(numbers, default=0) + 1
+
+
+def _commit(settings: Settings, staging: Path, previous: Path | None) -> None:
+    """Atomically point CURRENT at the new generation; keep the previous one for open readers."""
+    marker = settings.vectorstore_dir / CURRENT_FILE
+    temporary = marker.with_suffix(".tmp")
+    temporary.write_text(staging.name)
+    with open(temporary) as handle:
+        os.fsync(handle.fileno())
+    os.replace(temporary, marker)
+    keep = {staging.name, previous.name if previous else ""}
+    for path in settings.vectorstore_dir.glob(f"{GENERATION_PREFIX}*"):
+        if path.name not in keep:
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def _remove_orphans(settings: Settings) -> None:
+    """Generations newer than CURRENT are left by a writer that was killed; drop them."""
+    current = current_generation(settings)
+    current_number = int(current.name.removeprefix(GENERATION_PREFIX)) if current else 0
+    for path in settings.vectorstore_dir.glob(f"{GENERATION_PREFIX}*"):
+        suffix = path.name.removeprefix(GENERATION_PREFIX)
+        if suffix.isdigit() and int(suffix) > current_number:
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def now_stamp() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")

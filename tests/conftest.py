@@ -1,0 +1,32 @@
+"""Shared fixtures: one real index of the article, built once per session with the bundled embedder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from qa.config import PROJECT_ROOT, Settings, load_settings
+from qa.ingestion import ingest
+from qa.pipeline import Pipeline
+
+ARTICLE = PROJECT_ROOT / "data" / "article.md"
+
+
+@pytest.fixture(scope="session")
+def article_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """Settings whose index (in a temp folder) holds the ingested article."""
+    settings = load_settings(vectorstore_dir=tmp_path_factory.mktemp("index"))
+    ingest(settings, progress=False)
+    return settings
+
+
+@pytest.fixture(scope="session")
+def pipeline(article_settings: Settings) -> Pipeline:
+    return Pipeline(article_settings)
+
+
+@pytest.fixture
+def fresh_settings(tmp_path: Path) -> Settings:
+    """Settings pointing at an empty index folder of this test's own."""
+    return load_settings(vectorstore_dir=tmp_path / "index")

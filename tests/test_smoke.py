@@ -1,0 +1,2 @@
+def test_placeholder_import():
+    import qa.cli  # noqa: F401
