@@ -3,7 +3,9 @@
 A paragraph that fits becomes one chunk, so a citation points at exactly one paragraph.
 A longer one is split at sentence ends (。！？；) into windows that overlap by whole
 sentences. Each chunk carries the paragraph numbers it covers and the text we search on
-(the section heading or metadata label in front of the paragraph's own words).
+(the section heading or metadata label in front of the paragraph's own words, and the
+ordinal a reader would use: a heading "二、..." is "第二部分", a paragraph "三是..." the
+"第三项" of its list), so "what does part two say" finds its heading and paragraphs.
 """
 
 from __future__ import annotations
@@ -15,7 +17,10 @@ from dataclasses import dataclass
 from qa.documents import CLOSERS, FIELD_LABELS, Document, Paragraph
 from qa.tokens import ENCODING_NAME, count_tokens
 
-CHUNKING_VERSION = 1
+CHUNKING_VERSION = 2
+_NUMERAL = "一二三四五六七八九十"
+_HEADING_ORDINAL = re.compile(rf"^(?:第)?([{_NUMERAL}]{{1,3}}|\d{{1,2}})(?:部分)?\s*[、.．]")
+_ITEM_ORDINAL = re.compile(rf"^(?:第)?([{_NUMERAL}]{{1,3}})(?:是|要|、)")
 _SENTENCE = re.compile(rf"[^。！？!?；;]*?(?:[。！？!?；;…]+[{re.escape(CLOSERS)}]*|\.(?=\s)|$)", re.DOTALL)
 
 
@@ -69,7 +74,8 @@ def _windows(text: str, max_tokens: int, overlap_sentences: int) -> list[str]:
 
 
 def _make_chunk(document: Document, paragraph: Paragraph, text: str) -> Chunk:
-    digest = hashlib.sha1(f"{paragraph.number}\x00{text}".encode()).hexdigest()[:16]
+    search_text = _search_text(paragraph, text)
+    digest = hashlib.sha1(f"{paragraph.number}\x00{text}\x00{search_text}".encode()).hexdigest()[:16]
     return Chunk(
         chunk_id=f"{document.doc_id}:{digest}",
         doc_id=document.doc_id,
@@ -77,7 +83,7 @@ def _make_chunk(document: Document, paragraph: Paragraph, text: str) -> Chunk:
         section=paragraph.section,
         paragraphs=(paragraph.number,),
         text=text,
-        search_text=_search_text(paragraph, text),
+        search_text=search_text,
         kind=paragraph.kind,
     )
 
@@ -86,6 +92,21 @@ def _search_text(paragraph: Paragraph, text: str) -> str:
     """What is embedded and keyword-indexed: context in front, the paragraph's words after."""
     if paragraph.kind == "metadata":
         return f"{FIELD_LABELS.get(paragraph.field, paragraph.field)}：{text}"
-    if paragraph.kind == "heading" or not paragraph.section:
-        return text
-    return f"{paragraph.section}\n{text}"
+    part = _part_alias(paragraph.section)
+    if paragraph.kind == "heading":
+        return f"{part} 章节 主要内容：{text}" if part else f"章节：{text}"
+    item = _ITEM_ORDINAL.match(text)
+    item_alias = f"第{item.group(1)}项：" if item else ""
+    if not paragraph.section:
+        return f"{item_alias}{text}"
+    return (
+        f"{paragraph.section}（{part}）\n{item_alias}{text}"
+        if part
+        else f"{paragraph.section}\n{item_alias}{text}"
+    )
+
+
+def _part_alias(heading: str) -> str:
+    """ "二、标题" -> "第二部分"; headings without an ordinal have none."""
+    match = _HEADING_ORDINAL.match(heading or "")
+    return f"第{match.group(1)}部分" if match else ""

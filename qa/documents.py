@@ -20,7 +20,7 @@ TEXT_SUFFIXES = {".md", ".markdown", ".txt"}
 METADATA_SECTION = "文档信息"
 
 # Characters that may end a sentence, and closers that may follow them.
-SENTENCE_END = "。！？!?…；;"
+SENTENCE_END = "。！？!?…；;."
 CLOSERS = "”’」』）)》〉】\"'"
 
 # "label: value" lines that carry document metadata, and the field each label fills.

@@ -53,6 +53,15 @@ class _Plan:
     chunks: list[Chunk]
     version: str
 
+    @property
+    def state(self) -> tuple[str, int]:
+        """Version and chunk count: a run cut short (on a Chroma server) stored fewer chunks."""
+        return self.version, len(self.chunks)
+
+
+def _stored_states(store: ChunkStore) -> dict[str, tuple[str, int]]:
+    return {doc.doc_id: (doc.version, doc.chunks) for doc in store.documents()}
+
 
 class TimedEmbeddings(Embeddings):
     """Counts the time spent inside the embedder: the floor under ingest time."""
@@ -141,6 +150,7 @@ def ingest(
                 )
             counts = _apply(store, plans, progress)
             store.write_manifest(manifest)
+            store.write_keywords()
             counts["total"] = store.count()
     return _report(counts, plans, started, embeddings)
 
@@ -151,15 +161,16 @@ def _up_to_date(settings: Settings, embeddings: Embeddings, identity: str, plans
     except (IndexMissingError, IndexMismatchError):
         return False
     try:
-        stored = {doc.doc_id: doc.version for doc in store.documents()}
-        return all(stored.get(plan.document.doc_id) == plan.version for plan in plans)
+        stored = _stored_states(store)
+        current = all(stored.get(plan.document.doc_id) == plan.state for plan in plans)
+        return current and store.has_keywords()
     finally:
         store.close()
 
 
 def _apply(store: ChunkStore, plans: list[_Plan], progress: bool) -> dict[str, int]:
-    stored = {doc.doc_id: doc.version for doc in store.documents()}
-    changed = [plan for plan in plans if stored.get(plan.document.doc_id) != plan.version]
+    stored = _stored_states(store)
+    changed = [plan for plan in plans if stored.get(plan.document.doc_id) != plan.state]
     stamp = now_stamp()
     work = []
     for plan in changed:

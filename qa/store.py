@@ -11,11 +11,15 @@ then flips the CURRENT file with an atomic rename. A writer killed midway leaves
 orphan folder that the next run deletes. With a Chroma server, where no such swap exists,
 the diff itself repairs a half-finished run: new chunks are added before stale ones go.
 One writer at a time per index folder (a lock file), as Chroma requires.
+
+The BM25 keyword index is built by the writer from the finished collection and saved in
+the same generation folder (gen-N/keywords), so it commits and rolls back with the vectors;
+readers load it once per opened store. With a Chroma server it lives in the local index
+folder (keywords-<collection>), replaced by a rename after the server write.
 """
 
 from __future__ import annotations
 
-import contextlib
 import fcntl
 import hashlib
 import os
@@ -27,6 +31,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import chromadb
+import numpy as np
 from chromadb.config import Settings as ChromaSettings
 from langchain_chroma import Chroma
 from langchain_core.embeddings import Embeddings
@@ -34,12 +39,18 @@ from langchain_core.embeddings import Embeddings
 from qa.chunking import Chunk
 from qa.config import Settings
 from qa.errors import IndexMismatchError, IndexMissingError, StoreError
+from qa.keywords import KeywordIndex
 
 FORMAT_VERSION = 1
 CURRENT_FILE = "CURRENT"
 LOCK_FILE = ".ingest.lock"
 GENERATION_PREFIX = "gen-"
-_CHROMA_SETTINGS = ChromaSettings(anonymized_telemetry=False, allow_reset=False)
+KEYWORDS_DIR = "keywords"
+
+
+def _chroma_settings() -> ChromaSettings:
+    """A new object each time: chromadb's HttpClient writes its server address into the one it gets."""
+    return ChromaSettings(anonymized_telemetry=False, allow_reset=False)
 
 
 @dataclass(frozen=True)
@@ -77,8 +88,16 @@ class StoredDocument:
 class ChunkStore:
     """One Chroma collection of chunks, seen through LangChain's Chroma vector store."""
 
-    def __init__(self, client: chromadb.ClientAPI, name: str, embeddings: Embeddings) -> None:
+    def __init__(
+        self,
+        client: chromadb.ClientAPI,
+        name: str,
+        embeddings: Embeddings,
+        keyword_dir: Path | None = None,
+    ) -> None:
         self.client = client
+        self.keyword_dir = keyword_dir
+        self._keywords: KeywordIndex | None = None
         self.vectorstore = Chroma(
             collection_name=name,
             client=client,
@@ -112,19 +131,34 @@ class ChunkStore:
             )
         ]
 
-    def all_chunks(self) -> list[Chunk]:
-        records = self.collection.get(include=["metadatas", "documents"])
+    def search_ids(self, vector: Sequence[float], k: int) -> list[tuple[str, float]]:
+        """Nearest chunk ids with cosine similarity, without fetching their texts."""
+        if k <= 0:
+            return []
+        query = np.asarray(vector, dtype=np.float32).reshape(1, -1)
+        found = self.collection.query(query_embeddings=query, n_results=k, include=["distances"])
         return [
-            chunk_from_record(chunk_id, document, metadata)
-            for chunk_id, document, metadata in zip(
-                records["ids"], records["documents"], records["metadatas"], strict=True
-            )
+            (chunk_id, 1.0 - distance)
+            for chunk_id, distance in zip(found["ids"][0], found["distances"][0], strict=True)
         ]
 
+    def all_chunks(self) -> list[Chunk]:
+        return [
+            chunk_from_record(chunk_id, document, metadata)
+            for chunk_id, document, metadata in self._pages(["metadatas", "documents"])
+        ]
+
+    def _pages(self, include: list[str], size: int = 5000) -> Iterator[tuple[str, str, dict]]:
+        """Every record, a page at a time (one get of 100,000 ids overflows Chroma's SQL)."""
+        for offset in range(0, self.count(), size):
+            records = self.collection.get(include=include, limit=size, offset=offset)
+            documents = records.get("documents") or [""] * len(records["ids"])
+            metadatas = records.get("metadatas") or [{}] * len(records["ids"])
+            yield from zip(records["ids"], documents, metadatas, strict=True)
+
     def documents(self) -> list[StoredDocument]:
-        records = self.collection.get(include=["metadatas"])
         by_doc: dict[str, list[dict]] = {}
-        for metadata in records["metadatas"]:
+        for _, _, metadata in self._pages(["metadatas"]):
             by_doc.setdefault(metadata["doc_id"], []).append(metadata)
         return [
             StoredDocument(
@@ -160,15 +194,60 @@ class ChunkStore:
         if chunk_ids:
             self.collection.delete(ids=list(chunk_ids))
 
+    def get_chunks(self, chunk_ids: Sequence[str], vector: Sequence[float]) -> dict[str, tuple[Chunk, float]]:
+        """Chunks by id, each with its cosine similarity to `vector`, in one round trip."""
+        if not chunk_ids:
+            return {}
+        records = self.collection.get(ids=list(chunk_ids), include=["metadatas", "documents", "embeddings"])
+        query = np.asarray(vector, dtype=np.float32)
+        query = query / (np.linalg.norm(query) or 1.0)
+        matrix = np.asarray(records["embeddings"], dtype=np.float32).reshape(len(records["ids"]), -1)
+        similarities = (matrix @ query) / np.maximum(np.linalg.norm(matrix, axis=1), 1e-12)
+        return {
+            chunk_id: (chunk_from_record(chunk_id, document, metadata), float(similarity))
+            for chunk_id, document, metadata, similarity in zip(
+                records["ids"], records["documents"], records["metadatas"], similarities, strict=True
+            )
+        }
+
+    @property
+    def keywords(self) -> KeywordIndex:
+        """The BM25 index saved at ingest, loaded on first use and kept with this store."""
+        if self._keywords is None:
+            if self.keyword_dir is None:
+                raise IndexMissingError("This index has no keyword index; run `qa ingest --rebuild`.")
+            self._keywords = KeywordIndex.load(self.keyword_dir)
+        return self._keywords
+
+    def has_keywords(self) -> bool:
+        return self.keyword_dir is not None and (self.keyword_dir / "keywords.json").is_file()
+
+    def write_keywords(self) -> None:
+        """Rebuild the BM25 index from the whole collection and save it beside the vectors."""
+        assert self.keyword_dir is not None
+        records = list(self._pages(["documents"]))
+        index = KeywordIndex.build([chunk_id for chunk_id, _, _ in records], [text for _, text, _ in records])
+        staging = self.keyword_dir.with_name(self.keyword_dir.name + ".tmp")
+        shutil.rmtree(staging, ignore_errors=True)
+        index.save(staging)
+        if self.keyword_dir.exists():
+            old = self.keyword_dir.with_name(self.keyword_dir.name + ".old")
+            shutil.rmtree(old, ignore_errors=True)
+            os.replace(self.keyword_dir, old)
+            os.replace(staging, self.keyword_dir)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(staging, self.keyword_dir)
+        self._keywords = index
+
     def write_manifest(self, manifest: Manifest) -> None:
         metadata = {**(self.collection.metadata or {}), **manifest.as_metadata()}
         metadata.pop("hnsw:space", None)
         self.collection.modify(metadata=metadata)
 
     def close(self) -> None:
-        with contextlib.suppress(Exception):  # an HttpClient has nothing to close
-            self.client.close()
-        chromadb.api.client.SharedSystemClient.clear_system_cache()
+        """Release this client only; other open stores in the process keep theirs."""
+        self.client.close()
 
 
 def _single_version(entries: list[dict]) -> str:
@@ -217,7 +296,7 @@ def make_client(settings: Settings, directory: Path | None = None) -> chromadb.C
         address = f"http://{settings.chroma_host}:{settings.chroma_port}"
         try:
             client = chromadb.HttpClient(
-                host=settings.chroma_host, port=settings.chroma_port, settings=_CHROMA_SETTINGS
+                host=settings.chroma_host, port=settings.chroma_port, settings=_chroma_settings()
             )
             client.heartbeat()
         except Exception:  # noqa: BLE001 - chromadb raises several types for "not there"
@@ -227,7 +306,7 @@ def make_client(settings: Settings, directory: Path | None = None) -> chromadb.C
             ) from None
         return client
     assert directory is not None
-    return chromadb.PersistentClient(path=str(directory), settings=_CHROMA_SETTINGS)
+    return chromadb.PersistentClient(path=str(directory), settings=_chroma_settings())
 
 
 def current_generation(settings: Settings) -> Path | None:
@@ -248,6 +327,7 @@ def index_version(settings: Settings) -> str:
 
 def open_for_query(settings: Settings, embeddings: Embeddings, identity: str) -> ChunkStore:
     """Open the index for reading; refuse a missing index or one built with another embedder."""
+    directory = None
     if settings.chroma_host:
         client = make_client(settings)
     else:
@@ -259,9 +339,16 @@ def open_for_query(settings: Settings, embeddings: Embeddings, identity: str) ->
         raise IndexMissingError(
             f"The collection '{settings.collection}' does not exist; run `qa ingest` first."
         )
-    store = ChunkStore(client, settings.collection, embeddings)
+    store = ChunkStore(client, settings.collection, embeddings, keyword_dir(settings, directory))
     check_embedder(store.manifest, identity)
     return store
+
+
+def keyword_dir(settings: Settings, generation: Path | None) -> Path:
+    """Local index: inside the generation. Chroma server: beside it, per collection."""
+    if settings.chroma_host or generation is None:
+        return settings.vectorstore_dir / f"{KEYWORDS_DIR}-{settings.collection}"
+    return generation / KEYWORDS_DIR
 
 
 def check_embedder(manifest: Manifest | None, identity: str) -> None:
@@ -300,14 +387,16 @@ def open_for_writing(settings: Settings, embeddings: Embeddings, rebuild: bool) 
         client = make_client(settings)
         if rebuild and settings.collection in {c.name for c in client.list_collections()}:
             client.delete_collection(settings.collection)
-        yield ChunkStore(client, settings.collection, embeddings)
+        settings.vectorstore_dir.mkdir(parents=True, exist_ok=True)
+        yield ChunkStore(client, settings.collection, embeddings, keyword_dir(settings, None))
         return
     _remove_orphans(settings)
     current = current_generation(settings)
     staging = settings.vectorstore_dir / f"{GENERATION_PREFIX}{_next_number(settings):06d}"
     if current is not None and not rebuild:
         shutil.copytree(current, staging)
-    store = ChunkStore(make_client(settings, staging), settings.collection, embeddings)
+    client = make_client(settings, staging)
+    store = ChunkStore(client, settings.collection, embeddings, keyword_dir(settings, staging))
     try:
         yield store
     except BaseException:

