@@ -1,19 +1,39 @@
 """Answerers: turn a question and its retrieved chunks into an answer with `[n]` citations.
 
-The evidence answerer (the current default) quotes, from each of the top chunks, the sentence
-that shares most with the question, each behind its marker; it states nothing the chunks
-do not say. Fluent extractive and LLM answerers come with the answering issue.
+- `ExtractiveAnswerer` (the default, no LLM): scores the sentences of the retrieved chunks by
+  the question's key terms, numbers and entities (and embedding similarity when words cannot
+  match, as for English questions), answers from one paragraph when it suffices, gathers the
+  items of a list or an enumeration ("一是…二是…"), and quotes every sentence behind its marker.
+- `refusal`: the article does not say, in the question's language, with related paragraphs.
+- `condense_extractive`: a follow-up question takes the previous question's subject along.
+
+Markers are retrieval ranks: `[n]` is the n-th retrieved chunk, in every mode.
+The LLM answerer lives in llm.py; every answer passes citations.Verifier either way.
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from qa.chunking import split_sentences
-from qa.citations import Citation
+from qa.citations import (
+    _CJK,
+    Citation,
+    Verifier,
+    best_quote,
+    join_sentences,
+    key_terms,
+    normalize,
+    numbers,
+)
 from qa.retrieval import RetrievalResult
 
-EVIDENCE_CHUNKS = 3
+MAX_SENTENCES = 4
+# Retrieval ranks the right chunk first most of the time; its order breaks near-ties in wording.
+RANK_PRIOR = 0.35
+NUMERALS = "一二三四五六七八九十"
 
 
 @dataclass(frozen=True)
@@ -40,32 +60,363 @@ class Answer:
         }
 
 
-def _bigrams(text: str) -> set[str]:
-    compact = "".join(text.lower().split())
-    return {compact[i : i + 2] for i in range(len(compact) - 1)}
+def language_of(text: str) -> str:
+    """'zh' when the text has any Chinese character, else 'en'."""
+    return "zh" if _CJK.search(text) else "en"
 
 
-def best_sentence(question: str, text: str) -> str:
-    """The sentence of `text` sharing the most character bigrams with the question."""
-    wanted = _bigrams(question)
-    sentences = split_sentences(text) or [text]
-    return max(sentences, key=lambda sentence: len(wanted & _bigrams(sentence))).strip()
+# --- refusal ---------------------------------------------------------------------------------
+
+REFUSAL = {
+    "zh": "文章没有提到这一点，我无法根据文章回答。",
+    "en": "The article does not say, so I cannot answer this from it.",
+}
+RELATED = {"zh": "相关的段落：{items}。", "en": "Related paragraphs: {items}."}
 
 
-class EvidenceAnswerer:
+def _paragraph_label(result: RetrievalResult, language: str) -> str:
+    numbers_ = "、".join(str(n) for n in result.chunk.paragraphs)
+    label = f"第{numbers_}段" if language == "zh" else f"¶{numbers_}"
+    section = result.chunk.section
+    return (
+        f"{label}（{section}）"
+        if section and language == "zh"
+        else (f"{label} ({section})" if section else label)
+    )
+
+
+def refusal(
+    question: str, results: Sequence[RetrievalResult], language: str | None = None, related: int = 3
+) -> Answer:
+    """Says the article does not answer, lists the nearest paragraphs, and states no fact."""
+    language = language or language_of(question)
+    nearest: list[RetrievalResult] = []
+    for result in results:
+        if all(result.chunk.paragraphs != seen.chunk.paragraphs for seen in nearest):
+            nearest.append(result)
+    nearest = nearest[:related]
+    text = REFUSAL[language]
+    if nearest:
+        separator = "；" if language == "zh" else "; "
+        items = separator.join(_paragraph_label(result, language) for result in nearest)
+        text += (" " if language == "en" else "") + RELATED[language].format(items=items)
+    return Answer(
+        question=question,
+        answer=text,
+        refused=True,
+        mode="extractive",
+        citations=(),
+        retrieved=tuple(results),
+        extra={"related": [result.as_json() | {"text": ""} for result in nearest]},
+    )
+
+
+# --- sentence selection ----------------------------------------------------------------------
+
+_ORDINAL_PART = re.compile(rf"第([{NUMERALS}\d])(?:部分|章|节)")
+_ORDINAL_ITEM = re.compile(rf"第([{NUMERALS}\d])(?:项|点|条|个方面|方面)")
+_COUNT_QUESTION = re.compile(r"几个方面|几项|几点|几个部分|多少项|多少个方面")
+_LIST_QUESTION = re.compile(r"哪些|哪几|几大|三大|四大|五大|列举|分别|which .*s\b|what are", re.IGNORECASE)
+_TITLE_QUESTION = re.compile(r"标题|题目|讲的是什么|讲了什么|主要讨论|主要内容|讲什么|title|about")
+
+
+_NUMBER_QUESTION = re.compile(
+    r"多少|几[个次项年家位]|哪一年|哪年|哪一天|什么时候|什么时间|何时"
+    r"|how (many|much)|which year|what year|\bwhen\b",
+    re.IGNORECASE,
+)
+_QUANTITY = re.compile(rf"\d|[{NUMERALS}两百千万]+(?:个|次|项|家|年|大|方面)")
+
+
+def _has_quantity(sentence: str) -> bool:
+    return bool(_QUANTITY.search(sentence))
+
+
+def _numeral(token: str) -> str:
+    return NUMERALS[int(token) - 1] if token.isdigit() and 0 < int(token) <= 10 else token
+
+
+def _term_weight(term: str) -> float:
+    if numbers(term) and term.replace(".", "").isdigit():
+        return 3.0
+    if term.isascii():
+        return 1.5
+    return {2: 1.0, 3: 1.5}.get(len(term), 2.0)
+
+
+def _bigram_share(term: str, haystack: str) -> float:
+    grams = [term[i : i + 2] for i in range(len(term) - 1)]
+    return sum(g in haystack for g in grams) / len(grams) if grams else 0.0
+
+
+@dataclass(frozen=True)
+class Candidate:
+    n: int
+    result: RetrievalResult
+    sentence: str
+    index: int
+    score: float
+    matched: frozenset[str]
+
+
+class ExtractiveAnswerer:
+    """Quotes the sentences that answer; needs no model beyond the embedder it may be given."""
+
     mode = "extractive"
 
-    def answer(self, question: str, results: list[RetrievalResult], answerable: bool) -> Answer:
-        citations = tuple(
-            Citation(n, result.chunk, best_sentence(question, result.chunk.text))
-            for n, result in enumerate(results[:EVIDENCE_CHUNKS], start=1)
-        )
-        lines = [f"{citation.quote} [{citation.n}]" for citation in citations]
+    def __init__(
+        self, embed: Callable[[list[str]], list[list[float]]] | None = None, verifier: Verifier | None = None
+    ) -> None:
+        self.embed = embed
+        self.verifier = verifier or Verifier(embed=embed)
+
+    def answer(
+        self, question: str, results: list[RetrievalResult], answerable: bool, language: str | None = None
+    ) -> Answer:
+        language = language or language_of(question)
+        if not answerable or not results:
+            return refusal(question, results, language)
+        chosen = self.select(question, results)
+        if not chosen:
+            return refusal(question, results, language)
+        return self.compose(question, results, chosen, language)
+
+    # The steps, public so the LLM answerer can fall back on them.
+
+    def select(self, question: str, results: Sequence[RetrievalResult]) -> list[Candidate]:
+        part = _ORDINAL_PART.search(question)
+        item = _ORDINAL_ITEM.search(question)
+        plain = _ORDINAL_ITEM.sub(" ", _ORDINAL_PART.sub(" ", question))
+        terms = key_terms(plain)
+        if language_of(question) == "en":  # only names and numbers can match Chinese text
+            terms = [t for t in terms if any(ch.isdigit() or ch.isupper() for ch in t) or t.isupper()]
+            terms = [t for t in key_terms(plain) if re.search(r"\d", t)] + [
+                w.lower() for w in re.findall(r"\b[A-Z][A-Z0-9]{1,}\b", question)
+            ]
+        weights = {term: _term_weight(term) for term in dict.fromkeys(terms)}
+        total = sum(weights.values())
+        candidates = self._candidates(results, weights, total, part, item, question)
+        if not candidates:
+            return []
+        candidates.sort(key=lambda c: -c.score)
+        best = candidates[0]
+        if best.score < 0.25 or (_NUMBER_QUESTION.search(question) and not _has_quantity(best.sentence)):
+            return []
+        if _COUNT_QUESTION.search(question):
+            enumeration = self._enumeration(best, candidates)
+            if enumeration:
+                return enumeration
+        chosen = [best]
+        covered = set(best.matched)
+        wants_list = bool(_LIST_QUESTION.search(question))
+        for candidate in candidates[1:]:
+            if len(chosen) >= (MAX_SENTENCES if wants_list else 2):
+                break
+            if any(candidate.sentence == c.sentence for c in chosen):
+                continue
+            new = candidate.matched - covered
+            same_paragraph = candidate.result.chunk.paragraphs == best.result.chunk.paragraphs
+            gain = sum(weights.get(t, 0) for t in new) / total if total else 0.0
+            if gain >= 0.25 and candidate.score >= (0.6 if same_paragraph else 0.8) * best.score:
+                chosen.append(candidate)
+                covered |= candidate.matched
+        order = {id(c): (c.n, c.index) for c in chosen}
+        return sorted(chosen, key=lambda c: order[id(c)])
+
+    def _candidates(self, results, weights, total, part, item, question) -> list[Candidate]:
+        seen: set[str] = set()
+        out: list[Candidate] = []
+        sentences: list[tuple[int, RetrievalResult, int, str, str]] = []
+        for n, result in enumerate(results, start=1):
+            chunk = result.chunk
+            context = normalize(chunk.search_text if chunk.kind == "metadata" else chunk.section)
+            if chunk.kind == "metadata":  # match the field's label words, not the value's own "作者："
+                context = context[: -len(normalize(chunk.text))] or context
+            for index, sentence in enumerate(split_sentences(chunk.text) or [chunk.text]):
+                key = normalize(sentence)
+                if key in seen or not key:
+                    continue
+                seen.add(key)
+                sentences.append((n, result, index, sentence.strip(), context))
+        similarity = self._similarities(question, [s[3] for s in sentences], weights)
+        known = [sim for sim in similarity if sim is not None]
+        floor = sorted(known)[len(known) // 2] if known else 0.0
+        for (n, result, index, sentence, context), sim in zip(sentences, similarity, strict=True):
+            text = normalize(sentence) if chunk.kind != "metadata" else ""
+            matched: set[str] = set()
+            lexical = 0.0
+            for term, weight in weights.items():
+                if term in text:
+                    matched.add(term)
+                    lexical += weight
+                elif term in context:
+                    lexical += 0.6 * weight
+                elif len(term) >= 3 and not term.isascii():
+                    lexical += 0.5 * weight * _bigram_share(term, text)
+            score = lexical / total if total else 0.0
+            if sim is not None:
+                score += 4 * max(0.0, sim - floor)
+            score += RANK_PRIOR * max(0, 4 - n) / 3
+            chunk = result.chunk
+            if part and chunk.section.startswith(_numeral(part.group(1)) + "、"):
+                score += 0.5
+                if chunk.kind == "heading" and _TITLE_QUESTION.search(question) and not item:
+                    score += 0.5
+            if item and re.match(rf"[“\"]?{_numeral(item.group(1))}是", sentence):
+                score += 0.6
+            out.append(Candidate(n, result, sentence, index, score, frozenset(matched)))
+        return out
+
+    def _similarities(self, question, sentences, weights) -> list[float | None]:
+        """Embedding similarity, only where words cannot decide (no Chinese key terms to match)."""
+        if self.embed is None or not sentences or language_of(question) == "zh":
+            return [None] * len(sentences)
+        from qa.citations import _cosine
+
+        vectors = self.embed([question, *sentences])
+        return [_cosine(vectors[0], vector) for vector in vectors[1:]]
+
+    def _enumeration(self, best: Candidate, candidates: list[Candidate]) -> list[Candidate]:
+        """For "几个方面/几项" questions: the opening sentence of each "一是…二是…" item of that section."""
+        section = best.result.chunk.section
+        items: dict[str, Candidate] = {}
+        for candidate in sorted(candidates, key=lambda c: (c.n, c.index)):
+            head = re.match(rf"[{NUMERALS}]是", candidate.sentence)
+            if head and candidate.result.chunk.section == section and head.group(0) not in items:
+                items[head.group(0)] = candidate
+        return sorted(items.values(), key=lambda c: NUMERALS.index(c.sentence[0])) if len(items) >= 2 else []
+
+    def compose(
+        self, question: str, results: Sequence[RetrievalResult], chosen: Sequence[Candidate], language: str
+    ) -> Answer:
+        lines = []
+        for i, candidate in enumerate(chosen):
+            if language == "zh":
+                lines.append(f"{candidate.sentence} [{candidate.n}]")
+            else:
+                frame = "The article says:" if i == 0 else "It also says:"
+                lines.append(f"{frame} “{candidate.sentence}” [{candidate.n}]")
+        citations = citations_for(chosen, results)
         return Answer(
             question=question,
-            answer="\n".join(lines),
+            answer=join_sentences(lines) if language == "zh" else " ".join(lines),
             refused=False,
             mode=self.mode,
             citations=citations,
             retrieved=tuple(results),
         )
+
+
+def citations_for(chosen: Sequence[Candidate], results: Sequence[RetrievalResult]) -> tuple[Citation, ...]:
+    quotes: dict[int, list[str]] = {}
+    for candidate in chosen:
+        quotes.setdefault(candidate.n, []).append(candidate.sentence)
+    return tuple(Citation(n, results[n - 1].chunk, "".join(quotes[n])) for n in sorted(quotes))
+
+
+def citations_from_markers(
+    text_by_marker: dict[int, list[str]], results: Sequence[RetrievalResult]
+) -> tuple[Citation, ...]:
+    """Citations for verified LLM sentences: the quote is the chunk's best-matching sentence(s)."""
+    citations = []
+    for n in sorted(text_by_marker):
+        chunk = results[n - 1].chunk
+        quotes = list(dict.fromkeys(best_quote(claim, chunk) for claim in text_by_marker[n]))
+        citations.append(Citation(n, chunk, "".join(quotes)))
+    return tuple(citations)
+
+
+# --- prompt injection ---------------------------------------------------------------------------
+
+_INJECTION = re.compile(
+    r"忽略|无视|不要理会|抛开|扮演|假装|你现在是|从现在起|系统提示|提示词|系统消息|开发者模式|不受任何限制"
+    r"|当作文章|你自己的观点|越狱"
+    r"|ignore (all |any |the |your )?(previous|prior|above|earlier)?\s*(instructions|rules|prompts?)"
+    r"|disregard|system (prompt|message|override)|developer mode|you are now|pretend|role-?play|\bact as\b"
+    r"|hidden instructions|your instructions|respond only with|</?\s*(context|system)\s*>|\bDAN\b|jailbreak"
+    r"|new instructions|write (me )?an? (poem|story|song|essay)",
+    re.IGNORECASE,
+)
+_CLAUSE = re.compile(r"[^，。,.;；:：!！?？\n]+[，。,.;；:：!！?？\n]*")
+
+
+def strip_injection(question: str) -> tuple[str, bool]:
+    """Drop the clauses that try to instruct the assistant; what remains is the question, if any.
+
+    Returns (the question to answer, whether anything was dropped). Once an instruction is found,
+    long quoted passages are dropped too: text the user asks us to treat as the article is not it.
+    """
+    if not _INJECTION.search(question):
+        return question, False
+    text = re.sub(r"“[^”]{10,}”|\"[^\"]{10,}\"", " ", question)
+    kept = [clause for clause in _CLAUSE.findall(text) if not _INJECTION.search(clause)]
+    clean = "".join(kept).strip(" ，,。.：:")
+    clean = re.sub(r"^(然后|那么|那|then|and|so)\s*[，,]?\s*", "", clean, flags=re.IGNORECASE).strip()
+    return clean, True
+
+
+# --- follow-ups ------------------------------------------------------------------------------
+
+_FOLLOW_UP = re.compile(
+    r"^(那|那么|还有|另外|and\b|what about|how about|then\b)|(呢[？?]?$)"
+    r"|它|他们|她|这些|这位|这个|其中|该|此|\b(it|its|they|them|he|she|his|her|this|that|those)\b",
+    re.IGNORECASE,
+)
+
+
+def is_follow_up(question: str, history: Sequence[dict]) -> bool:
+    return bool(last_user_question(history)) and bool(_FOLLOW_UP.search(question.strip()))
+
+
+def last_user_question(history: Sequence[dict]) -> str:
+    for turn in reversed(history or ()):
+        if turn.get("role") == "user" and str(turn.get("content", "")).strip():
+            return str(turn["content"]).strip()
+    return ""
+
+
+def condense_extractive(question: str, history: Sequence[dict]) -> str:
+    """Carry the previous question's subject into a follow-up, without a model.
+
+    "那第二阶段呢？" after "COP15第一阶段会议通过了什么？" becomes "COP15第二阶段会议通过了什么？"
+    (the parallel term is swapped in); other follow-ups get the previous question's key terms
+    appended that they lack, so retrieval and sentence choice see the subject.
+    """
+    question = question.strip()
+    if not is_follow_up(question, history):
+        return question
+    previous = last_user_question(history)
+    core = re.sub(r"^(那么|那|还有|另外)|呢?[？?]$", "", question).strip(" ，,")
+    swapped = (
+        _swap_parallel(core, previous) if question.rstrip("？?").endswith("呢") or len(core) <= 6 else ""
+    )
+    if swapped:
+        return swapped
+    own = normalize(question)
+    carried = [term for term in key_terms(previous) if term not in own]
+    if not carried:
+        return question
+    separator = " " if language_of(question) == "en" else ""
+    joined = "，".join(carried) if language_of(previous) == "zh" else " ".join(carried)
+    return f"{question}{separator}（{joined}）"
+
+
+def _swap_parallel(core: str, previous: str) -> str:
+    """Put `core` in place of the term of `previous` it parallels (shares a 2+ character suffix)."""
+    if not core or not _CJK.search(core):
+        return ""
+    best = ""
+    for size in range(len(core), 1, -1):
+        suffix = core[-size:]
+        if suffix in previous and suffix != core:
+            best = suffix
+            break
+    if not best:
+        return ""
+    head = core[: -len(best)]
+    position = previous.find(best)
+    start = position
+    # extend the replaced span left over as many characters as `core` has in front of the suffix
+    start = max(0, position - len(head))
+    replaced = previous[:start] + core + previous[position + len(best) :]
+    return replaced if replaced != previous else ""

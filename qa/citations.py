@@ -1,10 +1,37 @@
-"""Citations: which chunk a `[n]` marker points at, and the sentences it rests on."""
+"""Citations: which chunk a `[n]` marker points at, and the check that a sentence rests on it.
+
+`verify` is the one gate every answer passes, extractive or LLM: markers that point outside the
+retrieved set are dropped; each sentence is checked against the chunks it cites by lexical
+overlap of key terms and numbers, with embedding similarity as the second opinion; sentences
+that fail are removed (and reported), so nothing unsupported is ever shown as a cited claim.
+What it does not do: choose sentences (answering.py) or call a model (llm.py).
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from functools import cache
 
-from qa.chunking import Chunk
+from qa.chunking import Chunk, split_sentences
+
+MARKER = re.compile(r"\s*\[(\d{1,3})\]")
+_NUMBER = re.compile(r"\d+(?:\.\d+)?")
+_LATIN = re.compile(r"[A-Za-z][A-Za-z0-9\-]{1,}")
+_CJK = re.compile(r"[\u4e00-\u9fff]")
+
+# Words that carry no claim: question words, function words and English stopwords.
+_STOPWORD_TEXT = (
+    "的 了 是 在 和 与 及 并 也 都 就 而 或 被 把 将 对 为 以 于 之 其 这 那 此 该 等 中 上 下 有 个 一 不 "
+    "什么 哪 哪些 哪个 哪一个 哪一 哪里 哪类 哪项 哪几 哪几个 多少 几 几个 怎样 怎么 如何 为什么 是否 吗 呢 "
+    "谁 请 告诉 我 你 我们 他们 它 这个 那个 这些 这位 其中 文章 本文 作者认为 提到 提出 说 讲 指 "
+    "根据 关于 方面 一下 哪一年 哪年 年 "
+    "the a an of to in on for and or is are was were be been what which who whom whose how many much "
+    "when where why does did do this that these those it its with by from as at about article says "
+    "according named name mention mentioned tell me please"
+)
+STOPWORDS = frozenset(_STOPWORD_TEXT.split())
 
 
 @dataclass(frozen=True)
@@ -23,3 +50,189 @@ class Citation:
             "text": self.chunk.text,
             "quote": self.quote,
         }
+
+
+@dataclass(frozen=True)
+class CheckedSentence:
+    """One answer sentence after verification; `markers` are the ones that survived."""
+
+    text: str
+    markers: tuple[int, ...]
+    supported: bool
+    reason: str = ""
+    overlap: float = 0.0
+    similarity: float | None = None
+
+    def rendered(self) -> str:
+        return self.text + "".join(f" [{n}]" for n in self.markers)
+
+
+@dataclass(frozen=True)
+class Verification:
+    kept: tuple[CheckedSentence, ...]
+    removed: tuple[CheckedSentence, ...] = field(default=())
+
+    @property
+    def text(self) -> str:
+        return join_sentences([sentence.rendered() for sentence in self.kept])
+
+    @property
+    def cited(self) -> tuple[int, ...]:
+        return tuple(sorted({n for sentence in self.kept for n in sentence.markers}))
+
+
+@cache
+def _t2s():
+    import opencc
+
+    return opencc.OpenCC("t2s")
+
+
+def normalize(text: str) -> str:
+    """Lower-case, simplified Chinese, no whitespace: the form every lexical check compares."""
+    return "".join(_t2s().convert(text).lower().split())
+
+
+def key_terms(text: str) -> list[str]:
+    """Content words (jieba for Chinese, words for Latin script) and numbers, stopwords dropped."""
+    import jieba
+
+    terms: list[str] = []
+    for token in jieba.lcut(_t2s().convert(MARKER.sub("", text))):
+        token = token.strip().lower()
+        if not token or token in STOPWORDS:
+            continue
+        if _NUMBER.fullmatch(token) or _LATIN.fullmatch(token) or (_CJK.search(token) and len(token) >= 2):
+            terms.append(token)
+    return list(dict.fromkeys(terms))
+
+
+def numbers(text: str) -> set[str]:
+    return set(_NUMBER.findall(MARKER.sub("", text)))
+
+
+def lexical_overlap(claim: str, source: str) -> float:
+    """Share of the claim's key terms found in the source (1.0 when the claim has none)."""
+    terms = key_terms(claim)
+    if not terms:
+        return 1.0
+    haystack = normalize(source)
+    return sum(term.replace(" ", "") in haystack for term in terms) / len(terms)
+
+
+def join_sentences(sentences: Sequence[str]) -> str:
+    """Chinese sentences run on; a sentence ending in Latin punctuation is followed by a space."""
+    out = ""
+    for sentence in sentences:
+        sentence = sentence.strip()
+        if out and (out[-1].isascii() or sentence[:1].isascii()):
+            out += " "
+        out += sentence
+    return out
+
+
+def split_claims(answer: str) -> list[tuple[str, tuple[int, ...]]]:
+    """Answer text -> (sentence without markers, markers) pairs; a marker binds to the sentence before it."""
+    claims: list[tuple[str, tuple[int, ...]]] = []
+    for line in answer.splitlines():
+        for piece in _sentences_with_markers(line):
+            markers = tuple(dict.fromkeys(int(n) for n in MARKER.findall(piece)))
+            text = MARKER.sub("", piece).strip()
+            if text:
+                claims.append((text, markers))
+            elif markers and claims:
+                previous, old = claims[-1]
+                claims[-1] = (previous, tuple(dict.fromkeys(old + markers)))
+    return claims
+
+
+_PIECE = re.compile(
+    r"[^。！？!?；;\n]*?(?:[。！？!?；;]+[”’」』）)》\"']*|\.(?=\s|$)|$)(?:\s*\[\d{1,3}\])*", re.DOTALL
+)
+
+
+def _sentences_with_markers(line: str) -> list[str]:
+    """Sentences with the markers that follow their end (closing quotes stay with the sentence)."""
+    return [m.group(0) for m in _PIECE.finditer(line) if m.group(0).strip()]
+
+
+Embed = Callable[[list[str]], list[list[float]]]
+
+
+def _cosine(a: Sequence[float], b: Sequence[float]) -> float:
+    dot = sum(x * y for x, y in zip(a, b, strict=True))
+    norm = (sum(x * x for x in a) ** 0.5) * (sum(y * y for y in b) ** 0.5)
+    return dot / norm if norm else 0.0
+
+
+@dataclass(frozen=True)
+class Verifier:
+    """Thresholds for the support check; `embed` (texts -> vectors) adds the semantic opinion."""
+
+    embed: Embed | None = None
+    min_overlap: float = 0.6
+    weak_overlap: float = 0.3
+    min_similarity: float = 0.86
+    cross_lingual_similarity: float = 0.88
+
+    def supports(self, claim: str, source: str) -> tuple[bool, str, float, float | None]:
+        missing = numbers(claim) - numbers(source)
+        overlap = lexical_overlap(claim, source)
+        if missing:
+            return False, f"number {sorted(missing)[0]} is not in the cited text", overlap, None
+        if overlap >= self.min_overlap and key_terms(claim):
+            return True, "", overlap, None
+        similarity = self._similarity(claim, source)
+        latin_claim = not _CJK.search(claim)
+        if similarity is not None:
+            needed = self.cross_lingual_similarity if latin_claim else self.min_similarity
+            if (overlap >= self.weak_overlap or latin_claim) and similarity >= needed:
+                return True, "", overlap, similarity
+        return False, "the cited text does not say this", overlap, similarity
+
+    def _similarity(self, claim: str, source: str) -> float | None:
+        if self.embed is None:
+            return None
+        best = 0.0
+        sentences = [source, *split_sentences(source)]
+        vectors = self.embed([claim, *sentences])
+        for vector in vectors[1:]:
+            best = max(best, _cosine(vectors[0], vector))
+        return best
+
+    def check(self, claim: str, markers: Sequence[int], chunks: dict[int, Chunk]) -> CheckedSentence:
+        """Keep the markers whose chunk supports the claim; uncited claims may borrow any chunk's support."""
+        valid = [n for n in markers if n in chunks]
+        candidates = valid or list(chunks)
+        kept: list[int] = []
+        reason, overlap, similarity = "no citation", 0.0, None
+        for n in candidates:
+            ok, why, lap, sim = self.supports(claim, chunks[n].text)
+            overlap, similarity = max(overlap, lap), sim if sim is not None else similarity
+            if ok:
+                kept.append(n)
+                if not valid:
+                    break
+            else:
+                reason = why
+        if not valid and markers:
+            reason = f"cites [{', '.join(map(str, markers))}], which is not among the retrieved paragraphs"
+        return CheckedSentence(claim, tuple(kept), bool(kept), "" if kept else reason, overlap, similarity)
+
+    def verify(self, answer: str, chunks: dict[int, Chunk]) -> Verification:
+        kept: list[CheckedSentence] = []
+        removed: list[CheckedSentence] = []
+        for claim, markers in split_claims(answer):
+            checked = self.check(claim, markers, chunks)
+            (kept if checked.supported else removed).append(checked)
+        return Verification(tuple(kept), tuple(removed))
+
+
+def best_quote(claim: str, chunk: Chunk) -> str:
+    """The sentence(s) of the chunk that most support the claim: the citation's `quote`."""
+    sentences = split_sentences(chunk.text) or [chunk.text]
+    scored = [
+        (lexical_overlap(claim, sentence) + 0.01 * (numbers(claim) <= numbers(sentence)), sentence)
+        for sentence in sentences
+    ]
+    return max(scored, key=lambda pair: pair[0])[1].strip()

@@ -1,17 +1,31 @@
 """ask(question, history) -> Answer: the one place that wires the steps together.
 
-The CLI, the HTTP API, the web page and the eval runner all call this object, so they
-answer identically. It reopens the index when an ingest has committed a new generation.
+condense (follow-ups become standalone questions) -> retrieve -> is_answerable -> answer
+(extractive, or LLM when one is configured) -> every sentence verified against its citation.
+The CLI, the HTTP API, the web page and the eval runner all call this object, so they answer
+identically; `ask_stream` yields the same answer's text in pieces, then the Answer itself.
+It reopens the index when an ingest has committed a new generation.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Sequence
+from collections import OrderedDict
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 
-from qa.answering import Answer, EvidenceAnswerer
+from langchain_core.embeddings import Embeddings
+
+from qa.answering import (
+    Answer,
+    ExtractiveAnswerer,
+    condense_extractive,
+    language_of,
+    refusal,
+    strip_injection,
+)
+from qa.citations import Verifier, key_terms
 from qa.config import Settings
 from qa.embeddings import embedder_identity, make_embeddings
 from qa.errors import InputError
@@ -33,12 +47,51 @@ class Retrieval:
         }
 
 
+class CachedEmbeddings(Embeddings):
+    """Remembers query vectors, so the answerer and verifier reuse what retrieval computed."""
+
+    def __init__(self, inner: Embeddings, size: int = 4096) -> None:
+        self.inner = inner
+        self._cache: OrderedDict[str, list[float]] = OrderedDict()
+        self._size = size
+        self._lock = threading.Lock()
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        return self.inner.embed_documents(texts)
+
+    def embed_query(self, text: str) -> list[float]:
+        with self._lock:
+            if text in self._cache:
+                self._cache.move_to_end(text)
+                return self._cache[text]
+        vector = self.inner.embed_query(text)
+        with self._lock:
+            self._cache[text] = vector
+            while len(self._cache) > self._size:
+                self._cache.popitem(last=False)
+        return vector
+
+    def embed_texts(self, texts: list[str]) -> list[list[float]]:
+        """Symmetric sentence vectors (E5 'query:' on both sides) for similarity checks."""
+        return [self.embed_query(text) for text in texts]
+
+
 class Pipeline:
     def __init__(self, settings: Settings) -> None:
+        from qa.llm import LLMAnswerer, LLMCondenser, make_chat
+
         self.settings = settings
-        self.embeddings = make_embeddings(settings)
+        self.embeddings = CachedEmbeddings(make_embeddings(settings))
         self.identity = embedder_identity(settings)
-        self.answerer = EvidenceAnswerer()
+        self.verifier = Verifier(embed=self.embeddings.embed_texts)
+        self.extractive = ExtractiveAnswerer(embed=self.embeddings.embed_texts, verifier=self.verifier)
+        self.chat = make_chat(settings)
+        if self.chat is None:
+            self.answerer = self.extractive
+            self.condense = condense_extractive
+        else:
+            self.answerer = LLMAnswerer(self.chat, settings, self.verifier, self.extractive)
+            self.condense = LLMCondenser(self.chat)
         self._lock = threading.Lock()
         self._store: ChunkStore | None = None
         self._version = ""
@@ -71,12 +124,64 @@ class Pipeline:
         return Retrieval(question, tuple(results), (time.perf_counter() - started) * 1000)
 
     def ask(self, question: str, history: Sequence[dict] = ()) -> Answer:
+        final = None
+        for piece in self.ask_stream(question, history):
+            if isinstance(piece, Answer):
+                final = piece
+        assert final is not None
+        return final
+
+    def ask_stream(self, question: str, history: Sequence[dict] = ()) -> Iterator[str | Answer]:
+        """Text pieces as they are verified, then the final Answer (whose text they add up to)."""
         question = self.check_question(question)
         started = time.perf_counter()
+        language = language_of(question)
+        clean, injected = strip_injection(question)
+        standalone = self.condense(clean, list(history or ())) if history and clean else clean
         retriever = Retriever(self.store, self.embeddings)
-        results = retriever.retrieve(question, self.settings.top_k)
-        answer = self.answerer.answer(question, results, retriever.is_answerable(question, results))
-        return replace(answer, latency_ms=(time.perf_counter() - started) * 1000)
+        results = retriever.retrieve(standalone or question, self.settings.top_k)
+        answerable = bool(key_terms(standalone)) and retriever.is_answerable(standalone, results)
+        if injected and not answerable:
+            answer = replace(refusal(question, results, language), extra={"injection": True})
+            yield answer.answer
+        elif self.chat is None:
+            answer = self.extractive.answer(standalone, results, answerable, language)
+            answer = self._verified(answer)
+            yield answer.answer
+        else:
+            answer = None
+            for piece in self.answerer.answer_stream(standalone, results, answerable, language):
+                if isinstance(piece, Answer):
+                    answer = piece
+                else:
+                    yield piece
+            assert answer is not None
+        extra = dict(answer.extra)
+        if injected:
+            extra["injection"] = True
+        if standalone and standalone != question:
+            extra["standalone_question"] = standalone
+        yield replace(
+            answer, question=question, extra=extra, latency_ms=(time.perf_counter() - started) * 1000
+        )
+
+    def _verified(self, answer: Answer) -> Answer:
+        """The extractive answer passes the same gate as the LLM's; a failure is reported, not shown."""
+        if answer.refused:
+            return answer
+        chunks = {c.n: c.chunk for c in answer.citations}
+        report = self.verifier.verify(answer.answer, chunks)
+        if not report.removed:
+            return answer
+        extra = {
+            **answer.extra,
+            "unverified": [{"sentence": s.text, "reason": s.reason} for s in report.removed],
+        }
+        cited = set(report.cited)
+        citations = tuple(c for c in answer.citations if c.n in cited)
+        if not report.kept:
+            return answer
+        return replace(answer, answer=report.text, citations=citations, extra=extra)
 
     def health(self) -> dict:
         return {"status": "ok", "chunks": self.store.count(), "embedder": self.identity}
