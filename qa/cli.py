@@ -61,6 +61,23 @@ def _parser() -> argparse.ArgumentParser:
     docs = commands.add_parser("docs", help="list the documents in the index")
     docs.add_argument("--json", action="store_true")
     docs.set_defaults(run=_docs)
+
+    evaluate = commands.add_parser("eval", help="score an eval set; write a report")
+    evaluate.add_argument("set", type=Path, metavar="SET.jsonl", help="the eval set (JSONL)")
+    evaluate.add_argument("--out", type=Path, help="folder for report.json, report.md, report.png")
+    evaluate.add_argument("-k", type=int, default=5, help="results retrieved per question (>= 5)")
+    evaluate.add_argument("--retrieval-only", action="store_true", help="score retrieval; do not answer")
+    evaluate.add_argument(
+        "--fail-under",
+        nargs="+",
+        action="extend",
+        default=[],
+        metavar="METRIC=VALUE",
+        help="exit 1 when a metric is below VALUE, e.g. hit@5=0.95",
+    )
+    evaluate.add_argument("--compare", type=Path, metavar="OTHER_REPORT.json", help="print the changes")
+    evaluate.add_argument("--baseline", action="store_true", help="run the plain LangChain recipe instead")
+    evaluate.set_defaults(run=_eval)
     return parser
 
 
@@ -126,6 +143,27 @@ def _docs(settings: Settings, args: argparse.Namespace) -> int:
         return 0
     for doc in documents:
         print(f"{doc.doc_id}\t{doc.chunks} chunks\t{doc.ingested_at}\t{doc.title}")
+    return 0
+
+
+def _eval(settings: Settings, args: argparse.Namespace) -> int:
+    from qa import evaluation
+
+    thresholds = evaluation.parse_thresholds(args.fail_under, args.retrieval_only)
+    other = evaluation.load_report(args.compare) if args.compare else None
+    report = evaluation.evaluate(
+        settings, args.set, k=args.k, retrieval_only=args.retrieval_only, baseline=args.baseline
+    )
+    print(evaluation.format_tables(report))
+    if args.out:
+        written = evaluation.write_report(report, args.out)
+        print("\nWrote " + ", ".join(str(path) for path in written))
+    if other is not None:
+        print("\n" + evaluation.format_comparison(report, other, str(args.compare)))
+    short = evaluation.shortfalls(report.metrics["overall"], thresholds)
+    if short:
+        print(f"error: below the --fail-under gate: {'; '.join(short)}.", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -1,0 +1,623 @@
+"""Eval sets: load them, put every question to the pipeline (or the baseline), score, report.
+
+What it does: reads the JSONL format of interfaces.md; asks each question with the same calls
+the CLI and the web use (`retrieve` and `ask`); scores each item against its gold quotes and
+keywords; aggregates the metrics overall and per kind from the per-item records (so anyone can
+recompute them from report.json); writes report.json, report.md and report.png.
+What it does not do: judge answers with an LLM, or know how retrieval and answering work.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+from tqdm import tqdm
+
+from qa.answering import Answer
+from qa.config import Settings
+from qa.errors import InputError
+
+REPORT_FORMAT = 1
+HIT_KS = (1, 3, 5)
+MRR_DEPTH = 5
+REQUIRED_FIELDS = {
+    "id": str,
+    "question": str,
+    "gold_quotes": list,
+    "answer_keywords": list,
+    "answerable": bool,
+    "kind": str,
+}
+
+# Metric names in report order, and which way is better (None: neither, it is context).
+METRICS: dict[str, bool | None] = {
+    "hit@1": True,
+    "hit@3": True,
+    "hit@5": True,
+    "mrr@5": True,
+    "citation_precision": True,
+    "citation_recall": True,
+    "keyword_recall": True,
+    "refusal_accuracy": True,
+    "false_refusal_rate": False,
+    "latency_ms_p50": False,
+    "latency_ms_p95": False,
+    "mean_chunk_chars": None,
+}
+ANSWER_METRICS = (
+    "citation_precision",
+    "citation_recall",
+    "keyword_recall",
+    "refusal_accuracy",
+    "false_refusal_rate",
+)
+
+
+@dataclass(frozen=True)
+class EvalItem:
+    id: str
+    question: str
+    gold_quotes: tuple[str, ...]
+    answer_keywords: tuple[str, ...]
+    answerable: bool
+    kind: str
+    reference_answer: str = ""
+    history: tuple[dict, ...] = ()
+
+
+@dataclass(frozen=True)
+class Report:
+    """The outcome of one run: what ran (mode, settings), the metrics, one record per item."""
+
+    set_path: str
+    mode: str
+    settings: dict
+    metrics: dict
+    items: tuple[dict, ...]
+    created_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
+
+    def as_json(self) -> dict:
+        return {
+            "format": REPORT_FORMAT,
+            "set": self.set_path,
+            "mode": self.mode,
+            "created_at": self.created_at,
+            "settings": self.settings,
+            "metrics": self.metrics,
+            "items": list(self.items),
+        }
+
+
+class System(Protocol):
+    """What the runner needs: Pipeline and Baseline both provide it."""
+
+    def retrieve(self, question: str, k: int | None = None) -> Any: ...
+
+    def ask(self, question: str, history: Sequence[dict] = ()) -> Answer: ...
+
+
+# --- loading -------------------------------------------------------------------------------
+
+
+def load_set(path: Path) -> list[EvalItem]:
+    """Read and check an eval set; every problem is one InputError naming the file and line."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"The eval set {path} does not exist.")
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError:
+        raise InputError(f"The eval set {path} is not UTF-8 text.") from None
+    items: list[EvalItem] = []
+    seen: set[str] = set()
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        item = _parse_item(line, f"{path}, line {number}")
+        if item.id in seen:
+            raise InputError(f"{path}, line {number}: the id '{item.id}' is used twice.")
+        seen.add(item.id)
+        items.append(item)
+    if not items:
+        raise InputError(f"The eval set {path} holds no items.")
+    return items
+
+
+def _parse_item(line: str, where: str) -> EvalItem:
+    try:
+        raw = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{where} is not valid JSON ({exc.msg}, column {exc.colno}).") from None
+    if not isinstance(raw, dict):
+        raise InputError(f"{where} is not a JSON object.")
+    for name, kind in REQUIRED_FIELDS.items():
+        if name not in raw:
+            raise InputError(f"{where} has no '{name}' field.")
+        if not isinstance(raw[name], kind):
+            raise InputError(f"{where}: '{name}' must be a {kind.__name__}.")
+    for name in ("gold_quotes", "answer_keywords"):
+        if not all(isinstance(entry, str) and entry.strip() for entry in raw[name]):
+            raise InputError(f"{where}: '{name}' must be a list of non-empty strings.")
+    if not raw["question"].strip():
+        raise InputError(f"{where}: the question is empty.")
+    if raw["answerable"] and not raw["gold_quotes"]:
+        raise InputError(f"{where}: an answerable item needs at least one gold quote.")
+    history = raw.get("history") or []
+    if not isinstance(history, list) or not all(
+        isinstance(turn, dict) and isinstance(turn.get("role"), str) and isinstance(turn.get("content"), str)
+        for turn in history
+    ):
+        raise InputError(f"{where}: 'history' must be a list of {{role, content}} objects.")
+    return EvalItem(
+        id=raw["id"],
+        question=raw["question"],
+        gold_quotes=tuple(raw["gold_quotes"]),
+        answer_keywords=tuple(raw["answer_keywords"]),
+        answerable=raw["answerable"],
+        kind=raw["kind"],
+        reference_answer=raw.get("reference_answer") or "",
+        history=tuple({"role": turn["role"], "content": turn["content"]} for turn in history),
+    )
+
+
+# --- scoring one item ----------------------------------------------------------------------
+
+
+def compact(text: str) -> str:
+    return "".join(text.split())
+
+
+def supports(text: str, gold_quotes: Iterable[str]) -> bool:
+    """The interfaces.md rule: whitespace removed from both, the chunk contains a gold quote."""
+    haystack = compact(text)
+    return any(compact(quote) and compact(quote) in haystack for quote in gold_quotes)
+
+
+def keyword_found(keyword: str, answer: str) -> bool:
+    """`a|b` means either; case-insensitive."""
+    answer = answer.lower()
+    return any(alt.strip() and alt.strip().lower() in answer for alt in keyword.split("|"))
+
+
+def score_item(item: EvalItem, retrieved: Sequence[str], answer: Answer | None) -> dict:
+    """Per-item scores from the retrieved chunk texts and the answer (None: retrieval only)."""
+    ranks = [rank for rank, text in enumerate(retrieved, start=1) if supports(text, item.gold_quotes)]
+    first = ranks[0] if ranks else None
+    scores: dict[str, Any] = {"support_rank": first}
+    if item.answerable:
+        for k in HIT_KS:
+            scores[f"hit@{k}"] = first is not None and first <= k
+        scores[f"rr@{MRR_DEPTH}"] = 1 / first if first is not None and first <= MRR_DEPTH else 0.0
+    if answer is None:
+        return scores
+    scores["refused"] = answer.refused
+    supporting = [supports(c.chunk.text, item.gold_quotes) for c in answer.citations]
+    scores["cited"] = len(supporting)
+    scores["cited_supporting"] = sum(supporting)
+    if item.answerable:
+        scores["citation_hit"] = any(supporting)
+        found = [keyword_found(keyword, answer.answer) for keyword in item.answer_keywords]
+        scores["keyword_recall"] = sum(found) / len(found) if found else None
+    return scores
+
+
+# --- aggregation ---------------------------------------------------------------------------
+
+
+def aggregate(records: Sequence[dict]) -> dict:
+    """Every metric of interfaces.md from report.json item records; None where undefined."""
+    answerable = [r for r in records if r["answerable"]]
+    unanswerable = [r for r in records if not r["answerable"]]
+    answered = any("refused" in r["scores"] for r in records)
+    metrics: dict[str, Any] = {"items": len(records), "answerable": len(answerable)}
+    for k in HIT_KS:
+        metrics[f"hit@{k}"] = _mean(r["scores"][f"hit@{k}"] for r in answerable)
+    metrics[f"mrr@{MRR_DEPTH}"] = _mean(r["scores"][f"rr@{MRR_DEPTH}"] for r in answerable)
+    if answered:
+        pool = [r["scores"] for r in answerable if not r["scores"]["refused"]]
+        cited = sum(s["cited"] for s in pool)
+        metrics["citation_precision"] = sum(s["cited_supporting"] for s in pool) / cited if cited else None
+        metrics["citation_recall"] = _mean(r["scores"]["citation_hit"] for r in answerable)
+        metrics["keyword_recall"] = _mean(
+            r["scores"]["keyword_recall"] for r in answerable if r["scores"]["keyword_recall"] is not None
+        )
+        metrics["refusal_accuracy"] = _mean(r["scores"]["refused"] for r in unanswerable)
+        metrics["false_refusal_rate"] = _mean(r["scores"]["refused"] for r in answerable)
+    else:
+        metrics.update(dict.fromkeys(ANSWER_METRICS))
+    latencies = [r["latency_ms"] for r in records]
+    metrics["latency_ms_p50"] = _percentile(latencies, 50)
+    metrics["latency_ms_p95"] = _percentile(latencies, 95)
+    metrics["mean_chunk_chars"] = _mean(len(hit["text"]) for r in records for hit in r["retrieved"])
+    return metrics
+
+
+def metrics_by_kind(records: Sequence[dict]) -> dict:
+    kinds: dict[str, list[dict]] = {}
+    for record in records:
+        kinds.setdefault(record["kind"], []).append(record)
+    return {
+        "overall": aggregate(records),
+        "by_kind": {kind: aggregate(group) for kind, group in kinds.items()},
+    }
+
+
+def _mean(values: Iterable[float | bool]) -> float | None:
+    values = [float(value) for value in values]
+    return sum(values) / len(values) if values else None
+
+
+def _percentile(values: Sequence[float], q: float) -> float | None:
+    """Linear interpolation between closest ranks, as numpy's default."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    position = (len(ordered) - 1) * q / 100
+    low, high = math.floor(position), math.ceil(position)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+
+# --- running -------------------------------------------------------------------------------
+
+
+def run_items(
+    system: System, items: Sequence[EvalItem], k: int, retrieval_only: bool, progress: bool = True
+) -> list[dict]:
+    """Put every item to the system, after one warm-up question; one record per item."""
+    if retrieval_only:
+        system.retrieve(items[0].question, k)
+    else:
+        system.ask(items[0].question, ())
+    records = []
+    for item in tqdm(items, desc="Evaluating", unit="question", disable=not progress):
+        answer = None
+        if retrieval_only:
+            started = time.perf_counter()
+            retrieval = system.retrieve(item.question, k)
+            latency = (time.perf_counter() - started) * 1000
+            query = item.question
+        else:
+            started = time.perf_counter()
+            answer = system.ask(item.question, item.history)
+            latency = (time.perf_counter() - started) * 1000
+            query = answer.extra.get("standalone_question") or item.question
+            retrieval = system.retrieve(query, k)
+        records.append(_record(item, query, retrieval.results, answer, latency))
+    return records
+
+
+def _record(item: EvalItem, query: str, results: Sequence, answer: Answer | None, latency: float) -> dict:
+    return {
+        "id": item.id,
+        "kind": item.kind,
+        "question": item.question,
+        "history": list(item.history),
+        "answerable": item.answerable,
+        "gold_quotes": list(item.gold_quotes),
+        "answer_keywords": list(item.answer_keywords),
+        "retrieval_query": query,
+        "retrieved": [result.as_json() for result in results],
+        "answer": answer.answer if answer else None,
+        "refused": answer.refused if answer else None,
+        "mode": answer.mode if answer else None,
+        "citations": [citation.as_json() for citation in answer.citations] if answer else [],
+        "latency_ms": round(latency, 1),
+        "scores": score_item(item, [result.chunk.text for result in results], answer),
+    }
+
+
+def evaluate(
+    settings: Settings,
+    set_path: Path,
+    k: int = 5,
+    retrieval_only: bool = False,
+    baseline: bool = False,
+    progress: bool = True,
+) -> Report:
+    """Run an eval set through the product's pipeline, or through the plain baseline recipe."""
+    if k < MRR_DEPTH:
+        raise InputError(f"-k must be at least {MRR_DEPTH}, so that hit@5 and mrr@5 can be computed.")
+    items = load_set(set_path)
+    run_settings = {**settings.model_dump(mode="json"), "k": k, "retrieval_only": retrieval_only}
+    if baseline:
+        from qa.baseline import Baseline, recipe
+
+        with Baseline(settings) as system:
+            records = run_items(system, items, k, retrieval_only, progress)
+            run_settings["baseline"] = {**recipe(), "chunks": system.chunk_count}
+    else:
+        from qa.embeddings import embedder_identity
+        from qa.pipeline import Pipeline
+
+        records = run_items(Pipeline(settings), items, k, retrieval_only, progress)
+        run_settings["embedder_identity"] = embedder_identity(settings)
+    modes = sorted({record["mode"] for record in records if record["mode"]})
+    mode = "+".join(modes) or "retrieval-only"
+    if baseline:
+        mode = "baseline"
+    return Report(str(set_path), mode, run_settings, metrics_by_kind(records), tuple(records))
+
+
+# --- gates and comparisons -----------------------------------------------------------------
+
+
+def parse_thresholds(specs: Sequence[str], retrieval_only: bool = False) -> dict[str, float]:
+    """`METRIC=VALUE` strings into a dict, checked before anything runs."""
+    gated = [name for name, higher in METRICS.items() if higher]
+    thresholds: dict[str, float] = {}
+    for spec in specs:
+        name, sep, value = spec.partition("=")
+        name = name.strip()
+        if not sep:
+            raise InputError(f"--fail-under expects METRIC=VALUE, as in hit@5=0.9, not '{spec}'.")
+        if name not in gated:
+            raise InputError(f"--fail-under cannot gate '{name}'; choose one of: {', '.join(gated)}.")
+        if retrieval_only and name in ANSWER_METRICS:
+            raise InputError(f"--fail-under {name} needs answers; drop --retrieval-only or the gate.")
+        try:
+            thresholds[name] = float(value)
+        except ValueError:
+            raise InputError(f"--fail-under {name} needs a number, not '{value}'.") from None
+    return thresholds
+
+
+def shortfalls(metrics: dict, thresholds: dict[str, float]) -> list[str]:
+    """One phrase per gated metric below its threshold (an undefined metric counts as short)."""
+    short = []
+    for name, floor in thresholds.items():
+        value = metrics.get(name)
+        if value is None or value < floor:
+            shown = "n/a" if value is None else f"{value:.3f}"
+            short.append(f"{name} {shown} < {floor:g}")
+    return short
+
+
+def load_report(path: Path) -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"The report {path} does not exist.")
+    try:
+        report = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise InputError(f"{path} is not a JSON report written by `qa eval`.") from None
+    if not isinstance(report, dict) or "overall" not in report.get("metrics", {}):
+        raise InputError(f"{path} is not a JSON report written by `qa eval`.")
+    return report
+
+
+def format_comparison(report: Report, other: dict, other_name: str) -> str:
+    """Metric by metric: the earlier report, this one, and the difference."""
+    rows = [("metric", other.get("mode", "before"), report.mode, "change")]
+    before, after = other["metrics"]["overall"], report.metrics["overall"]
+    for name in METRICS:
+        old, new = before.get(name), after.get(name)
+        if old is None and new is None:
+            continue
+        whole = name.startswith("latency") or name == "mean_chunk_chars"
+        change = "" if old is None or new is None else f"{new - old:+.0f}" if whole else f"{new - old:+.3f}"
+        rows.append((name, _cell(old, name), _cell(new, name), change))
+    return f"Compared with {other_name}:\n" + _table(rows)
+
+
+# --- presenting ----------------------------------------------------------------------------
+
+KIND_COLUMNS = {
+    "hit@1": "hit@1",
+    "hit@3": "hit@3",
+    "hit@5": "hit@5",
+    "mrr@5": "mrr@5",
+    "citation_precision": "cite_p",
+    "citation_recall": "cite_r",
+    "keyword_recall": "kw_rec",
+    "refusal_accuracy": "refuse",
+    "false_refusal_rate": "false_ref",
+    "latency_ms_p50": "p50_ms",
+}
+
+
+def _cell(value: float | None, name: str = "") -> str:
+    if value is None:
+        return "-"
+    if name.startswith("latency") or name == "mean_chunk_chars":
+        return f"{value:.0f}"
+    return f"{value:.3f}"
+
+
+def _table(rows: Sequence[Sequence[str]]) -> str:
+    widths = [max(len(str(row[i])) for row in rows) for i in range(len(rows[0]))]
+    lines = []
+    for index, row in enumerate(rows):
+        cells = [
+            str(cell).ljust(width) if i == 0 else str(cell).rjust(width)
+            for i, (cell, width) in enumerate(zip(row, widths, strict=True))
+        ]
+        lines.append("  ".join(cells).rstrip())
+        if index == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def _kind_rows(report: Report) -> list[list[str]]:
+    rows = [["kind", "n", *KIND_COLUMNS.values()]]
+    groups = [("overall", report.metrics["overall"]), *sorted(report.metrics["by_kind"].items())]
+    for kind, metrics in groups:
+        rows.append([kind, str(metrics["items"]), *(_cell(metrics[name], name) for name in KIND_COLUMNS)])
+    return rows
+
+
+def format_tables(report: Report) -> str:
+    """The terminal view: the overall metrics, then the main ones per kind."""
+    overall = report.metrics["overall"]
+    rows = [("metric", "value")] + [(name, _cell(overall[name], name)) for name in METRICS]
+    head = (
+        f"{report.set_path}: {overall['items']} items ({overall['answerable']} answerable), "
+        f"mode {report.mode}"
+    )
+    legend = ", ".join(f"{short} = {name}" for name, short in KIND_COLUMNS.items() if short != name)
+    return f"{head}\n\n{_table(rows)}\n\n{_table(_kind_rows(report))}\n({legend})"
+
+
+def format_markdown(report: Report, chart_name: str | None = "report.png") -> str:
+    overall = report.metrics["overall"]
+    lines = [
+        f"# Eval report: `{report.set_path}`",
+        "",
+        f"Mode **{report.mode}**, {overall['items']} items ({overall['answerable']} answerable), "
+        f"k={report.settings.get('k')}, {report.created_at}.",
+        "",
+    ]
+    if chart_name:
+        lines += [f"![metrics per kind and latency]({chart_name})", ""]
+    lines += [
+        "## Overall",
+        "",
+        *_markdown_table([("metric", "value")] + [(name, _cell(overall[name], name)) for name in METRICS]),
+        "",
+        "## Per kind",
+        "",
+        *_markdown_table(_kind_rows(report)),
+        "",
+    ]
+    misses = [
+        record
+        for record in report.items
+        if (record["answerable"] and not record["scores"]["hit@5"])
+        or (not record["answerable"] and record["refused"] is False)
+    ]
+    lines += [
+        "## Misses",
+        "",
+        "Answerable items with no supporting chunk in the top 5, and unanswerable items that were answered.",
+        "",
+    ]
+    lines += _markdown_table(
+        [("id", "kind", "question", "problem")]
+        + [
+            (
+                r["id"],
+                r["kind"],
+                r["question"].replace("|", "\\|"),
+                "no supporting chunk in top 5" if r["answerable"] else "answered instead of refusing",
+            )
+            for r in misses
+        ]
+    )
+    settings = json.dumps(report.settings, ensure_ascii=False, indent=2)
+    lines += ["", "## Settings", "", "```json", settings, "```", ""]
+    return "\n".join(lines)
+
+
+def _markdown_table(rows: Sequence[Sequence[str]]) -> list[str]:
+    lines = ["| " + " | ".join(map(str, rows[0])) + " |", "|" + "---|" * len(rows[0])]
+    lines += ["| " + " | ".join(map(str, row)) + " |" for row in rows[1:]]
+    return lines
+
+
+def write_report(report: Report, out_dir: Path) -> list[Path]:
+    """report.json, report.md and report.png in out_dir (created when missing)."""
+    out_dir = Path(out_dir)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"Cannot create the output folder {out_dir}: {exc.strerror}.") from None
+    paths = [out_dir / "report.json", out_dir / "report.md", out_dir / "report.png"]
+    paths[0].write_text(json.dumps(report.as_json(), ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    paths[1].write_text(format_markdown(report, paths[2].name), encoding="utf-8")
+    plot_report(report, paths[2])
+    return paths
+
+
+# --- the chart -----------------------------------------------------------------------------
+
+CHART_METRICS = [
+    name for name, higher in METRICS.items() if name in KIND_COLUMNS and name != "latency_ms_p50"
+]
+CJK_FONTS = (
+    "Noto Sans CJK SC",
+    "Noto Sans SC",
+    "Source Han Sans SC",
+    "WenQuanYi Zen Hei",
+    "WenQuanYi Micro Hei",
+    "SimHei",
+    "Microsoft YaHei",
+    "AR PL UMing CN",
+    "Droid Sans Fallback",
+)
+
+
+def _cjk_font() -> str | None:
+    """A CJK-capable font when one is installed; the chart labels stay ASCII without one."""
+    from matplotlib import font_manager
+
+    installed = {font.name for font in font_manager.fontManager.ttflist}
+    return next((name for name in CJK_FONTS if name in installed), None)
+
+
+def plot_report(report: Report, path: Path) -> None:
+    """Left: a metric-by-kind heat map, green is good. Right: the latency distribution."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    font = _cjk_font()
+    style = {"font.family": "sans-serif", "font.sans-serif": [font, "DejaVu Sans"]} if font else {}
+    groups = [("overall", report.metrics["overall"]), *sorted(report.metrics["by_kind"].items())]
+    values = np.array(
+        [[np.nan if m[name] is None else m[name] for name in CHART_METRICS] for _, m in groups], dtype=float
+    )
+    goodness = values.copy()
+    for column, name in enumerate(CHART_METRICS):
+        if METRICS[name] is False:
+            goodness[:, column] = 1 - goodness[:, column]
+    latencies = [record["latency_ms"] for record in report.items]
+
+    with plt.rc_context(style):
+        figure, (left, right) = plt.subplots(
+            1, 2, figsize=(16, 0.45 * len(groups) + 3), gridspec_kw={"width_ratios": [2.3, 1]}
+        )
+        cmap = matplotlib.colormaps["RdYlGn"].with_extremes(bad="#e6e6e6")
+        left.imshow(np.ma.masked_invalid(goodness), cmap=cmap, vmin=0, vmax=1, aspect="auto")
+        labels = [f"{kind} (n={m['items']})" for kind, m in groups]
+        left.set_yticks(range(len(groups)), labels)
+        columns = [name + (" (lower is better)" if METRICS[name] is False else "") for name in CHART_METRICS]
+        left.set_xticks(range(len(CHART_METRICS)), columns, rotation=30, ha="left")
+        left.xaxis.tick_top()
+        for row in range(values.shape[0]):
+            for column in range(values.shape[1]):
+                value = values[row, column]
+                text = "-" if np.isnan(value) else f"{value:.2f}"
+                left.text(column, row, text, ha="center", va="center", fontsize=9)
+        left.axhline(0.5, color="black", linewidth=1.5)
+        figure.suptitle(
+            f"{Path(report.set_path).name}: mode {report.mode}, k={report.settings.get('k')}, "
+            f"{report.metrics['overall']['items']} items (grey: not applicable to the kind)"
+        )
+
+        bins = min(30, max(5, len(latencies) // 3))
+        positive = [value for value in latencies if value > 0]
+        if positive and max(positive) > 10 * float(np.median(positive)):  # a long tail: log scale
+            bins = np.geomspace(min(positive), max(positive), bins + 1)
+            right.set_xscale("log")
+        right.hist(latencies, bins=bins, color="#4c72b0")
+        overall = report.metrics["overall"]
+        for name, color in (("latency_ms_p50", "#dd8452"), ("latency_ms_p95", "#c44e52")):
+            if overall[name] is not None:
+                right.axvline(
+                    overall[name], color=color, linestyle="--", label=f"{name[-3:]} {overall[name]:.0f} ms"
+                )
+        right.set_xlabel("latency per question, warm (ms)")
+        right.set_ylabel("questions")
+        right.set_title("Latency distribution")
+        right.legend()
+        figure.tight_layout()
+        figure.savefig(path, dpi=110)
+        plt.close(figure)
