@@ -1,32 +1,57 @@
-"""HTTP routes (/api/ask, /api/ask/stream, /api/health) with the Gradio page mounted at /.
+"""HTTP routes (/api/ask, /api/ask/stream, /api/health, /widget.js) with the Gradio pages mounted.
 
-One process serves the page and the API. Errors are JSON bodies {"error": "..."} with a
-4xx/5xx status, never a stack trace.
+One process serves the chat page (/), the compact page the widget frames (/embed), the widget
+script and the API. Errors are JSON bodies {"error": "..."} with a 4xx/5xx status, never a
+stack trace. Guards, in order: body size (413), bearer token (401), per-client rate (429),
+question checks in the pipeline (400). Which sites may frame the pages or call the API from a
+browser comes from one allow-list, `allowed_origins` (CSP frame-ancestors and CORS).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+import secrets
+import threading
+import time
+from collections import deque
+from collections.abc import Iterator, Sequence
+from importlib import resources
+from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from qa.answering import Answer
 from qa.config import Settings
 from qa.errors import InputError, QAError, StoreError
 from qa.pipeline import Pipeline
 
+API_PREFIX = "/api/"
+LONG_PIECE = 12  # characters; longer pieces are replayed in small ones
+
 
 class Turn(BaseModel):
-    role: str
+    role: str = Field(description="user or assistant")
     content: str
 
 
 class AskRequest(BaseModel):
-    question: str
-    history: list[Turn] = Field(default_factory=list)
+    question: str = Field(description="The question, in any language.")
+    history: list[Turn] = Field(default_factory=list, description="Earlier turns, oldest first.")
+
+
+class ApiError(Exception):
+    """A refusal by the HTTP edge itself (token, rate), with its status."""
+
+    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.headers = headers or {}
 
 
 def _status(exc: QAError) -> int:
@@ -37,13 +62,170 @@ def _status(exc: QAError) -> int:
     return 500
 
 
-def build_api(pipeline: Pipeline) -> FastAPI:
-    """The FastAPI app with its routes; no UI, not started."""
-    app = FastAPI(title="qa", description="Answers with paragraph-exact citations.")
+def answer_stream(
+    pipeline: Pipeline, question: str, history: Sequence[dict], delay_s: float = 0.0
+) -> Iterator[str | Answer]:
+    """Text pieces of the answer as they are produced, then the finished Answer.
+
+    Uses `pipeline.ask_stream` when the pipeline has one (it yields str pieces and finally the
+    Answer), else `ask`. A piece longer than a few words (an extractive answer arrives whole)
+    is replayed in small pieces `delay_s` apart, so every answer reads as a stream. Errors
+    are raised before the first piece, so callers can still answer with a 4xx.
+    """
+    native = getattr(pipeline, "ask_stream", None)
+    items = iter(native(question, history) if callable(native) else [pipeline.ask(question, history)])
+    first = next(items)  # surfaces InputError and friends before anything is sent
+    for item in _chain(first, items):
+        if isinstance(item, Answer):
+            if not callable(native):
+                yield from _paced(item.answer, delay_s)
+            yield item
+            return
+        if isinstance(item, dict) and item.get("type") == "token":
+            item = str(item.get("text", ""))
+        if isinstance(item, str):
+            yield from _paced(item, delay_s) if len(item) > LONG_PIECE else [item]
+
+
+def _paced(text: str, delay_s: float) -> Iterator[str]:
+    for index, piece in enumerate(split_for_streaming(text)):
+        if delay_s and index:
+            time.sleep(delay_s)
+        yield piece
+
+
+def _chain(first: Any, rest: Iterator[Any]) -> Iterator[Any]:
+    yield first
+    yield from rest
+
+
+def split_for_streaming(text: str, size: int = 4) -> list[str]:
+    """Pieces of about `size` characters that never split a `[n]` marker."""
+    pieces: list[str] = []
+    current = ""
+    for char in text:
+        current += char
+        inside_marker = "[" in current and "]" not in current[current.rfind("[") :]
+        if len(current) >= size and not inside_marker:
+            pieces.append(current)
+            current = ""
+    if current:
+        pieces.append(current)
+    return pieces
+
+
+class RateLimiter:
+    """At most `per_minute` calls per key in any sliding 60-second window; 0 disables it."""
+
+    def __init__(self, per_minute: int) -> None:
+        self.per_minute = per_minute
+        self._calls: dict[str, deque[float]] = {}
+        self._lock = threading.Lock()
+
+    def allow(self, key: str, now: float | None = None) -> bool:
+        if self.per_minute <= 0:
+            return True
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            calls = self._calls.setdefault(key, deque())
+            while calls and now - calls[0] >= 60:
+                calls.popleft()
+            if len(calls) >= self.per_minute:
+                return False
+            calls.append(now)
+            return True
+
+
+class BodyLimit:
+    """ASGI middleware: an /api/ request body larger than `limit` bytes gets 413 before parsing."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not scope["path"].startswith(API_PREFIX):
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.limit:
+            await self._too_large(scope, receive, send)
+            return
+        body, more = b"", True
+        while more:
+            message = await receive()
+            if message["type"] != "http.request":
+                break
+            body += message.get("body", b"")
+            more = message.get("more_body", False)
+            if len(body) > self.limit:
+                await self._too_large(scope, receive, send)
+                return
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+    async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = JSONResponse(
+            {"error": f"The request body is larger than {self.limit} bytes (QA_MAX_REQUEST_BYTES)."},
+            status_code=413,
+        )
+        await response(scope, receive, send)
+
+
+class FrameAncestors:
+    """ASGI middleware: every response says which sites may frame it (CSP frame-ancestors)."""
+
+    def __init__(self, app: ASGIApp, origins: Sequence[str]) -> None:
+        self.app = app
+        sources = "*" if "*" in origins else " ".join(["'self'", *origins])
+        self.header = (b"content-security-policy", f"frame-ancestors {sources}".encode())
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_header(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = [h for h in message.get("headers", []) if h[0].lower() != self.header[0]]
+                message = {**message, "headers": [*headers, self.header]}
+            await send(message)
+
+        await self.app(scope, receive, send_with_header)
+
+
+def build_api(pipeline: Pipeline, settings: Settings | None = None) -> FastAPI:
+    """The FastAPI app with its routes and guards; no UI, not started."""
+    settings = settings or pipeline.settings
+    token = settings.api_token.get_secret_value()
+    limiter = RateLimiter(settings.rate_limit_per_minute)
+    slots = threading.BoundedSemaphore(settings.concurrency_limit)
+    delay_s = settings.stream_delay_ms / 1000
+
+    app = FastAPI(
+        title="qa",
+        description=(
+            "Answers questions about the ingested documents with paragraph-exact citations. "
+            'Errors are JSON bodies {"error": "..."}.'
+        ),
+        version="1",
+    )
 
     @app.exception_handler(QAError)
     async def qa_error(request: Request, exc: QAError) -> JSONResponse:
         return JSONResponse({"error": str(exc)}, status_code=_status(exc))
+
+    @app.exception_handler(ApiError)
+    async def api_error(request: Request, exc: ApiError) -> JSONResponse:
+        return JSONResponse({"error": str(exc)}, status_code=exc.status, headers=exc.headers)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -51,27 +233,94 @@ def build_api(pipeline: Pipeline) -> FastAPI:
             {"error": 'The request body must be JSON like {"question": "..."}.'}, status_code=422
         )
 
-    @app.get("/api/health")
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        message = {404: "There is no such page.", 405: "That method is not allowed here."}.get(
+            exc.status_code, "The request could not be served."
+        )
+        return JSONResponse({"error": message}, status_code=exc.status_code)
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        return JSONResponse({"error": "Something went wrong while answering."}, status_code=500)
+
+    def guard(request: Request) -> None:
+        """Token first (401), then the per-client rate (429)."""
+        if token:
+            given = request.headers.get("authorization", "")
+            scheme, _, value = given.partition(" ")
+            if scheme.lower() != "bearer" or not secrets.compare_digest(value.strip(), token):
+                raise ApiError(
+                    401,
+                    "A valid bearer token is required (Authorization: Bearer ...).",
+                    {"WWW-Authenticate": "Bearer"},
+                )
+        client = request.client.host if request.client else "unknown"
+        if not limiter.allow(client):
+            raise ApiError(
+                429,
+                f"Too many questions; the limit is {limiter.per_minute} a minute per client.",
+                {"Retry-After": "60"},
+            )
+
+    @app.get("/api/health", summary="Is the index loaded, and with which embedder")
     def health() -> dict:
         return pipeline.health()
 
-    @app.post("/api/ask")
+    @app.post("/api/ask", summary="Answer a question, with citations", dependencies=[Depends(guard)])
     def ask(request: AskRequest) -> dict:
         history = [turn.model_dump() for turn in request.history]
-        return pipeline.ask(request.question, history).as_json()
+        with slots:
+            return pipeline.ask(request.question, history).as_json()
 
-    @app.post("/api/ask/stream")
+    @app.post(
+        "/api/ask/stream",
+        summary="Answer a question as server-sent events: token events, then one done event",
+        dependencies=[Depends(guard)],
+        response_class=StreamingResponse,
+    )
     def ask_stream(request: AskRequest) -> StreamingResponse:
         history = [turn.model_dump() for turn in request.history]
-        answer = pipeline.ask(request.question, history)  # errors surface before streaming
+        slots.acquire()
+        try:
+            pieces = answer_stream(pipeline, request.question, history, delay_s)
+            first = next(pieces)  # errors surface here, before the 200 is sent
+        except BaseException:
+            slots.release()
+            raise
 
         def events() -> Iterator[str]:
-            for piece in answer.answer.splitlines(keepends=True):
-                yield _event({"type": "token", "text": piece})
-            yield _event({"type": "done", **answer.as_json()})
+            try:
+                for item in _chain(first, pieces):
+                    if isinstance(item, Answer):
+                        yield _event({"type": "done", **item.as_json()})
+                    else:
+                        yield _event({"type": "token", "text": item})
+            finally:
+                slots.release()
 
-        return StreamingResponse(events(), media_type="text/event-stream")
+        return StreamingResponse(
+            events(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"}
+        )
 
+    @app.get("/widget.js", include_in_schema=False)
+    def widget() -> Response:
+        script = resources.files("qa").joinpath("static/widget.js").read_text(encoding="utf-8")
+        return Response(
+            script,
+            media_type="text/javascript; charset=utf-8",
+            headers={"Cache-Control": "public, max-age=300", "Access-Control-Allow-Origin": "*"},
+        )
+
+    if settings.allowed_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.allowed_origins,
+            allow_methods=["GET", "POST"],
+            allow_headers=["Authorization", "Content-Type"],
+        )
+    app.add_middleware(FrameAncestors, origins=settings.allowed_origins)
+    app.add_middleware(BodyLimit, limit=settings.max_request_bytes)
     return app
 
 
@@ -79,14 +328,24 @@ def _event(payload: dict) -> str:
     return f"data: {json.dumps(payload, ensure_ascii=False)}\n\n"
 
 
-def build_app(pipeline: Pipeline) -> FastAPI:
-    """API plus the chat page, ready for any ASGI server; nothing is launched."""
+def build_app(pipeline: Pipeline, settings: Settings | None = None) -> FastAPI:
+    """API, widget and both chat pages, ready for any ASGI server; nothing is launched."""
     import gradio as gr
 
-    from qa.ui import build_ui
+    from qa.ui import CSS, HEAD, build_ui, theme
 
-    app = build_api(pipeline)
-    return gr.mount_gradio_app(app, build_ui(pipeline), path="/")
+    settings = settings or pipeline.settings
+    app = build_api(pipeline, settings)
+    common: dict[str, Any] = {
+        "footer_links": [],
+        "ssr_mode": False,
+        "theme": theme(),
+        "css": CSS,
+        "head": HEAD,
+        "show_error": False,
+    }
+    gr.mount_gradio_app(app, build_ui(pipeline, settings, compact=True), path="/embed", **common)
+    return gr.mount_gradio_app(app, build_ui(pipeline, settings), path="/", **common)
 
 
 def serve(settings: Settings) -> None:
