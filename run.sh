@@ -23,11 +23,26 @@ install() {
         if [ "$flavour" = test ]; then
             # The CPU wheel from this machine's disk; an unpinned torch would pull a CUDA build.
             "${pip[@]}" "torch==2.13.0"
-            "${pip[@]}" -e ".[test]"
+            # llama-cpp-python compiles once (about 9 minutes); pip caches the wheel after that.
+            "${pip[@]}" -e ".[test,llm]"
         else
             "${pip[@]}" -e .
         fi
         echo "$digest" > "$stamp"
+    fi
+}
+
+# Debian packages, installed only when missing.
+system_packages() {
+    local missing=()
+    for package in "$@"; do
+        dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
+    done
+    if [ "${#missing[@]}" -gt 0 ]; then
+        local sudo=""
+        [ "$(id -u)" = 0 ] || sudo="sudo"
+        $sudo apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
     fi
 }
 
@@ -39,6 +54,7 @@ case "$what" in
         ;;
     test)
         install test
+        system_packages chromium fonts-noto-cjk  # the browser tests' real browser and CJK glyphs
         .venv/bin/python ingest.py
         exec .venv/bin/python -m pytest "$@"
         ;;

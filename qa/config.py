@@ -72,8 +72,54 @@ class Settings(BaseSettings):
     top_k: int = Field(5, ge=1, le=50, description="Results retrieved per question.")
     max_question_chars: int = Field(2000, ge=1, description="Longest question accepted, in characters.")
 
+    llm_base_url: str = Field(
+        "",
+        description="OpenAI-compatible chat endpoint (DeepSeek, Qwen, Ollama, vLLM, llama.cpp); empty: none.",
+    )
+    llm_model: str = Field("", description="Chat model name at QA_LLM_BASE_URL.")
+    llm_api_key: SecretStr = Field(SecretStr("not-needed"), description="API key for QA_LLM_BASE_URL.")
+    llm_gguf_path: Path | None = Field(
+        None, description="A local GGUF model run in-process by llama-cpp-python (the `llm` extra)."
+    )
+    llm_context_tokens: int = Field(
+        1200, ge=100, le=100_000, description="Token budget (cl100k) for retrieved text in the LLM prompt."
+    )
+    llm_max_tokens: int = Field(300, ge=16, le=8192, description="Longest LLM answer, in tokens.")
+    llm_temperature: float = Field(0.0, ge=0, le=2, description="LLM sampling temperature.")
+    llm_timeout: float = Field(120, gt=0, description="Seconds to wait for the LLM endpoint.")
+
     host: str = Field("127.0.0.1", description="Address the app listens on.")
     port: int = Field(7860, ge=1, le=65535, description="Port the app listens on.")
+    allowed_origins: list[str] = Field(
+        [],
+        description=(
+            "Sites that may embed the widget and call the API from a browser, as a JSON list "
+            'such as ["https://example.org"]; sets CSP frame-ancestors and CORS. "*" allows any; '
+            "empty allows only the app itself."
+        ),
+    )
+    api_token: SecretStr = Field(
+        SecretStr(""), description="If set, /api/ask* require the header 'Authorization: Bearer TOKEN'."
+    )
+    max_request_bytes: int = Field(
+        16_384, ge=256, description="Largest API request body, in bytes; larger bodies get 413."
+    )
+    rate_limit_per_minute: int = Field(
+        60, ge=0, description="API questions one client (IP address) may ask per minute; 0 means no limit."
+    )
+    concurrency_limit: int = Field(
+        4, ge=1, le=256, description="Questions answered at the same time (Gradio queue and API each)."
+    )
+    stream_delay_ms: float = Field(
+        15,
+        ge=0,
+        le=1000,
+        description="Pause between streamed pieces when the answerer cannot stream itself; 0 for none.",
+    )
+    feedback_file: Path = Field(
+        PROJECT_ROOT / "feedback.jsonl",
+        description="Where thumbs up/down from the chat page are appended, one JSON object a line.",
+    )
 
     @classmethod
     def settings_customise_sources(
