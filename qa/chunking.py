@@ -35,6 +35,16 @@ class Chunk:
     search_text: str
     kind: str = "body"
 
+    def as_json(self) -> dict:
+        """The chunk fields every retrieve result and citation carries (interfaces.md)."""
+        return {
+            "chunk_id": self.chunk_id,
+            "doc_id": self.doc_id,
+            "section": self.section,
+            "paragraphs": list(self.paragraphs),
+            "text": self.text,
+        }
+
 
 def chunking_signature(max_tokens: int, overlap_sentences: int) -> str:
     """Recorded in the index: a different signature means the chunks must be rebuilt."""

@@ -41,15 +41,7 @@ class Citation:
     quote: str
 
     def as_json(self) -> dict:
-        return {
-            "n": self.n,
-            "chunk_id": self.chunk.chunk_id,
-            "doc_id": self.chunk.doc_id,
-            "section": self.chunk.section,
-            "paragraphs": list(self.chunk.paragraphs),
-            "text": self.chunk.text,
-            "quote": self.quote,
-        }
+        return {"n": self.n, **self.chunk.as_json(), "quote": self.quote}
 
 
 @dataclass(frozen=True)

@@ -36,15 +36,7 @@ class RetrievalResult:
     score: float
 
     def as_json(self) -> dict:
-        return {
-            "rank": self.rank,
-            "chunk_id": self.chunk.chunk_id,
-            "doc_id": self.chunk.doc_id,
-            "section": self.chunk.section,
-            "paragraphs": list(self.chunk.paragraphs),
-            "text": self.chunk.text,
-            "score": round(self.score, 4),
-        }
+        return {"rank": self.rank, **self.chunk.as_json(), "score": round(self.score, 4)}
 
 
 @dataclass(frozen=True)
