@@ -115,13 +115,13 @@ def refusal(
 
 _ORDINAL_PART = re.compile(rf"第([{NUMERALS}\d])(?:部分|章|节)")
 _ORDINAL_ITEM = re.compile(rf"第([{NUMERALS}\d])(?:项|点|条|个方面|方面)")
-_COUNT_QUESTION = re.compile(r"几个方面|几项|几点|几个部分|多少项|多少个方面")
+_COUNT_QUESTION = re.compile(r"(?<!哪)(几个方面|几项|几点|几个部分)|多少项|多少个方面")
 _LIST_QUESTION = re.compile(r"哪些|哪几|几大|三大|四大|五大|列举|分别|which .*s\b|what are", re.IGNORECASE)
 _TITLE_QUESTION = re.compile(r"标题|题目|讲的是什么|讲了什么|主要讨论|主要内容|讲什么|title|about")
 
 
 _NUMBER_QUESTION = re.compile(
-    r"多少|几[个次项年家位]|哪一年|哪年|哪一天|什么时候|什么时间|何时"
+    r"多少|(?<!哪)几[个次项年家位]|哪一年|哪年|哪一天|什么时候|什么时间|何时"
     r"|how (many|much)|which year|what year|\bwhen\b",
     re.IGNORECASE,
 )
@@ -130,6 +130,61 @@ _QUANTITY = re.compile(rf"\d|[{NUMERALS}两百千万]+(?:个|次|项|家|年|大
 
 def _has_quantity(sentence: str) -> bool:
     return bool(_QUANTITY.search(sentence))
+
+
+# What a question asks for, and what a sentence must hold to answer it: "when exactly", "how much
+# money" and "in which place" are not answered by a sentence that merely names the same subject.
+_ANSWER_TYPES = (
+    (
+        re.compile(r"哪一天|哪天|几月几[日号]|什么日期|具体日期|which day|what date|what day", re.IGNORECASE),
+        re.compile(
+            rf"\d{{1,2}}\s*[月日号]|[{NUMERALS}]{{1,3}}[月日号]|\b(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)",
+            re.IGNORECASE,
+        ),
+    ),
+    (
+        re.compile(
+            r"(资金|出资|金额|经费|费用|捐款|投资|拨款).{0,6}多少|多少(钱|资金|经费)"
+            r"|how much (money|funding)",
+            re.IGNORECASE,
+        ),
+        re.compile(
+            rf"[\d.{NUMERALS}两百千万亿]+\s*(美元|欧元|元)|\$\s*\d|\d\s*(dollars|usd|yuan)", re.IGNORECASE
+        ),
+    ),
+    (re.compile(r"哪一年|哪年|which year|what year", re.IGNORECASE), re.compile(r"\d{4}")),
+)
+_PLACE_QUESTION = re.compile(r"哪个城市|哪座城市|哪个地方|在哪里|在哪儿|设在哪|\bwhere\b", re.IGNORECASE)
+
+
+def _answers_type(question: str, sentence: str) -> bool:
+    """Whether the sentence holds the kind of fact the question asks for (a date, a sum, a place)."""
+    question = normalize(question)
+    if _NUMBER_QUESTION.search(question) and not _has_quantity(sentence):
+        return False
+    if any(asks.search(question) and not holds.search(sentence) for asks, holds in _ANSWER_TYPES):
+        return False
+    return not _PLACE_QUESTION.search(question) or bool(_new_places(question, sentence))
+
+
+def _new_places(question: str, sentence: str) -> list[str]:
+    """Place names the question does not already name, where the sentence states a location.
+
+    A place is a jieba `ns` word set off as one: after 在/于 or in brackets, or followed by 市/省/县;
+    a bare `ns` tag alone is too loose (it tags 新建 and 大国), and titles in 《》 are names of texts.
+    """
+    import jieba.posseg
+
+    asked = normalize(question)
+    words = list(jieba.posseg.cut(re.sub(r"《[^》]*》", "《》", sentence)))
+    places = []
+    for i, w in enumerate(words):
+        before = words[i - 1].word[-1:] if i else ""
+        after = words[i + 1].word[:1] if i + 1 < len(words) else ""
+        set_off = before in ("在", "于", "（", "(") or after in ("市", "省", "县", "）", ")")
+        if w.flag == "ns" and set_off and normalize(w.word) not in asked:
+            places.append(w.word)
+    return places
 
 
 def _numeral(token: str) -> str:
@@ -200,12 +255,16 @@ class ExtractiveAnswerer:
             return []
         candidates.sort(key=lambda c: -c.score)
         best = candidates[0]
-        if best.score < 0.25 or (_NUMBER_QUESTION.search(question) and not _has_quantity(best.sentence)):
+        if best.score < 0.25:
             return []
-        if _COUNT_QUESTION.search(question):
+        if _COUNT_QUESTION.search(question):  # the items themselves answer "how many"
             enumeration = self._enumeration(best, candidates)
             if enumeration:
                 return enumeration
+        if not _answers_type(question, best.sentence):
+            return []
+        if item and re.match(rf"[“\"]?{_numeral(item.group(1))}是", best.sentence):
+            return [best]  # the item asked for by its ordinal is the whole answer
         chosen = [best]
         covered = set(best.matched)
         wants_list = bool(_LIST_QUESTION.search(question))
@@ -242,6 +301,7 @@ class ExtractiveAnswerer:
         known = [sim for sim in similarity if sim is not None]
         floor = sorted(known)[len(known) // 2] if known else 0.0
         for (n, result, index, sentence, context), sim in zip(sentences, similarity, strict=True):
+            chunk = result.chunk
             text = normalize(sentence) if chunk.kind != "metadata" else ""
             matched: set[str] = set()
             lexical = 0.0
@@ -257,13 +317,12 @@ class ExtractiveAnswerer:
             if sim is not None:
                 score += 4 * max(0.0, sim - floor)
             score += RANK_PRIOR * max(0, 4 - n) / 3
-            chunk = result.chunk
             if part and chunk.section.startswith(_numeral(part.group(1)) + "、"):
                 score += 0.5
                 if chunk.kind == "heading" and _TITLE_QUESTION.search(question) and not item:
                     score += 0.5
             if item and re.match(rf"[“\"]?{_numeral(item.group(1))}是", sentence):
-                score += 0.6
+                score += 1.0  # an explicit ordinal ("第五项") is a surer locator than shared words
             out.append(Candidate(n, result, sentence, index, score, frozenset(matched)))
         return out
 

@@ -17,8 +17,9 @@ from dataclasses import dataclass
 from qa.documents import CLOSERS, FIELD_LABELS, Document, Paragraph
 from qa.tokens import ENCODING_NAME, count_tokens
 
-CHUNKING_VERSION = 2
+CHUNKING_VERSION = 4
 _NUMERAL = "一二三四五六七八九十"
+_ABOUT_AUTHOR = {"position", "affiliation"}
 _HEADING_ORDINAL = re.compile(rf"^(?:第)?([{_NUMERAL}]{{1,3}}|\d{{1,2}})(?:部分)?\s*[、.．]")
 _ITEM_ORDINAL = re.compile(rf"^(?:第)?([{_NUMERAL}]{{1,3}})(?:是|要|、)")
 _SENTENCE = re.compile(rf"[^。！？!?；;]*?(?:[。！？!?；;…]+[{re.escape(CLOSERS)}]*|\.(?=\s)|$)", re.DOTALL)
@@ -84,7 +85,7 @@ def _windows(text: str, max_tokens: int, overlap_sentences: int) -> list[str]:
 
 
 def _make_chunk(document: Document, paragraph: Paragraph, text: str) -> Chunk:
-    search_text = _search_text(paragraph, text)
+    search_text = _search_text(paragraph, text, document.metadata.get("author", ""))
     digest = hashlib.sha1(f"{paragraph.number}\x00{text}\x00{search_text}".encode()).hexdigest()[:16]
     return Chunk(
         chunk_id=f"{document.doc_id}:{digest}",
@@ -98,10 +99,15 @@ def _make_chunk(document: Document, paragraph: Paragraph, text: str) -> Chunk:
     )
 
 
-def _search_text(paragraph: Paragraph, text: str) -> str:
-    """What is embedded and keyword-indexed: context in front, the paragraph's words after."""
+def _search_text(paragraph: Paragraph, text: str, author: str = "") -> str:
+    """What is embedded and keyword-indexed: context in front, the paragraph's words after.
+
+    A field about the author (position, affiliation) names the author, so "where does <name>
+    work" finds it; a heading is its section's title, so it says so.
+    """
     if paragraph.kind == "metadata":
-        return f"{FIELD_LABELS.get(paragraph.field, paragraph.field)}：{text}"
+        about = f"{author} " if author and paragraph.field in _ABOUT_AUTHOR else ""
+        return f"{FIELD_LABELS.get(paragraph.field, paragraph.field)}：{about}{text}"
     part = _part_alias(paragraph.section)
     if paragraph.kind == "heading":
         return f"{part} 章节 主要内容：{text}" if part else f"章节：{text}"

@@ -74,3 +74,26 @@ def test_injection_is_answered_from_the_article_not_obeyed(pipeline: Pipeline):
         answer = pipeline.ask(question)
         assert "HACKED" not in answer.answer and "cat" not in answer.answer.lower()
         assert answer.refused or all(c.quote in c.chunk.text for c in answer.citations)
+
+
+def test_sentence_without_the_kind_of_fact_asked_for_does_not_answer():
+    from qa.answering import _answers_type
+
+    assert not _answers_type("会议是在哪一天召开的？", "会议于去年召开。")
+    assert _answers_type("会议是在哪一天召开的？", "会议于3月5日召开。")
+    assert not _answers_type("项目一共筹集了多少资金？", "项目于2020年启动。")
+    assert _answers_type("项目一共筹集了多少资金？", "项目筹集了5亿元。")
+    assert not _answers_type("中国办事处设在哪个城市？", "去年成立了中国办事处。")
+    assert _answers_type("技术中心设在哪里？", "技术中心（深圳）于去年成立。")
+
+
+def test_which_items_question_is_a_list_not_a_count():
+    from qa.answering import _COUNT_QUESTION, _NUMBER_QUESTION
+
+    assert not _COUNT_QUESTION.search("要协同推进哪几项工作？")
+    assert not _NUMBER_QUESTION.search("要协同推进哪几项工作？")
+    assert _COUNT_QUESTION.search("第一部分从几个方面总结？")
+
+
+def test_date_question_about_a_named_event_is_refused_when_no_date_is_given(pipeline: Pipeline):
+    assert pipeline.ask("《巴黎协定》是在哪一天生效的？").refused

@@ -96,3 +96,11 @@ def test_langchain_adapter_returns_the_same_ranking(retriever: Retriever) -> Non
         "text",
         "score",
     }
+
+
+def test_question_about_the_authors_job_by_name_finds_the_position_line(retriever: Retriever) -> None:
+    assert "生态环境部国际合作司司长" in _texts(retriever, "周国梅担任什么职务？", 1)[0]
+
+
+def test_chunk_covering_every_concept_outranks_a_heading_sharing_one(retriever: Retriever) -> None:
+    assert _texts(retriever, "第二部分的第三点是什么？", 1)[0].startswith("三是")
