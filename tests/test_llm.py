@@ -93,7 +93,8 @@ def llm_pipeline(article_settings: Settings, llm_server: str) -> Pipeline:
         vectorstore_dir=article_settings.vectorstore_dir,
         llm_base_url=llm_server,
         llm_model="smollm2",
-        llm_max_tokens=160,
+        llm_max_tokens=120,
+        llm_context_tokens=500,  # the CPU reads ~100 prompt tokens a second; keep the suite minutes long
     )
     return Pipeline(settings)
 
