@@ -297,7 +297,9 @@ class ExtractiveAnswerer:
                     continue
                 seen.add(key)
                 sentences.append((n, result, index, sentence.strip(), context))
-        similarity = self._similarities(question, [s[3] for s in sentences], weights)
+        # A metadata value ("周国梅") means little alone; its label says what it is.
+        compared = [r.chunk.search_text if r.chunk.kind == "metadata" else s for _, r, _, s, _ in sentences]
+        similarity = self._similarities(question, compared, weights)
         known = [sim for sim in similarity if sim is not None]
         floor = sorted(known)[len(known) // 2] if known else 0.0
         for (n, result, index, sentence, context), sim in zip(sentences, similarity, strict=True):

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from qa.documents import CLOSERS, FIELD_LABELS, Document, Paragraph
 from qa.tokens import ENCODING_NAME, count_tokens
 
-CHUNKING_VERSION = 4
+CHUNKING_VERSION = 5
 _NUMERAL = "一二三四五六七八九十"
 _ABOUT_AUTHOR = {"position", "affiliation"}
 _HEADING_ORDINAL = re.compile(rf"^(?:第)?([{_NUMERAL}]{{1,3}}|\d{{1,2}})(?:部分)?\s*[、.．]")

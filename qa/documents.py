@@ -41,8 +41,8 @@ LABEL_LINE = re.compile(r"^\s*([^\s:：]{1,8})\s*[:：]\s*(\S.{0,150})$")
 # Words a reader might use for each metadata field, in Chinese and English, so a question
 # like "who wrote it" or "作者是谁" reaches the record that holds the answer.
 FIELD_LABELS = {
-    "title": "标题 题目 文章名称 title",
-    "author": "作者 撰写者 谁写的 author written by",
+    "title": "标题 题目 文章名称 title name of the article document paper",
+    "author": "作者 撰写者 谁写的 author writer wrote written by",
     "position": "作者职务 职位 任职 author's position job title",
     "affiliation": "作者单位 affiliation",
     "serial": "编号 文章编号 serial number",

@@ -97,3 +97,9 @@ def test_which_items_question_is_a_list_not_a_count():
 
 def test_date_question_about_a_named_event_is_refused_when_no_date_is_given(pipeline: Pipeline):
     assert pipeline.ask("《巴黎协定》是在哪一天生效的？").refused
+
+
+def test_english_author_question_quotes_the_author_not_another_metadata_field(pipeline):
+    answer = pipeline.ask("Who wrote this article?")
+    assert not answer.refused
+    assert "周国梅" in answer.answer
