@@ -22,6 +22,7 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, Response, StreamingResponse
+from fastapi_offline import FastAPIOffline
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -210,7 +211,7 @@ def build_api(pipeline: Pipeline, settings: Settings | None = None) -> FastAPI:
     slots = threading.BoundedSemaphore(settings.concurrency_limit)
     delay_s = settings.stream_delay_ms / 1000
 
-    app = FastAPI(
+    app = FastAPIOffline(  # Swagger UI and ReDoc served from the package: /docs works offline
         title="qa",
         description=(
             "Answers questions about the ingested documents with paragraph-exact citations. "

@@ -151,6 +151,17 @@ def test_openapi_documents_the_three_routes(server: str) -> None:
     assert {"/api/ask", "/api/ask/stream", "/api/health"} <= paths.keys()
 
 
+def test_api_docs_page_and_its_assets_are_served_locally(server: str) -> None:
+    import re
+
+    page = httpx.get(f"{server}/docs")
+    assert page.status_code == 200
+    assets = re.findall(r'(?:src|href)="([^"]+\.(?:js|css))"', page.text)
+    assert assets and all(not a.startswith("http") or a.startswith(server) for a in assets), assets
+    for asset in assets:
+        assert httpx.get(asset if asset.startswith("http") else f"{server}{asset}").status_code == 200
+
+
 def test_rate_limit_gets_429_after_the_allowance(pipeline: Pipeline, api_settings: Settings) -> None:
     settings = api_settings.model_copy(update={"rate_limit_per_minute": 2})
     with LiveServer(build_app(pipeline, settings)) as live:
