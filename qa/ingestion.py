@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from langchain_core.embeddings import Embeddings
@@ -112,8 +112,6 @@ def load_documents(settings: Settings, paths: Sequence[Path]) -> list[Document]:
 def _with_id(document: Document, doc_id: str) -> Document:
     if document.doc_id == doc_id:
         return document
-    from dataclasses import replace
-
     paragraphs = tuple(replace(p, doc_id=doc_id) for p in document.paragraphs)
     return replace(document, doc_id=doc_id, paragraphs=paragraphs)
 
