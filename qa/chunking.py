@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from qa.documents import CLOSERS, FIELD_LABELS, Document, Paragraph
 from qa.tokens import ENCODING_NAME, count_tokens
 
-CHUNKING_VERSION = 5
+CHUNKING_VERSION = 6
 _NUMERAL = "一二三四五六七八九十"
 _ABOUT_AUTHOR = {"position", "affiliation"}
 _HEADING_ORDINAL = re.compile(rf"^(?:第)?([{_NUMERAL}]{{1,3}}|\d{{1,2}})(?:部分)?\s*[、.．]")
@@ -35,16 +35,28 @@ class Chunk:
     text: str
     search_text: str
     kind: str = "body"
+    page: int = 0  # page of a paged source where the paragraph starts; 0 when unpaged
+    paragraph_ids: tuple[str, ...] = ()
 
     def as_json(self) -> dict:
-        """The chunk fields every retrieve result and citation carries (interfaces.md)."""
+        """The chunk fields every retrieve result and citation carries (interfaces.md), plus the
+        document's title and page so a citation names its source among many documents."""
         return {
             "chunk_id": self.chunk_id,
             "doc_id": self.doc_id,
+            "title": self.title,
             "section": self.section,
             "paragraphs": list(self.paragraphs),
+            "paragraph_ids": list(self.paragraph_ids),
+            "page": self.page or None,
             "text": self.text,
         }
+
+    def location(self) -> str:
+        """How a citation names its place for a reader: 'title · section · ¶12 · p. 3'."""
+        paragraphs = "¶" + ",".join(str(number) for number in self.paragraphs)
+        page = f"p. {self.page}" if self.page else ""
+        return " · ".join(filter(None, [self.title, self.section, paragraphs, page]))
 
 
 def chunking_signature(max_tokens: int, overlap_sentences: int) -> str:
@@ -57,10 +69,16 @@ def split_sentences(text: str) -> list[str]:
 
 
 def chunk_document(document: Document, max_tokens: int, overlap_sentences: int) -> list[Chunk]:
+    """Chunk ids hash the chunk's own text (and the how many-th repeat of it), not its position,
+    so editing one paragraph of a document leaves every other chunk, and its citations, alone."""
     chunks: list[Chunk] = []
+    seen: dict[str, int] = {}
     for paragraph in document.paragraphs:
         for window in _windows(paragraph.text, max_tokens, overlap_sentences):
-            chunks.append(_make_chunk(document, paragraph, window))
+            chunk = _make_chunk(document, paragraph, window)
+            repeat = seen.get(chunk.chunk_id, 0)
+            seen[chunk.chunk_id] = repeat + 1
+            chunks.append(replace(chunk, chunk_id=f"{chunk.chunk_id}.{repeat}") if repeat else chunk)
     return chunks
 
 
@@ -86,7 +104,7 @@ def _windows(text: str, max_tokens: int, overlap_sentences: int) -> list[str]:
 
 def _make_chunk(document: Document, paragraph: Paragraph, text: str) -> Chunk:
     search_text = _search_text(paragraph, text, document.metadata.get("author", ""))
-    digest = hashlib.sha1(f"{paragraph.number}\x00{text}\x00{search_text}".encode()).hexdigest()[:16]
+    digest = hashlib.sha1(f"{text}\x00{search_text}".encode()).hexdigest()[:16]
     return Chunk(
         chunk_id=f"{document.doc_id}:{digest}",
         doc_id=document.doc_id,
@@ -96,6 +114,8 @@ def _make_chunk(document: Document, paragraph: Paragraph, text: str) -> Chunk:
         text=text,
         search_text=search_text,
         kind=paragraph.kind,
+        page=paragraph.page,
+        paragraph_ids=(paragraph.paragraph_id,),
     )
 
 

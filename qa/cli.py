@@ -58,9 +58,17 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default=None)
     serve.set_defaults(run=_serve)
 
-    docs = commands.add_parser("docs", help="list the documents in the index")
+    docs = commands.add_parser("docs", help="list or remove the documents in the index")
     docs.add_argument("--json", action="store_true")
     docs.set_defaults(run=_docs)
+    docs_commands = docs.add_subparsers(metavar="ACTION")
+    docs_list = docs_commands.add_parser("list", help="each document with its chunks and ingest time")
+    docs_list.add_argument("--json", action="store_true")
+    docs_list.set_defaults(run=_docs)
+    docs_remove = docs_commands.add_parser("remove", help="remove documents' chunks everywhere")
+    docs_remove.add_argument("doc_ids", nargs="+", metavar="DOC", help="document ids as `qa docs list` shows")
+    docs_remove.add_argument("--json", action="store_true")
+    docs_remove.set_defaults(run=_docs_remove)
 
     evaluate = commands.add_parser("eval", help="score an eval set; write a report")
     evaluate.add_argument("set", type=Path, metavar="SET.jsonl", help="the eval set (JSONL)")
@@ -85,6 +93,8 @@ def _ingest(settings: Settings, args: argparse.Namespace) -> int:
     from qa.ingestion import ingest
 
     report = ingest(settings, args.paths or None, rebuild=args.rebuild, progress=not args.json)
+    for problem in report.skipped:
+        print(f"skipped: {problem}", file=sys.stderr)
     if args.json:
         _print_json({**report.__dict__, "up_to_date": report.up_to_date})
     elif report.up_to_date:
@@ -97,6 +107,9 @@ def _ingest(settings: Settings, args: argparse.Namespace) -> int:
             f"(mean {report.mean_chunk_chars:.0f} chars) in {report.seconds:.1f} s "
             f"({ratio:.2f}x the bare embedding time)."
         )
+    if report.skipped:
+        print(f"error: {len(report.skipped)} file(s) could not be read; see above.", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -108,8 +121,7 @@ def _retrieve(settings: Settings, args: argparse.Namespace) -> int:
         _print_json(retrieval.as_json())
         return 0
     for result in retrieval.results:
-        where = " ".join(filter(None, [result.chunk.section, _paragraph_label(result.chunk.paragraphs)]))
-        print(f"{result.rank}. [{result.score:.3f}] {where}\n   {result.chunk.text}")
+        print(f"{result.rank}. [{result.score:.3f}] {result.chunk.location()}\n   {result.chunk.text}")
     return 0
 
 
@@ -122,8 +134,7 @@ def _ask(settings: Settings, args: argparse.Namespace) -> int:
         return 0
     print(answer.answer)
     for citation in answer.citations:
-        where = " ".join(filter(None, [citation.chunk.section, _paragraph_label(citation.chunk.paragraphs)]))
-        print(f"\n[{citation.n}] {where}\n    {citation.chunk.text}")
+        print(f"\n[{citation.n}] {citation.chunk.location()}\n    {citation.chunk.text}")
     return 0
 
 
@@ -146,6 +157,18 @@ def _docs(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _docs_remove(settings: Settings, args: argparse.Namespace) -> int:
+    from qa.ingestion import remove_documents
+
+    removed = remove_documents(settings, args.doc_ids)
+    if args.json:
+        _print_json(removed)
+        return 0
+    for doc_id, chunks in removed.items():
+        print(f"Removed {doc_id} ({chunks} chunks).")
+    return 0
+
+
 def _eval(settings: Settings, args: argparse.Namespace) -> int:
     from qa import evaluation
 
@@ -165,10 +188,6 @@ def _eval(settings: Settings, args: argparse.Namespace) -> int:
         print(f"error: below the --fail-under gate: {'; '.join(short)}.", file=sys.stderr)
         return 1
     return 0
-
-
-def _paragraph_label(paragraphs: Sequence[int]) -> str:
-    return "¶" + ",".join(str(number) for number in paragraphs)
 
 
 def _print_json(value: object) -> None:

@@ -63,6 +63,7 @@ class Paragraph:
     end: int
     kind: str = "body"  # body | heading | metadata
     field: str = ""  # for metadata: title, author, position, serial, doi, ...
+    page: int = 0  # 1-based page of a paged source (PDF) where the paragraph starts; 0 if none
 
     @property
     def paragraph_id(self) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Sequence
+from contextlib import closing
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -17,7 +18,9 @@ from tqdm import tqdm
 
 from qa.chunking import Chunk, chunk_document, chunking_signature
 from qa.config import Settings
-from qa.documents import TEXT_SUFFIXES, Document, load_document
+from qa.documents import TEXT_SUFFIXES as SUPPORTED_SUFFIXES
+from qa.documents import Document, load_document
+from qa.embedding_cache import CacheBackedEmbeddings, open_cache
 from qa.embeddings import embedder_identity, make_embeddings
 from qa.errors import IndexMismatchError, IndexMissingError, InputError
 from qa.store import (
@@ -38,6 +41,8 @@ class IngestReport:
     chunks_added: int
     chunks_removed: int
     total_chunks: int
+    skipped: tuple[str, ...]
+    chunks_from_cache: int
     mean_chunk_chars: float
     seconds: float
     embed_seconds: float
@@ -82,13 +87,21 @@ class TimedEmbeddings(Embeddings):
 
 
 def collect_files(paths: Iterable[Path]) -> list[tuple[Path, str]]:
-    """Files to ingest with their document ids; a folder contributes its supported files."""
+    """Files to ingest with their document ids; a folder contributes its supported files
+    (hidden ones skipped), each named by its path inside the folder."""
     found: list[tuple[Path, str]] = []
     for path in map(Path, paths):
         if path.is_dir():
-            files = sorted(p for p in path.rglob("*") if p.suffix.lower() in TEXT_SUFFIXES)
+            files = sorted(
+                p
+                for p in path.rglob("*")
+                if p.is_file()
+                and p.suffix.lower() in SUPPORTED_SUFFIXES
+                and not any(part.startswith(".") for part in p.relative_to(path).parts)
+            )
             if not files:
-                raise InputError(f"{path} holds no supported files ({', '.join(sorted(TEXT_SUFFIXES))}).")
+                supported = ", ".join(sorted(SUPPORTED_SUFFIXES))
+                raise InputError(f"{path} holds no supported files ({supported}).")
             found.extend((file, file.relative_to(path).as_posix()) for file in files)
         else:
             found.append((path, path.name))
@@ -100,13 +113,27 @@ def collect_files(paths: Iterable[Path]) -> list[tuple[Path, str]]:
     return list({doc_id: (path, doc_id) for path, doc_id in found}.values())
 
 
-def load_documents(settings: Settings, paths: Sequence[Path]) -> list[Document]:
+def load_documents(
+    settings: Settings, paths: Sequence[Path], progress: bool = False
+) -> tuple[list[Document], list[str]]:
+    """Every file parsed before the index is touched. One bad file named on its own is an
+    error; bad files inside a folder are skipped, each with its one-sentence reason."""
     max_bytes = int(settings.max_file_mb * 1_000_000)
-    documents = []
-    for path, doc_id in collect_files(paths):
-        document = load_document(path, max_bytes)
-        documents.append(_with_id(document, doc_id))
-    return documents
+    files = collect_files(paths)
+    strict = all(not Path(path).is_dir() for path in paths)
+    documents, problems = [], []
+    for path, doc_id in tqdm(
+        files, desc="Reading files", unit="file", disable=not progress or len(files) < 20
+    ):
+        try:
+            documents.append(_with_id(load_document(path, max_bytes), doc_id))
+        except InputError as exc:
+            if strict:
+                raise
+            problems.append(str(exc))
+    if not documents:
+        raise InputError(f"No file could be read: {problems[0]}" if problems else "No files given.")
+    return documents, problems
 
 
 def _with_id(document: Document, doc_id: str) -> Document:
@@ -123,7 +150,7 @@ def ingest(
     progress: bool = True,
 ) -> IngestReport:
     started = time.perf_counter()
-    documents = load_documents(settings, paths or settings.documents)
+    documents, problems = load_documents(settings, paths or settings.documents, progress)
     chunking = chunking_signature(settings.chunk_max_tokens, settings.chunk_overlap_sentences)
     plans = [
         _Plan(
@@ -134,13 +161,15 @@ def ingest(
         for document in documents
     ]
     identity = embedder_identity(settings)
-    embeddings = TimedEmbeddings(make_embeddings(settings))
+    timed = TimedEmbeddings(make_embeddings(settings))
     manifest = Manifest(identity, chunking)
     with writer_lock(settings):
-        if not rebuild and _up_to_date(settings, embeddings, identity, plans):
+        if not rebuild and _up_to_date(settings, timed, identity, plans):
             counts = _counts(plans, changed=0, added=0, removed=0)
-            return _report(counts, plans, started, embeddings)
-        with open_for_writing(settings, embeddings, rebuild) as store:
+            return _report(counts, plans, started, timed, problems, cached=0)
+        cache = open_cache(settings.vectorstore_dir)
+        embeddings = CacheBackedEmbeddings(timed, cache, namespace=identity)
+        with closing(cache), open_for_writing(settings, embeddings, rebuild) as store:
             if not rebuild and store.manifest and store.manifest.embedder != identity:
                 raise IndexMismatchError(
                     f"The index was built with {store.manifest.embedder}, not {identity}; "
@@ -150,7 +179,7 @@ def ingest(
             store.write_manifest(manifest)
             store.write_keywords()
             counts["total"] = store.count()
-    return _report(counts, plans, started, embeddings)
+    return _report(counts, plans, started, timed, problems, cached=embeddings.hits)
 
 
 def _up_to_date(settings: Settings, embeddings: Embeddings, identity: str, plans: list[_Plan]) -> bool:
@@ -209,7 +238,12 @@ def _counts(plans: list[_Plan], changed: int, added: int, removed: int) -> dict[
 
 
 def _report(
-    counts: dict[str, int], plans: list[_Plan], started: float, embeddings: TimedEmbeddings
+    counts: dict[str, int],
+    plans: list[_Plan],
+    started: float,
+    embeddings: TimedEmbeddings,
+    problems: list[str],
+    cached: int,
 ) -> IngestReport:
     chunks = [chunk for plan in plans for chunk in plan.chunks]
     return IngestReport(
@@ -218,7 +252,32 @@ def _report(
         chunks_added=counts["added"],
         chunks_removed=counts["removed"],
         total_chunks=counts["total"],
+        skipped=tuple(problems),
+        chunks_from_cache=cached,
         mean_chunk_chars=sum(len(c.text) for c in chunks) / max(1, len(chunks)),
         seconds=time.perf_counter() - started,
         embed_seconds=embeddings.seconds,
     )
+
+
+def remove_documents(settings: Settings, doc_ids: Sequence[str]) -> dict[str, int]:
+    """Delete documents' chunks from the vectors and the keyword index, in one crash-safe write.
+
+    An id that is not in the index is an error before anything is touched, naming the ids
+    that are (so a typo loses nothing)."""
+    identity = embedder_identity(settings)
+    embeddings = make_embeddings(settings)
+    with writer_lock(settings):
+        store = open_for_query(settings, embeddings, identity)
+        try:
+            known = [doc.doc_id for doc in store.documents()]
+        finally:
+            store.close()
+        unknown = [doc_id for doc_id in doc_ids if doc_id not in known]
+        if unknown:
+            listing = ", ".join(known[:10]) + (" ..." if len(known) > 10 else "")
+            raise InputError(f"No document '{unknown[0]}' in the index (it holds: {listing}).")
+        with open_for_writing(settings, embeddings, rebuild=False) as store:
+            removed = {doc_id: store.delete_document(doc_id) for doc_id in doc_ids}
+            store.write_keywords()
+    return removed

@@ -175,6 +175,23 @@ class ChunkStore:
     def chunk_ids_of(self, doc_id: str) -> set[str]:
         return set(self.collection.get(where={"doc_id": doc_id}, include=[])["ids"])
 
+    def document_chunks(self, doc_id: str) -> list[Chunk]:
+        """One document's chunks in reading order (paragraph number, then window)."""
+        records = self.collection.get(where={"doc_id": doc_id}, include=["metadatas", "documents"])
+        chunks = [
+            chunk_from_record(chunk_id, document, metadata)
+            for chunk_id, document, metadata in zip(
+                records["ids"], records["documents"], records["metadatas"], strict=True
+            )
+        ]
+        return sorted(chunks, key=lambda chunk: chunk.paragraphs)
+
+    def delete_document(self, doc_id: str) -> int:
+        """Remove every chunk of one document; the caller rebuilds the keyword index after."""
+        chunk_ids = sorted(self.chunk_ids_of(doc_id))
+        self.delete_chunks(chunk_ids)
+        return len(chunk_ids)
+
     def add_chunks(self, chunks: Sequence[Chunk], source: str, version: str, stamp: str) -> None:
         self.vectorstore.add_texts(
             texts=[chunk.search_text for chunk in chunks],
@@ -264,6 +281,8 @@ def chunk_metadata(chunk: Chunk, source: str, version: str, stamp: str) -> dict:
         "paragraphs": list(chunk.paragraphs),
         "text": chunk.text,
         "kind": chunk.kind,
+        "page": chunk.page,
+        "paragraph_ids": list(chunk.paragraph_ids) or [""],
         "source": source,
         "doc_version": version,
         "ingested_at": stamp,
@@ -280,6 +299,8 @@ def chunk_from_record(chunk_id: str, search_text: str, metadata: dict) -> Chunk:
         text=metadata["text"],
         search_text=search_text,
         kind=metadata["kind"],
+        page=int(metadata.get("page", 0)),
+        paragraph_ids=tuple(filter(None, metadata.get("paragraph_ids", ()))),
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -176,10 +177,16 @@ def test_killed_first_ingest_then_rerun_leaves_a_consistent_index(tmp_path):
     kill_after_first_batch(start_ingest(env, paths))
     assert not (settings.vectorstore_dir / CURRENT_FILE).exists()  # nothing half-made is visible
     rerun = subprocess.run(
-        [sys.executable, "-m", "qa", "ingest", *map(str, paths)], env=env, capture_output=True, text=True
+        [sys.executable, "-m", "qa", "ingest", "--json", *map(str, paths)],
+        env=env,
+        capture_output=True,
+        text=True,
     )
     assert rerun.returncode == 0, rerun.stderr
     assert_consistent(settings, paths)
+    report = json.loads(rerun.stdout)
+    assert report["chunks_from_cache"] > 0, "the resumed run re-embedded what the killed one had done"
+    assert report["chunks_from_cache"] < report["chunks_added"]
     assert len(list(settings.vectorstore_dir.glob(f"{GENERATION_PREFIX}*"))) == 1
 
 
