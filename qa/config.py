@@ -101,6 +101,13 @@ class Settings(BaseSettings):
     api_token: SecretStr = Field(
         SecretStr(""), description="If set, /api/ask* require the header 'Authorization: Bearer TOKEN'."
     )
+    admin_token: SecretStr = Field(
+        SecretStr(""),
+        description="If set, the web page shows document upload and removal to whoever enters this token.",
+    )
+    upload_dir: Path | None = Field(
+        None, description="Where uploaded files are kept; empty means QA_VECTORSTORE_DIR/uploads."
+    )
     max_request_bytes: int = Field(
         16_384, ge=256, description="Largest API request body, in bytes; larger bodies get 413."
     )
