@@ -25,7 +25,7 @@ from qa.answering import Answer
 from qa.chunking import Chunk
 from qa.citations import Citation
 from qa.config import Settings
-from qa.documents import TEXT_SUFFIXES
+from qa.documents import SUPPORTED_SUFFIXES
 from qa.embeddings import make_embeddings
 from qa.errors import InputError
 from qa.pipeline import Retrieval
@@ -53,7 +53,7 @@ def read_raw(paths: Sequence[Path]) -> list[tuple[str, str]]:
     found: list[tuple[str, str]] = []
     for path in map(Path, paths):
         if path.is_dir():
-            files = sorted(p for p in path.rglob("*") if p.suffix.lower() in TEXT_SUFFIXES)
+            files = sorted(p for p in path.rglob("*") if p.suffix.lower() in SUPPORTED_SUFFIXES)
             found.extend((file.relative_to(path).as_posix(), _read(file)) for file in files)
         else:
             found.append((path.name, _read(path)))

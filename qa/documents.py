@@ -1,27 +1,35 @@
-"""Load a text file into Paragraph records: decoding, page-break repair, sections, metadata.
+"""Load a file into Paragraph records: decoding, page-break repair, sections, metadata.
 
-What it does: decodes bytes (UTF-8, UTF-16 with a BOM, GB18030) or refuses them with one
-sentence; splits Markdown or plain text into blocks; rejoins a block cut mid-sentence at a
-page end with the block after it; turns headings into sections and the title, author and
-trailing "label: value" lines into metadata paragraphs that are retrieved and cited like any
-other. What it does not do: chunking, embedding, or any format beyond text (yet).
+What it does: decodes text bytes (UTF-8, UTF-16 with a BOM, GB18030) or refuses them with one
+sentence; hands PDF, Word and HTML files to their loader (loaders.py), so every format ends in
+the same blocks; rejoins a block cut mid-sentence at a page end with the block after it; turns
+headings into sections and the title, author and trailing "label: value" lines into metadata
+paragraphs that are retrieved and cited like any other. What it does not do: chunking or
+embedding.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from qa import loaders
 from qa.errors import InputError
+from qa.loaders import CLOSERS as CLOSERS
+from qa.loaders import Block, ends_sentence, join_pieces, markdown_blocks
 
 TEXT_SUFFIXES = {".md", ".markdown", ".txt"}
+# Formats with a loader of their own: bytes -> blocks, every problem an InputError naming the file.
+FORMAT_LOADERS = {
+    ".pdf": loaders.pdf_blocks,
+    ".docx": loaders.docx_blocks,
+    ".html": loaders.html_blocks,
+    ".htm": loaders.html_blocks,
+}
+SUPPORTED_SUFFIXES = TEXT_SUFFIXES | set(FORMAT_LOADERS)
 METADATA_SECTION = "文档信息"
-
-# Characters that may end a sentence, and closers that may follow them.
-SENTENCE_END = "。！？!?…；;."
-CLOSERS = "”’」』）)》〉】\"'"
 
 # "label: value" lines that carry document metadata, and the field each label fills.
 LABEL_FIELDS = {
@@ -90,6 +98,7 @@ class _Block:
     kind: str = "body"
     field: str = ""
     level: int = 0
+    page: int = 0
 
 
 def load_document(path: Path, max_bytes: int) -> Document:
@@ -99,16 +108,31 @@ def load_document(path: Path, max_bytes: int) -> Document:
         raise InputError(f"{path} does not exist.")
     if path.is_dir():
         raise InputError(f"{path} is a folder; give the files inside it.")
-    if path.suffix.lower() not in TEXT_SUFFIXES:
-        supported = ", ".join(sorted(TEXT_SUFFIXES))
+    suffix = path.suffix.lower()
+    if suffix not in SUPPORTED_SUFFIXES:
+        supported = ", ".join(sorted(SUPPORTED_SUFFIXES))
         raise InputError(f"{path} has an unsupported type '{path.suffix}' (supported: {supported}).")
     size = path.stat().st_size
     if size > max_bytes:
         raise InputError(
             f"{path} is {size / 1e6:.1f} MB, over the {max_bytes / 1e6:.1f} MB limit (QA_MAX_FILE_MB)."
         )
-    text = decode_text(path.read_bytes(), str(path))
-    return parse_document(text, doc_id=path.name, source=str(path))
+    data = path.read_bytes()
+    if suffix in TEXT_SUFFIXES:
+        return parse_document(decode_text(data, str(path)), doc_id=path.name, source=str(path))
+    if not data.strip():
+        raise InputError(f"{path} is empty.")
+    text, blocks = _laid_out(FORMAT_LOADERS[suffix](data, str(path)))
+    return _document(blocks, text, doc_id=path.name, source=str(path))
+
+
+def _laid_out(blocks: list[Block]) -> tuple[str, list[Block]]:
+    """The plain text of a non-text format, blank-line separated, and each block's offsets into it."""
+    placed, offset = [], 0
+    for block in blocks:
+        placed.append(replace(block, start=offset, end=offset + len(block.text)))
+        offset += len(block.text) + 2
+    return "\n\n".join(block.text for block in blocks), placed
 
 
 def decode_text(data: bytes, name: str) -> str:
@@ -140,9 +164,13 @@ def _looks_binary(text: str) -> bool:
 
 
 def parse_document(text: str, doc_id: str, source: str) -> Document:
-    """Turn decoded text into numbered paragraphs with sections and metadata."""
-    blocks = _classify(_split_blocks(text))
-    blocks = _rejoin_page_breaks(blocks)
+    """Turn decoded Markdown or plain text into numbered paragraphs with sections and metadata."""
+    return _document(markdown_blocks(text), text, doc_id, source)
+
+
+def _document(found: list[Block], text: str, doc_id: str, source: str) -> Document:
+    """Blocks of any format -> numbered paragraphs; `text` is what offsets and the hash refer to."""
+    blocks = _rejoin_page_breaks(_classify(found))
     paragraphs: list[Paragraph] = []
     metadata: dict[str, str] = {}
     section = ""
@@ -161,6 +189,7 @@ def parse_document(text: str, doc_id: str, source: str) -> Document:
                 end=block.end,
                 kind=block.kind,
                 field=block.field,
+                page=block.page,
             )
         )
     if not paragraphs:
@@ -175,57 +204,32 @@ def _metadata_value(block: _Block) -> str:
     return match.group(2).strip() if match and block.field not in ("title",) else block.text
 
 
-def _split_blocks(text: str) -> list[_Block]:
-    """Blocks are runs of non-blank lines; offsets point into `text`."""
-    blocks: list[_Block] = []
-    for match in re.finditer(r"[^\n]*\S[^\n]*(?:\n[^\n]*\S[^\n]*)*", text):
-        lines = [line.strip() for line in match.group(0).split("\n")]
-        blocks.append(_Block(_join_lines(lines), match.start(), match.end()))
-    return blocks
-
-
-def _join_lines(lines: list[str]) -> str:
-    joined = lines[0]
-    for line in lines[1:]:
-        joined = _join_pieces(joined, line)
-    return joined
-
-
-def _join_pieces(left: str, right: str) -> str:
-    """Chinese text joins without a space; Latin words keep one between them."""
-    if left and right and left[-1].isascii() and right[0].isascii():
-        return f"{left} {right}"
-    return left + right
-
-
-def _classify(blocks: list[_Block]) -> list[_Block]:
+def _classify(blocks: list[Block]) -> list[_Block]:
     """Mark headings, the title, the byline and label lines; the rest stays body."""
     classified: list[_Block] = []
     seen_body = False
     for index, block in enumerate(blocks):
-        heading = re.match(r"^(#{1,6})\s+(.+)$", block.text)
         label = LABEL_LINE.match(block.text)
-        if heading and index == 0:
-            classified.append(_block(block, heading.group(2).strip(), "metadata", "title"))
-        elif heading:
-            level = len(heading.group(1))
-            classified.append(_block(block, heading.group(2).strip(), "heading", level=level))
+        if block.level and index == 0:
+            classified.append(_block(block, "metadata", "title"))
+        elif block.level:
+            classified.append(_block(block, "heading"))
             seen_body = True
         elif label and label.group(1).lower() in LABEL_FIELDS:
             field_name = LABEL_FIELDS[label.group(1).lower()]
             if field_name == "author" and _has_field(classified, "author"):
                 field_name = "position"  # a second 作者 line names the author's post
-            classified.append(_block(block, block.text, "metadata", field_name))
+            classified.append(_block(block, "metadata", field_name))
         elif _is_byline(block.text, classified, seen_body):
-            classified.append(_block(block, block.text, "metadata", "author"))
+            classified.append(_block(block, "metadata", "author"))
         else:
-            classified.append(block)
+            classified.append(_block(block, "body"))
             seen_body = True
     return classified
 
 
-def _block(block: _Block, text: str, kind: str, field_name: str = "", level: int = 0) -> _Block:
-    return _Block(text, block.start, block.end, kind, field_name, level)
+def _block(block: Block, kind: str, field_name: str = "") -> _Block:
+    return _Block(block.text, block.start, block.end, kind, field_name, block.level, block.page)
 
 
 def _has_field(blocks: list[_Block], field_name: str) -> bool:
@@ -243,11 +247,6 @@ def _is_byline(text: str, earlier: list[_Block], seen_body: bool) -> bool:
     )
 
 
-def ends_sentence(text: str) -> bool:
-    stripped = text.rstrip().rstrip(CLOSERS)
-    return bool(stripped) and stripped[-1] in SENTENCE_END
-
-
 def _rejoin_page_breaks(blocks: list[_Block]) -> list[_Block]:
     """A body block that stops mid-sentence continues in the next body block (a page end)."""
     repaired: list[_Block] = []
@@ -259,7 +258,7 @@ def _rejoin_page_breaks(blocks: list[_Block]) -> list[_Block]:
             and block.kind == "body"
             and not ends_sentence(previous.text)
         ):
-            repaired[-1] = _Block(_join_pieces(previous.text, block.text), previous.start, block.end)
+            repaired[-1] = replace(previous, text=join_pieces(previous.text, block.text), end=block.end)
         else:
             repaired.append(block)
     return repaired

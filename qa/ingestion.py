@@ -7,6 +7,7 @@ removed; the whole write is crash-safe (see store.py).
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Iterable, Sequence
 from contextlib import closing
@@ -18,14 +19,15 @@ from tqdm import tqdm
 
 from qa.chunking import Chunk, chunk_document, chunking_signature
 from qa.config import Settings
-from qa.documents import TEXT_SUFFIXES as SUPPORTED_SUFFIXES
-from qa.documents import Document, load_document
+from qa.documents import SUPPORTED_SUFFIXES, Document, load_document
 from qa.embedding_cache import CacheBackedEmbeddings, open_cache
 from qa.embeddings import embedder_identity, make_embeddings
 from qa.errors import IndexMismatchError, IndexMissingError, InputError
 from qa.store import (
     ChunkStore,
+    DocumentStamp,
     Manifest,
+    StoredDocument,
     document_version,
     now_stamp,
     open_for_query,
@@ -54,18 +56,11 @@ class IngestReport:
 
 @dataclass(frozen=True)
 class _Plan:
+    """A document to (re)write: its chunks and its version (file bytes + chunking)."""
+
     document: Document
     chunks: list[Chunk]
     version: str
-
-    @property
-    def state(self) -> tuple[str, int]:
-        """Version and chunk count: a run cut short (on a Chroma server) stored fewer chunks."""
-        return self.version, len(self.chunks)
-
-
-def _stored_states(store: ChunkStore) -> dict[str, tuple[str, int]]:
-    return {doc.doc_id: (doc.version, doc.chunks) for doc in store.documents()}
 
 
 class TimedEmbeddings(Embeddings):
@@ -116,24 +111,43 @@ def collect_files(paths: Iterable[Path]) -> list[tuple[Path, str]]:
 def load_documents(
     settings: Settings, paths: Sequence[Path], progress: bool = False
 ) -> tuple[list[Document], list[str]]:
-    """Every file parsed before the index is touched. One bad file named on its own is an
-    error; bad files inside a folder are skipped, each with its one-sentence reason."""
+    """Every file parsed, before the index is touched (see `_read`)."""
+    documents, problems = _read(settings, collect_files(paths), _strict(paths), progress)
+    if not documents:
+        raise InputError(f"No file could be read: {problems[0]}" if problems else "No files given.")
+    return documents, problems
+
+
+def _strict(paths: Sequence[Path]) -> bool:
+    """Files named one by one must all be good; inside a folder a bad file is skipped."""
+    return all(not Path(path).is_dir() for path in paths)
+
+
+def _read(
+    settings: Settings, files: Sequence[tuple[Path, str]], strict: bool, progress: bool
+) -> tuple[list[Document], list[str]]:
+    """Parse files; one bad file named on its own is an error, bad files inside a folder are
+    skipped, each with its one-sentence reason."""
     max_bytes = int(settings.max_file_mb * 1_000_000)
-    files = collect_files(paths)
-    strict = all(not Path(path).is_dir() for path in paths)
     documents, problems = [], []
-    for path, doc_id in tqdm(
-        files, desc="Reading files", unit="file", disable=not progress or len(files) < 20
-    ):
+    bar = tqdm(files, desc="Reading files", unit="file", disable=not progress or len(files) < 20)
+    for path, doc_id in bar:
         try:
             documents.append(_with_id(load_document(path, max_bytes), doc_id))
         except InputError as exc:
             if strict:
                 raise
             problems.append(str(exc))
-    if not documents:
-        raise InputError(f"No file could be read: {problems[0]}" if problems else "No files given.")
     return documents, problems
+
+
+def file_version(path: Path, chunking: str, max_bytes: int) -> str | None:
+    """The version a file would be stored under: its bytes and the chunking. None when the
+    file cannot be a document (missing, a folder, too large); parsing it then says why."""
+    if not path.is_file() or path.stat().st_size > max_bytes:
+        return None
+    with open(path, "rb") as handle:
+        return document_version(hashlib.file_digest(handle, "sha256").hexdigest(), chunking)
 
 
 def _with_id(document: Document, doc_id: str) -> Document:
@@ -149,23 +163,36 @@ def ingest(
     rebuild: bool = False,
     progress: bool = True,
 ) -> IngestReport:
+    """Bring the index up to date with these files; unchanged files are not even parsed."""
     started = time.perf_counter()
-    documents, problems = load_documents(settings, paths or settings.documents, progress)
+    paths = list(paths or settings.documents)
+    files = collect_files(paths)
     chunking = chunking_signature(settings.chunk_max_tokens, settings.chunk_overlap_sentences)
-    plans = [
-        _Plan(
-            document,
-            chunk_document(document, settings.chunk_max_tokens, settings.chunk_overlap_sentences),
-            document_version(document.content_hash, chunking),
-        )
-        for document in documents
-    ]
     identity = embedder_identity(settings)
     timed = TimedEmbeddings(make_embeddings(settings))
-    manifest = Manifest(identity, chunking)
+    max_bytes = int(settings.max_file_mb * 1_000_000)
     with writer_lock(settings):
-        if not rebuild and _up_to_date(settings, timed, identity, plans):
-            counts = _counts(plans, changed=0, added=0, removed=0)
+        stored, has_keywords = ({}, False) if rebuild else _stored(settings, timed, identity)
+        versions = {doc_id: file_version(path, chunking, max_bytes) for path, doc_id in files}
+        unchanged = {
+            doc_id: stored[doc_id].chunks
+            for doc_id, version in versions.items()
+            if doc_id in stored and stored[doc_id].complete and stored[doc_id].version == version
+        }
+        to_read = [(path, doc_id) for path, doc_id in files if doc_id not in unchanged]
+        documents, problems = _read(settings, to_read, _strict(paths), progress)
+        if not documents and not unchanged:
+            raise InputError(f"No file could be read: {problems[0]}" if problems else "No files given.")
+        plans = [
+            _Plan(
+                document,
+                chunk_document(document, settings.chunk_max_tokens, settings.chunk_overlap_sentences),
+                versions[document.doc_id] or document_version(document.content_hash, chunking),
+            )
+            for document in documents
+        ]
+        if not plans and has_keywords:
+            counts = _counts(plans, unchanged, added=0, removed=0)
             return _report(counts, plans, started, timed, problems, cached=0)
         cache = open_cache(settings.vectorstore_dir)
         embeddings = CacheBackedEmbeddings(timed, cache, namespace=identity)
@@ -175,32 +202,33 @@ def ingest(
                     f"The index was built with {store.manifest.embedder}, not {identity}; "
                     "run `qa ingest --rebuild` to re-embed everything."
                 )
-            counts = _apply(store, plans, progress)
-            store.write_manifest(manifest)
+            counts = _apply(store, plans, unchanged, progress)
+            store.write_manifest(Manifest(identity, chunking))
             store.write_keywords()
-            counts["total"] = store.count()
     return _report(counts, plans, started, timed, problems, cached=embeddings.hits)
 
 
-def _up_to_date(settings: Settings, embeddings: Embeddings, identity: str, plans: list[_Plan]) -> bool:
+def _stored(
+    settings: Settings, embeddings: Embeddings, identity: str
+) -> tuple[dict[str, StoredDocument], bool]:
+    """What the index holds per document, and whether its keyword index exists; empty if no index."""
     try:
         store = open_for_query(settings, embeddings, identity)
     except (IndexMissingError, IndexMismatchError):
-        return False
+        return {}, False
     try:
-        stored = _stored_states(store)
-        current = all(stored.get(plan.document.doc_id) == plan.state for plan in plans)
-        return current and store.has_keywords()
+        return {doc.doc_id: doc for doc in store.documents()}, store.has_keywords()
     finally:
         store.close()
 
 
-def _apply(store: ChunkStore, plans: list[_Plan], progress: bool) -> dict[str, int]:
-    stored = _stored_states(store)
-    changed = [plan for plan in plans if stored.get(plan.document.doc_id) != plan.state]
+def _apply(
+    store: ChunkStore, plans: list[_Plan], unchanged: dict[str, int], progress: bool
+) -> dict[str, int]:
+    """Write each changed document: add its new chunks, restamp the kept ones, then delete the stale."""
     stamp = now_stamp()
     work = []
-    for plan in changed:
+    for plan in plans:
         existing = store.chunk_ids_of(plan.document.doc_id)
         new = [chunk for chunk in plan.chunks if chunk.chunk_id not in existing]
         kept = [chunk for chunk in plan.chunks if chunk.chunk_id in existing]
@@ -216,24 +244,25 @@ def _apply(store: ChunkStore, plans: list[_Plan], progress: bool) -> dict[str, i
     added = removed = 0
     with bar:
         for plan, new, kept, stale in work:
-            source = plan.document.source
+            stamp_of = DocumentStamp(plan.document.source, plan.version, len(plan.chunks), stamp)
             for start in range(0, len(new), batch_size):
                 batch = new[start : start + batch_size]
-                store.add_chunks(batch, source, plan.version, stamp)
+                store.add_chunks(batch, stamp_of)
                 bar.update(len(batch))
-            store.restamp(kept, source, plan.version, stamp)
+            store.restamp(kept, stamp_of)
             store.delete_chunks(sorted(stale))  # after the adds: never a moment with neither
             added += len(new)
             removed += len(stale)
-    return _counts(plans, changed=len(changed), added=added, removed=removed)
+    return _counts(plans, unchanged, added=added, removed=removed)
 
 
-def _counts(plans: list[_Plan], changed: int, added: int, removed: int) -> dict[str, int]:
+def _counts(plans: list[_Plan], unchanged: dict[str, int], added: int, removed: int) -> dict[str, int]:
     return {
-        "changed": changed,
+        "documents": len(plans) + len(unchanged),
+        "changed": len(plans),
         "added": added,
         "removed": removed,
-        "total": sum(len(plan.chunks) for plan in plans),
+        "total": sum(len(plan.chunks) for plan in plans) + sum(unchanged.values()),
     }
 
 
@@ -247,7 +276,7 @@ def _report(
 ) -> IngestReport:
     chunks = [chunk for plan in plans for chunk in plan.chunks]
     return IngestReport(
-        documents=len(plans),
+        documents=counts["documents"],
         documents_changed=counts["changed"],
         chunks_added=counts["added"],
         chunks_removed=counts["removed"],

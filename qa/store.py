@@ -83,6 +83,22 @@ class StoredDocument:
     version: str
     chunks: int
     ingested_at: str
+    expected_chunks: int = -1
+
+    @property
+    def complete(self) -> bool:
+        """All its chunks are stored under one version: a run cut short (Chroma server) is not."""
+        return self.version != "mixed" and self.chunks == self.expected_chunks
+
+
+@dataclass(frozen=True)
+class DocumentStamp:
+    """What every chunk of one document records about the write that stored it."""
+
+    source: str
+    version: str
+    chunks: int
+    ingested_at: str
 
 
 class ChunkStore:
@@ -168,6 +184,7 @@ class ChunkStore:
                 version=_single_version(entries),
                 chunks=len(entries),
                 ingested_at=max(entry["ingested_at"] for entry in entries),
+                expected_chunks=min(int(entry.get("doc_chunks", -1)) for entry in entries),
             )
             for doc_id, entries in sorted(by_doc.items())
         ]
@@ -192,19 +209,19 @@ class ChunkStore:
         self.delete_chunks(chunk_ids)
         return len(chunk_ids)
 
-    def add_chunks(self, chunks: Sequence[Chunk], source: str, version: str, stamp: str) -> None:
+    def add_chunks(self, chunks: Sequence[Chunk], stamp: DocumentStamp) -> None:
         self.vectorstore.add_texts(
             texts=[chunk.search_text for chunk in chunks],
-            metadatas=[chunk_metadata(chunk, source, version, stamp) for chunk in chunks],
+            metadatas=[_stamped(chunk, stamp) for chunk in chunks],
             ids=[chunk.chunk_id for chunk in chunks],
         )
 
-    def restamp(self, chunks: Sequence[Chunk], source: str, version: str, stamp: str) -> None:
-        """Kept chunks of a changed document take its new version, without re-embedding."""
+    def restamp(self, chunks: Sequence[Chunk], stamp: DocumentStamp) -> None:
+        """Kept chunks of a changed document take its new version and numbers, without re-embedding."""
         if chunks:
             self.collection.update(
                 ids=[chunk.chunk_id for chunk in chunks],
-                metadatas=[chunk_metadata(chunk, source, version, stamp) for chunk in chunks],
+                metadatas=[_stamped(chunk, stamp) for chunk in chunks],
             )
 
     def delete_chunks(self, chunk_ids: Sequence[str]) -> None:
@@ -271,6 +288,11 @@ def _single_version(entries: list[dict]) -> str:
     """A document whose chunks disagree on their version was cut short; it needs redoing."""
     versions = {entry["doc_version"] for entry in entries}
     return versions.pop() if len(versions) == 1 else "mixed"
+
+
+def _stamped(chunk: Chunk, stamp: DocumentStamp) -> dict:
+    metadata = chunk_metadata(chunk, stamp.source, stamp.version, stamp.ingested_at)
+    return {**metadata, "doc_chunks": stamp.chunks}
 
 
 def chunk_metadata(chunk: Chunk, source: str, version: str, stamp: str) -> dict:

@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from qa.documents import decode_text, load_document, parse_document
+from qa.documents import SUPPORTED_SUFFIXES, decode_text, load_document, parse_document
 from qa.errors import InputError
 from tests.conftest import ARTICLE
 
@@ -104,3 +104,27 @@ def test_plain_english_text_keeps_spaces_when_lines_are_joined():
     document = parse_document("The first line\ncontinues here.\n\nA second paragraph.\n", "d", "d.txt")
     assert document.paragraphs[0].text == "The first line continues here."
     assert len(document.paragraphs) == 2
+
+
+def test_a_word_hyphenated_at_a_line_end_is_joined_without_a_space():
+    document = parse_document("Data is shared across inter-\nnational borders.\n", "d", "d.txt")
+    assert document.paragraphs[0].text == "Data is shared across inter-national borders."
+
+
+def test_text_formats_have_no_pages(article):
+    assert {p.page for p in article.paragraphs} == {0}
+
+
+@pytest.mark.parametrize("suffix", [".pdf", ".docx", ".html", ".htm"])
+def test_new_formats_are_supported_and_an_empty_one_is_refused(tmp_path: Path, suffix):
+    assert suffix in SUPPORTED_SUFFIXES
+    path = tmp_path / f"empty{suffix}"
+    path.write_bytes(b"\n  \n")
+    with pytest.raises(InputError, match=f"{path} is empty"):
+        load_document(path, MAX)
+
+
+def test_unsupported_type_names_every_supported_one(tmp_path: Path):
+    (tmp_path / "old.doc").write_bytes(b"\xd0\xcf\x11\xe0")
+    with pytest.raises(InputError, match=r"supported: .*\.docx.*\.html.*\.pdf"):
+        load_document(tmp_path / "old.doc", MAX)

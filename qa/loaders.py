@@ -1,0 +1,452 @@
+"""One loader per file format: bytes in, Blocks (paragraphs and headings, in reading order) out.
+
+What it does: Markdown/plain text split into blank-line blocks; PDF read with PDFium, its
+lines rejoined into paragraphs from the layout (indents, gaps, short last lines), headings
+found by font size, weight or "一、"-style numbering, and running headers, footers and page
+numbers dropped; .docx paragraphs with their Heading styles; HTML h1-h6 and text blocks
+without the navigation, scripts, styles and footers around them. Every library error
+becomes one InputError sentence naming the file. What it does not do: titles, bylines,
+metadata, sections or page-break repair between blocks; documents.py does those for all
+formats alike.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import io
+import math
+import re
+import statistics
+import zipfile
+from collections import Counter
+from dataclasses import dataclass
+
+import docx
+import pypdfium2 as pdfium
+import pypdfium2.raw as pdfium_c
+from bs4 import BeautifulSoup, Comment, Declaration, Doctype, NavigableString, ProcessingInstruction, Tag
+from docx.opc.exceptions import PackageNotFoundError
+from docx.table import Table
+from lxml.etree import XMLSyntaxError
+
+from qa.errors import InputError
+
+# Characters that may end a sentence, and closers that may follow them.
+SENTENCE_END = "。！？!?…；;."
+CLOSERS = "”’」』）)》〉】\"'"
+
+
+@dataclass(frozen=True)
+class Block:
+    """A paragraph or heading as the format gives it; offsets are filled in for text formats only."""
+
+    text: str
+    level: int = 0  # heading level 1-6; 0 for a paragraph
+    page: int = 0  # 1-based page where the block starts, for paged formats
+    start: int = 0
+    end: int = 0
+
+
+def ends_sentence(text: str) -> bool:
+    stripped = text.rstrip().rstrip(CLOSERS)
+    return bool(stripped) and stripped[-1] in SENTENCE_END
+
+
+def join_pieces(left: str, right: str) -> str:
+    """Chinese text joins without a space, Latin words with one; a line-end hyphen joins directly."""
+    if not left or not right:
+        return left + right
+    if left[-1] == "-" and left[-2:-1].isalpha() and right[0].isalpha():
+        return left + right
+    if left[-1].isascii() and right[0].isascii():
+        return f"{left} {right}"
+    return left + right
+
+
+def join_lines(lines: list[str]) -> str:
+    joined = ""
+    for line in lines:
+        joined = join_pieces(joined, line.strip()) if joined else line.strip()
+    return joined
+
+
+# --- Markdown and plain text --------------------------------------------------------------
+
+
+def markdown_blocks(text: str) -> list[Block]:
+    """Blocks are runs of non-blank lines, offsets into `text`; "#" lines are headings."""
+    blocks: list[Block] = []
+    for match in re.finditer(r"[^\n]*\S[^\n]*(?:\n[^\n]*\S[^\n]*)*", text):
+        joined = join_lines(match.group(0).split("\n"))
+        heading = re.match(r"^(#{1,6})\s+(.+)$", joined)
+        if heading:
+            level, joined = len(heading.group(1)), heading.group(2).strip()
+        else:
+            level = 0
+        blocks.append(Block(joined, level, start=match.start(), end=match.end()))
+    return blocks
+
+
+# --- Word .docx ---------------------------------------------------------------------------
+
+DOCX_HEADING_STYLE = re.compile(r"^(?:heading|标题)\s*([1-6])$", re.IGNORECASE)
+
+
+def docx_blocks(data: bytes, name: str) -> list[Block]:
+    """Body paragraphs and table cells in order; Title and Heading N styles become headings."""
+    try:
+        document = docx.Document(io.BytesIO(data))
+    except (zipfile.BadZipFile, PackageNotFoundError, KeyError, ValueError, XMLSyntaxError) as error:
+        raise InputError(
+            f"{name} is not a readable Word .docx file (damaged, or another format renamed .docx)."
+        ) from error
+    blocks: list[Block] = []
+    for item in document.iter_inner_content():
+        paragraphs = _table_paragraphs(item) if isinstance(item, Table) else [item]
+        for paragraph in paragraphs:
+            text = join_lines(paragraph.text.replace("\t", " ").split("\n"))
+            if text:
+                blocks.append(Block(text, _docx_level(paragraph.style)))
+    if not blocks:
+        raise InputError(f"{name} is a Word document with no text in it.")
+    return blocks
+
+
+def _table_paragraphs(table: Table) -> list:
+    """A merged cell repeats in every row and column it spans; take it once."""
+    seen, paragraphs = set(), []
+    for row in table.rows:
+        for cell in row.cells:
+            if id(cell._tc) not in seen:
+                seen.add(id(cell._tc))
+                paragraphs.extend(cell.paragraphs)
+    return paragraphs
+
+
+def _docx_level(style) -> int:
+    """The heading level of a paragraph style or of the style it is based on; 0 for body text."""
+    while style is not None:
+        name = (style.name or "").strip()
+        if name.lower() in ("title", "标题"):
+            return 1
+        match = DOCX_HEADING_STYLE.match(name)
+        if match:
+            return int(match.group(1))
+        style = style.base_style
+    return 0
+
+
+# --- HTML ---------------------------------------------------------------------------------
+
+HTML_DROPPED = [
+    "head", "script", "style", "noscript", "template", "nav", "footer", "aside",
+    "form", "button", "select", "iframe", "svg", "canvas", "object", "embed",
+]  # fmt: skip
+HTML_BLOCKS = {
+    "address", "article", "blockquote", "body", "caption", "center", "dd", "details", "div", "dl",
+    "dt", "figcaption", "figure", "h1", "h2", "h3", "h4", "h5", "h6", "header", "hr", "li", "main",
+    "ol", "p", "pre", "section", "summary", "table", "tbody", "td", "tfoot", "th", "thead", "tr", "ul",
+}  # fmt: skip
+HTML_SKIPPED_STRINGS = (Comment, Declaration, Doctype, ProcessingInstruction)
+
+
+def html_blocks(data: bytes, name: str) -> list[Block]:
+    """The text of <main> (or <article>, or <body>) without its boilerplate; h1-h6 are headings."""
+    if b"\x00" in data[:4096] and not data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise InputError(f"{name} looks like a binary file, not HTML.")
+    soup = BeautifulSoup(data, "lxml")
+    title = join_lines(soup.title.get_text().split("\n")) if soup.title else ""
+    root = soup.find("main") or soup.find("article") or soup.body or soup
+    for tag in root.find_all(HTML_DROPPED):
+        tag.decompose()
+    for header in root.find_all("header"):
+        if not header.find("h1"):
+            header.decompose()  # a site banner, not the article's own heading
+    blocks = _HtmlWalker().blocks(root)
+    if title and not any(block.level == 1 for block in blocks):
+        blocks.insert(0, Block(title, 1))
+    if not blocks:
+        raise InputError(f"{name} has no text outside navigation, scripts and styles.")
+    return blocks
+
+
+class _HtmlWalker:
+    """Collects inline text until a block element starts or ends, as a browser lays it out."""
+
+    def __init__(self) -> None:
+        self.pieces: list[str] = []
+        self.found: list[Block] = []
+
+    def blocks(self, root: Tag) -> list[Block]:
+        self._walk(root, 0)
+        self._flush(0)
+        return self.found
+
+    def _walk(self, node: Tag, level: int) -> None:
+        for child in node.children:
+            if isinstance(child, HTML_SKIPPED_STRINGS):
+                continue
+            if isinstance(child, NavigableString):
+                self.pieces.append(str(child))
+            elif child.name == "br":
+                self.pieces.append("\n")
+            elif child.name in HTML_BLOCKS:
+                inner = int(child.name[1]) if re.fullmatch(r"h[1-6]", child.name) else level
+                self._flush(level)
+                self._walk(child, inner)
+                self._flush(inner)
+            else:
+                self._walk(child, level)
+
+    def _flush(self, level: int) -> None:
+        raw = "".join(self.pieces)
+        self.pieces = []
+        # A line break in the source is joined like a wrapped line; other whitespace is one space.
+        lines = [re.sub(r"\s+", " ", line).strip() for line in re.split(r"[ \t\f\v]*[\n\r]\s*", raw)]
+        text = join_lines([line for line in lines if line])
+        if text:
+            self.found.append(Block(text, level))
+
+
+# --- PDF ----------------------------------------------------------------------------------
+
+PAGE_NUMBER = re.compile(
+    r"^(?:[-–—~·•\s]*\d{1,4}[-–—~·•\s]*"
+    r"|第\s*\d{1,4}\s*页(?:\s*[,，/]?\s*共\s*\d{1,4}\s*页)?"
+    r"|(?:page|p\.?)\s*\d{1,4}(?:\s*(?:of|/)\s*\d{1,4})?"
+    r"|\d{1,4}\s*/\s*\d{1,4}"
+    r"|[ivxlc]{1,7})$",
+    re.IGNORECASE,
+)
+NUMBERED_HEADING = re.compile(
+    r"^(?:[一二三四五六七八九十百]+、|[（(][一二三四五六七八九十]+[）)]"
+    r"|第[一二三四五六七八九十百\d]+[章节部分篇]|\d+\.(?:\d+\.?)*\s+\S)"
+)
+BOLD_WEIGHT = 600
+
+
+@dataclass(frozen=True)
+class _Char:
+    text: str
+    left: float
+    right: float
+    top: float  # from the top of the page
+    size: float
+    bold: bool
+
+
+@dataclass(frozen=True)
+class _Line:
+    page: int
+    text: str
+    x0: float
+    x1: float
+    top: float
+    size: float
+    bold: bool
+    first_word: float  # width of the first word (one character of CJK): what a short line had room for
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """The body text's font size, right edge and line pitch, measured over the whole document."""
+
+    size: float
+    right: float
+    pitch: float
+    heading_sizes: tuple[float, ...]  # larger than the body, biggest first
+
+    def level(self, line: _Line) -> int:
+        rounded = round(line.size * 2) / 2
+        if rounded in self.heading_sizes:
+            return self.heading_sizes.index(rounded) + 1
+        if line.bold and not ends_sentence(line.text) and len(line.text) <= 60:
+            return len(self.heading_sizes) + 1
+        return 0
+
+
+def pdf_blocks(data: bytes, name: str) -> list[Block]:
+    """Paragraphs and headings of a PDF with a text layer, in reading order, each with its page."""
+    pages = [_drop_page_edges(lines) for lines in _pdf_lines(data, name)]
+    if not any(pages):
+        raise InputError(
+            f"{name} has no text layer (a scanned PDF?); run OCR on it first (for example with ocrmypdf)."
+        )
+    pages = _drop_running_lines(pages)
+    layout = _measure([line for page in pages for line in page])
+    lines = [line for page in pages for line in _drop_page_head(page, layout)]
+    blocks: list[Block] = []
+    current: list[_Line] = []
+    for line in lines:
+        if current and _starts_block(current[-1], line, layout):
+            blocks.append(_pdf_block(current, layout))
+            current = []
+        current.append(line)
+    if current:
+        blocks.append(_pdf_block(current, layout))
+    return blocks
+
+
+def _pdf_lines(data: bytes, name: str) -> list[list[_Line]]:
+    damaged = f"{name} is a damaged or truncated PDF; export or download it again."
+    if b"%PDF-" not in data[:1024]:
+        raise InputError(f"{name} is not a PDF file (it has no PDF header).")
+    if b"%%EOF" not in data[-2048:]:
+        raise InputError(damaged)
+    try:
+        document = pdfium.PdfDocument(data)
+    except pdfium.PdfiumError as error:
+        if error.err_code in (pdfium_c.FPDF_ERR_PASSWORD, pdfium_c.FPDF_ERR_SECURITY):
+            raise InputError(
+                f"{name} is an encrypted PDF; remove its password and ingest it again."
+            ) from error
+        raise InputError(damaged) from error
+    try:
+        return [_page_lines(document[index], index + 1) for index in range(len(document))]
+    except pdfium.PdfiumError as error:
+        raise InputError(damaged) from error
+    finally:
+        document.close()
+
+
+def _page_lines(page: pdfium.PdfPage, number: int) -> list[_Line]:
+    """Lines as PDFium orders and breaks them; each character's loose box gives the geometry."""
+    textpage = page.get_textpage()
+    height = page.get_height()
+    lines: list[_Line] = []
+    chars: list[_Char] = []
+    box, matrix = pdfium_c.FS_RECTF(), pdfium_c.FS_MATRIX()
+    for index in range(textpage.count_chars()):
+        char = chr(pdfium_c.FPDFText_GetUnicode(textpage, index))
+        if char in "\r\n\x00\ufffe\uffff":
+            lines.extend(_line(chars, number))
+            chars = []
+            continue
+        if not pdfium_c.FPDFText_GetLooseCharBox(textpage, index, ctypes.byref(box)):
+            continue
+        size = pdfium_c.FPDFText_GetFontSize(textpage, index)
+        if pdfium_c.FPDFText_GetMatrix(textpage, index, ctypes.byref(matrix)):
+            size *= math.hypot(matrix.c, matrix.d)  # "1 Tf" scaled by the text matrix is common
+        bold = pdfium_c.FPDFText_GetFontWeight(textpage, index) >= BOLD_WEIGHT
+        chars.append(_Char(char, box.left, box.right, height - box.top, size, bold))
+    lines.extend(_line(chars, number))
+    textpage.close()
+    page.close()
+    return lines
+
+
+def _line(chars: list[_Char], page: int) -> list[_Line]:
+    inked = [char for char in chars if not char.text.isspace()]
+    text = re.sub(r"\s+", " ", "".join(char.text for char in chars)).strip()
+    if not inked or not text:
+        return []
+    x0 = min(char.left for char in inked)
+    word = re.match(r"[A-Za-z0-9]\S*|.", text).group(0)
+    sizes = Counter(round(char.size, 1) for char in inked)
+    return [
+        _Line(
+            page=page,
+            text=text,
+            x0=x0,
+            x1=max(char.right for char in inked),
+            top=min(char.top for char in inked),
+            size=sizes.most_common(1)[0][0],
+            bold=sum(char.bold for char in inked) * 2 > len(inked),
+            first_word=inked[min(len(word), len(inked)) - 1].right - x0,
+        )
+    ]
+
+
+def _drop_page_edges(lines: list[_Line]) -> list[_Line]:
+    """A bare page number ("3", "- 3 -", "第3页", "Page 3 of 9") at the top or bottom of a page."""
+    edges = _edge_lines(lines)
+    return [line for line in lines if not (PAGE_NUMBER.match(line.text) and line in edges)]
+
+
+def _edge_lines(lines: list[_Line]) -> list[_Line]:
+    ordered = sorted(lines, key=lambda line: line.top)
+    return ordered[:2] + ordered[-2:]
+
+
+def _running_key(line: _Line) -> tuple[str, int]:
+    """Same words at the same height, whatever the page number in them."""
+    return re.sub(r"\d+", "#", "".join(line.text.split())), round(line.top / 4)
+
+
+def _drop_running_lines(pages: list[list[_Line]]) -> list[list[_Line]]:
+    """Lines repeated at the top or bottom of many pages are running headers and footers."""
+    counts = Counter(key for lines in pages for key in {_running_key(line) for line in _edge_lines(lines)})
+    repeated = {key for key, count in counts.items() if count >= 2 and count >= 0.4 * len(pages)}
+    kept = []
+    for lines in pages:
+        edges = _edge_lines(lines)
+        kept.append([line for line in lines if not (_running_key(line) in repeated and line in edges)])
+    return kept
+
+
+def _drop_page_head(lines: list[_Line], layout: _Layout) -> list[_Line]:
+    """A small line set apart at the very top is a page head even where it does not repeat
+    (a one-page file, or the journal's line above a first page)."""
+    ordered = sorted(lines, key=lambda line: line.top)
+    if len(ordered) < 2:
+        return lines
+    top, below = ordered[0], ordered[1]
+    small = top.size < layout.size - 0.6
+    return (
+        [line for line in lines if line is not top]
+        if small and below.top - top.top > 1.5 * layout.pitch
+        else lines
+    )
+
+
+def _measure(lines: list[_Line]) -> _Layout:
+    weights: Counter[float] = Counter()
+    for line in lines:
+        weights[round(line.size * 2) / 2] += len(line.text)
+    size = weights.most_common(1)[0][0]
+    body = [line for line in lines if abs(line.size - size) < 0.6] or lines
+    rights = sorted(line.x1 for line in body)
+    steps = [
+        b.top - a.top
+        for a, b in zip(body, body[1:], strict=False)
+        if a.page == b.page and 0 < b.top - a.top < 3 * size
+    ]
+    heading_sizes = sorted({s for s in weights if s >= size * 1.15}, reverse=True)
+    return _Layout(
+        size=size,
+        right=rights[int(0.9 * (len(rights) - 1))],
+        pitch=statistics.median(steps) if steps else size * 1.5,
+        heading_sizes=tuple(heading_sizes),
+    )
+
+
+def _starts_block(previous: _Line, line: _Line, layout: _Layout) -> bool:
+    """A new paragraph: another font size or heading level, a larger gap, an indent, or a line ended early."""
+    previous_level, level = layout.level(previous), layout.level(line)
+    if previous_level != level or abs(previous.size - line.size) > 0.6:
+        return True
+    same_page = previous.page == line.page
+    if level:
+        return not same_page or line.top - previous.top > 2 * line.size  # a wrapped heading continues
+    if same_page:
+        expected = layout.pitch * max(previous.size, line.size) / layout.size
+        if line.top - previous.top > 1.35 * expected:
+            return True
+    if line.x0 > previous.x0 + 0.5 * line.size:
+        return True
+    if ends_sentence(previous.text) and NUMBERED_HEADING.match(line.text) and _ends_early(line, layout):
+        return True  # "三、..." on a line of its own after a full last line
+    return layout.right - previous.x1 > line.first_word + 0.8 * line.size
+
+
+def _ends_early(line: _Line, layout: _Layout) -> bool:
+    return layout.right - line.x1 > 2 * line.size
+
+
+def _pdf_block(lines: list[_Line], layout: _Layout) -> Block:
+    text = join_lines([line.text for line in lines])
+    level = layout.level(lines[0])
+    numbered = len(lines) == 1 and len(text) <= 40 and NUMBERED_HEADING.match(text)
+    if not level and numbered and not ends_sentence(text):
+        level = len(layout.heading_sizes) + 1  # "一、..." alone on a short line, in the body font
+    return Block(text, level, page=lines[0].page)

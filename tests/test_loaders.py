@@ -1,0 +1,312 @@
+"""PDF, Word and HTML renderings of the article load into the same paragraphs as its Markdown."""
+
+from __future__ import annotations
+
+import io
+import random
+import re
+import textwrap
+from pathlib import Path
+
+import docx
+import pypdfium2 as pdfium
+import pytest
+from fpdf import FPDF
+from PIL import Image, ImageDraw
+
+from qa.config import load_settings
+from qa.documents import SUPPORTED_SUFFIXES, Document, load_document, parse_document
+from qa.errors import InputError
+from qa.ingestion import ingest
+from qa.pipeline import Pipeline
+from qa.render import render_docx, render_html, render_pdf
+from tests.conftest import ARTICLE
+
+MAX = 10_000_000
+MARKDOWN = ARTICLE.read_text(encoding="utf-8")
+
+
+def squeeze(text: str) -> str:
+    return "".join(text.split())
+
+
+def bodies(document: Document) -> list[str]:
+    return [p.text for p in document.paragraphs if p.kind == "body"]
+
+
+@pytest.fixture(scope="module")
+def markdown_article() -> Document:
+    return load_document(ARTICLE, MAX)
+
+
+@pytest.fixture(scope="module")
+def pdf_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return render_pdf(MARKDOWN, tmp_path_factory.mktemp("pdf") / "article.pdf")
+
+
+@pytest.fixture(scope="module")
+def pdf_article(pdf_path: Path) -> Document:
+    return load_document(pdf_path, MAX)
+
+
+@pytest.fixture(scope="module")
+def page_texts(pdf_path: Path) -> list[str]:
+    """What is printed on each page, header and footer included, without whitespace."""
+    document = pdfium.PdfDocument(pdf_path)
+    try:
+        return [squeeze(page.get_textpage().get_text_range()) for page in document]
+    finally:
+        document.close()
+
+
+def test_the_rendered_pdf_is_a_paper_with_header_footer_and_paragraphs_cut_across_pages(
+    page_texts, markdown_article
+):
+    assert len(page_texts) >= 3
+    for number, text in enumerate(page_texts, start=1):
+        assert text.startswith(squeeze(markdown_article.title))  # the running header
+        assert text.endswith(f"-{number}-")  # the page-number footer
+    cut = [p for p in bodies(markdown_article) if not any(squeeze(p) in text for text in page_texts)]
+    assert cut, "no paragraph runs over a page break, so the test would prove nothing"
+
+
+def test_pdf_body_paragraphs_are_the_markdown_paragraphs(pdf_article, markdown_article):
+    ours, theirs = bodies(pdf_article), bodies(markdown_article)
+    identical = sum(a == b for a, b in zip(ours, theirs, strict=False))
+    same = sum(squeeze(a) == squeeze(b) for a, b in zip(ours, theirs, strict=False))
+    print(
+        f"\nPDF vs Markdown: {len(ours)}/{len(theirs)} body paragraphs, {identical} identical, "
+        f"{same} identical after whitespace normalisation, {len(pdf_article.paragraphs)}/"
+        f"{len(markdown_article.paragraphs)} paragraphs in all"
+    )
+    assert [squeeze(text) for text in ours] == [squeeze(text) for text in theirs]
+    assert identical >= len(theirs) - 3  # only a space between 汉字 and Latin lost at a line end
+
+
+def test_pdf_paragraphs_hold_no_running_header_or_page_number(pdf_article, markdown_article):
+    title = squeeze(markdown_article.title)
+    for paragraph in pdf_article.paragraphs:
+        assert not re.search(r"(?<![\w)])-\s?\d{1,2}\s?-(?![\w(])", paragraph.text), paragraph.text[-30:]
+        if paragraph.field != "title":
+            assert title not in squeeze(paragraph.text)
+    for text in bodies(pdf_article):
+        assert text.rstrip()[-1] in "。！？；", text[-20:]
+
+
+def test_a_sentence_cut_at_a_page_end_is_one_paragraph(pdf_article):
+    holding = [text for text in bodies(pdf_article) if "近160家机构成为绿色联盟合作伙伴" in text]
+    assert len(holding) == 1
+
+
+def test_pdf_headings_become_sections_and_metadata_is_kept(pdf_article, markdown_article):
+    def sections(document: Document) -> list[str]:
+        return [squeeze(p.section) for p in document.paragraphs]
+
+    def kinds(document: Document) -> list[tuple[str, str]]:
+        return [(p.kind, p.field) for p in document.paragraphs]
+
+    assert sections(pdf_article) == sections(markdown_article)
+    assert kinds(pdf_article) == kinds(markdown_article)
+    assert squeeze(pdf_article.title) == squeeze(markdown_article.title)
+    assert pdf_article.metadata["author"] == "周国梅"
+    assert pdf_article.metadata["doi"] == markdown_article.metadata["doi"]
+
+
+def test_each_pdf_paragraph_knows_the_page_it_starts_on(pdf_article, markdown_article, page_texts):
+    pages = [p.page for p in pdf_article.paragraphs]
+    assert min(pages) >= 1
+    assert pages == sorted(pages)
+    assert pages[-1] > 1
+    for paragraph in pdf_article.paragraphs:
+        assert squeeze(paragraph.text)[:12] in page_texts[paragraph.page - 1]
+    assert {p.page for p in markdown_article.paragraphs} == {0}
+
+
+def test_numbered_headings_in_the_body_font_are_still_headings(tmp_path):
+    firsts = re.findall(r"^(#+ .+\n\n.+)$", MARKDOWN, re.MULTILINE)  # each heading and the paragraph after it
+    path = render_pdf("\n\n".join(firsts), tmp_path / "plain.pdf", plain_headings=True)
+    headings = [p.text for p in load_document(path, MAX).paragraphs if p.kind == "heading"]
+    assert [h[:2] for h in headings] == ["一、", "二、", "三、"]
+
+
+def hand_made_pdf(pages: list[list[tuple[float, float, float, str]]]) -> bytes:
+    """A PDF written as many producers write one: a standard font at "1 Tf", sized by the text
+    matrix. Courier, so a line of n characters is exactly 0.6 * size * n wide.
+
+    Each line is (size, x, y from the top, text) on a US Letter page.
+    """
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"",
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Courier >>",
+    ]
+    for lines in pages:
+        content = b" ".join(
+            f"BT /F1 1 Tf {size} 0 0 {size} {x} {792 - y} Tm ({text}) Tj ET".encode()
+            for size, x, y, text in lines
+        )
+        objects.append(
+            f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents {len(objects) + 2} 0 R "
+            "/Resources << /Font << /F1 3 0 R >> >> >>".encode()
+        )
+        objects.append(b"<< /Length %d >>\nstream\n%s\nendstream" % (len(content), content))
+    kids = " ".join(f"{number} 0 R" for number in range(4, len(objects) + 1, 2))
+    objects[1] = f"<< /Type /Pages /Kids [{kids}] /Count {len(pages)} >>".encode()
+    out, offsets = b"%PDF-1.4\n", []
+    for number, body in enumerate(objects, start=1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n%s\nendobj\n" % (number, body)
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
+    return out
+
+
+def courier_paragraph(text: str, top: float) -> list[tuple[float, float, float, str]]:
+    """Wrapped at 78 characters (6.5 inches at 10 pt) with a four-character first-line indent."""
+    lines = textwrap.wrap(text, width=78, initial_indent="    ")
+    return [(10, 72 + (24 if i == 0 else 0), top + 14 * i, line.strip()) for i, line in enumerate(lines)]
+
+
+def test_a_pdf_sized_by_its_text_matrix_with_page_x_of_y_footers(tmp_path):
+    first = "Rivers cross borders, and so must the data about them. " * 3
+    second = "Twelve basin agreements were read."
+    third = "The survey covered twelve river basins and found that shared data helps every party. " * 3
+    header = (9, 72, 40, "Journal of River Tests 2024")
+    body_1 = courier_paragraph(first, 160) + courier_paragraph(second, 202) + courier_paragraph(third, 216)
+    body_2 = courier_paragraph("We read the treaties and the data they share.", 200)
+    pages = [
+        [header, (18, 72, 90, "River Basins"), (13, 72, 130, "1. Introduction"), *body_1[:-2]]
+        + [(9, 260, 760, "Page 1 of 2")],
+        [header, *[(s, x, y - 170, t) for s, x, y, t in body_1[-2:]], (13, 72, 170, "2. Methods"), *body_2]
+        + [(9, 260, 760, "Page 2 of 2")],
+    ]
+    path = tmp_path / "hand.pdf"
+    path.write_bytes(hand_made_pdf(pages))
+    document = load_document(path, MAX)
+    assert document.title == "River Basins"
+    assert [(p.section, p.text, p.page) for p in document.paragraphs if p.kind == "body"] == [
+        ("1. Introduction", first.strip(), 1),
+        ("1. Introduction", second, 1),
+        ("1. Introduction", third.strip(), 1),
+        ("2. Methods", "We read the treaties and the data they share.", 2),
+    ]
+
+
+@pytest.fixture(scope="module")
+def one_section() -> str:
+    """The title, the byline and section 二 (whose Markdown has two page-break cuts)."""
+    head = MARKDOWN[: MARKDOWN.index("概括提出")]
+    return head + MARKDOWN[MARKDOWN.index("## 二、") : MARKDOWN.index("### 三、")]
+
+
+@pytest.mark.parametrize("render", [render_docx, render_html], ids=["docx", "html"])
+def test_docx_and_html_copies_give_the_markdown_paragraphs(tmp_path, one_section, render):
+    suffix = ".docx" if render is render_docx else ".html"
+    loaded = load_document(render(one_section, tmp_path / f"section{suffix}"), MAX)
+    expected = parse_document(one_section, "section.md", "section.md")
+
+    def records(document: Document) -> list[tuple]:
+        return [(p.number, p.section, p.text, p.kind, p.field, p.page) for p in document.paragraphs]
+
+    assert records(loaded) == records(expected)
+    assert loaded.title == expected.title
+    assert len(bodies(loaded)) == 4
+
+
+def test_html_navigation_scripts_styles_and_footer_are_dropped(tmp_path, one_section):
+    path = render_html(one_section, tmp_path / "page.html")
+    page = path.read_text(encoding="utf-8")
+    boilerplate = ["环境期刊网", "往期目录", "相关文章", "dataLayer", "版权所有", "font-family"]
+    assert all(word in page for word in boilerplate)
+    text = "".join(p.text for p in load_document(path, MAX).paragraphs)
+    assert not [word for word in boilerplate if word in text]
+
+
+def test_html_without_h1_takes_its_title_from_the_title_tag(tmp_path):
+    path = tmp_path / "page.htm"
+    path.write_text(
+        "<html><head><title>绿色丝路</title></head><body><p>第一段，\n  跨行的句子。</p></body></html>",
+        encoding="utf-8",
+    )
+    document = load_document(path, MAX)
+    assert document.title == "绿色丝路"
+    assert bodies(document) == ["第一段，跨行的句子。"]
+
+
+def scanned_pdf() -> bytes:
+    """A page that is only an image of text, as a scanner makes it."""
+    image = Image.new("L", (800, 1100), 255)
+    ImageDraw.Draw(image).text((80, 80), "Scanned page", fill=0)
+    png = io.BytesIO()
+    image.save(png, "PNG")
+    pdf = FPDF(unit="pt", format="A4")
+    pdf.add_page()
+    pdf.image(io.BytesIO(png.getvalue()), 0, 0, pdf.w)
+    return bytes(pdf.output())
+
+
+def encrypted_pdf() -> bytes:
+    pdf = FPDF(unit="pt", format="A4")
+    pdf.set_encryption(owner_password="owner", user_password="reader")
+    pdf.add_page()
+    pdf.set_font("helvetica", size=11)
+    pdf.text(72, 100, "A confidential sentence.")
+    return bytes(pdf.output())
+
+
+def empty_docx() -> bytes:
+    out = io.BytesIO()
+    docx.Document().save(out)
+    return out.getvalue()
+
+
+NOISE = random.Random(7).randbytes(4096)
+
+
+BAD_FILES = [
+    ("encrypted.pdf", lambda tmp, pdf: encrypted_pdf(), "encrypted"),
+    ("truncated.pdf", lambda tmp, pdf: pdf.read_bytes()[: pdf.stat().st_size // 2], "truncated"),
+    ("damaged.pdf", lambda tmp, pdf: b"%PDF-1.7\n" + NOISE + b"\n%%EOF\n", "damaged"),
+    ("renamed.pdf", lambda tmp, pdf: NOISE, "not a PDF"),
+    ("scanned.pdf", lambda tmp, pdf: scanned_pdf(), "OCR"),
+    ("empty.docx", lambda tmp, pdf: empty_docx(), "no text"),
+    ("zero.docx", lambda tmp, pdf: b"", "is empty"),
+    ("renamed.docx", lambda tmp, pdf: NOISE, "not a readable Word"),
+    ("blank.html", lambda tmp, pdf: b"  \n\t\n", "is empty"),
+    ("chrome.html", lambda tmp, pdf: b"<nav>Home</nav><script>x()</script><footer>(c)</footer>", "no text"),
+    ("binary.txt", lambda tmp, pdf: b"\x7fELF\x02\x01\x01\x00\x00\x00binary", "binary"),
+]
+
+
+@pytest.mark.parametrize(("name", "make", "message"), BAD_FILES, ids=[case[0] for case in BAD_FILES])
+def test_bad_files_are_refused_with_one_sentence_naming_the_file(tmp_path, pdf_path, name, make, message):
+    made = make(tmp_path, pdf_path)
+    data = made.read_bytes() if isinstance(made, Path) else made
+    path = tmp_path / name
+    path.write_bytes(data)
+    with pytest.raises(InputError, match=message) as caught:
+        load_document(path, MAX)
+    text = str(caught.value)
+    assert str(path) in text
+    assert "\n" not in text and "Traceback" not in text
+    assert text.endswith(".") and ". " not in text.replace(str(path), ""), text
+
+
+def test_a_file_over_the_size_limit_is_refused_before_it_is_read(pdf_path):
+    with pytest.raises(InputError, match="over the .* limit"):
+        load_document(pdf_path, max_bytes=1000)
+
+
+def test_every_format_is_supported():
+    assert {".md", ".txt", ".pdf", ".docx", ".html", ".htm"} <= SUPPORTED_SUFFIXES
+
+
+def test_ingested_pdf_is_retrieved_with_the_page_cut_sentence_whole(tmp_path, pdf_path):
+    settings = load_settings(vectorstore_dir=tmp_path / "index")
+    ingest(settings, [pdf_path], progress=False)
+    results = Pipeline(settings).retrieve("有多少家机构成为绿色联盟合作伙伴？").results
+    holding = [r.chunk for r in results if "近160家机构成为绿色联盟合作伙伴" in r.chunk.text]
+    assert holding
+    assert holding[0].doc_id == "article.pdf" and holding[0].page >= 1
