@@ -1,39 +1,56 @@
-"""HTTP routes (/api/ask, /api/ask/stream, /api/health, /widget.js) with the Gradio pages mounted.
+"""HTTP routes (/api/ask, /api/ask/stream, /api/health, /api/documents, /widget.js) with the
+Gradio pages mounted.
 
 One process serves the chat page (/), the compact page the widget frames (/embed), the widget
 script and the API. Errors are JSON bodies {"error": "..."} with a 4xx/5xx status, never a
 stack trace. Guards, in order: body size (413), bearer token (401), per-client rate (429),
 question checks in the pipeline (400). Which sites may frame the pages or call the API from a
 browser comes from one allow-list, `allowed_origins` (CSP frame-ancestors and CORS).
+
+Documents are added and removed from the web only when an admin token is set: `DocumentLibrary`
+is the one code path behind both the API routes and the page's admin panel.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import secrets
+import tempfile
 import threading
 import time
+import uuid
 from collections import deque
 from collections.abc import Iterator, Sequence
+from contextlib import aclosing
 from importlib import resources
-from typing import Any
+from pathlib import Path
+from typing import Any, BinaryIO
 
 from fastapi import Depends, FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from fastapi_offline import FastAPIOffline
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.formparsers import MultiPartException, MultiPartParser
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from qa.answering import Answer
 from qa.config import Settings
-from qa.errors import InputError, QAError, StoreError
+from qa.documents import SUPPORTED_SUFFIXES
+from qa.errors import IndexMissingError, InputError, QAError, StoreError
+from qa.ingestion import IngestReport, ingest, remove_documents
 from qa.pipeline import Pipeline
+from qa.store import StoredDocument
 
 API_PREFIX = "/api/"
+DOCUMENTS_ROUTE = "/api/documents"
 LONG_PIECE = 12  # characters; longer pieces are replayed in small ones
+MAX_UPLOAD_FILES = 20  # files in one upload
+COPY_BLOCK = 1 << 20
 
 
 class Turn(BaseModel):
@@ -46,8 +63,38 @@ class AskRequest(BaseModel):
     history: list[Turn] = Field(default_factory=list, description="Earlier turns, oldest first.")
 
 
+class ErrorBody(BaseModel):
+    error: str = Field(description="One plain sentence.")
+
+
+class DocumentInfo(BaseModel):
+    doc_id: str = Field(description="Its file name, or its path inside an ingested folder.")
+    title: str
+    chunks: int
+    ingested_at: str = Field(description="When it was last ingested, ISO 8601, UTC.")
+    uploaded: bool = Field(description="Added through the web (its file lives in the upload folder).")
+
+
+class DocumentList(BaseModel):
+    documents: list[DocumentInfo]
+    chunks: int = Field(description="Chunks in the whole collection.")
+
+
+class UploadResult(BaseModel):
+    documents: list[DocumentInfo] = Field(description="The uploaded documents as they are now stored.")
+    chunks_added: int
+    chunks_removed: int = Field(description="Chunks of earlier versions of the same files, now replaced.")
+    total_chunks: int
+
+
+class RemoveResult(BaseModel):
+    doc_id: str
+    chunks_removed: int
+    file_removed: bool = Field(description="Its uploaded file was deleted too.")
+
+
 class ApiError(Exception):
-    """A refusal by the HTTP edge itself (token, rate), with its status."""
+    """A refusal by the HTTP edge itself (token, rate, size, busy), with its status."""
 
     def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
@@ -58,9 +105,291 @@ class ApiError(Exception):
 def _status(exc: QAError) -> int:
     if isinstance(exc, InputError):
         return 400
+    if _is_busy(exc):
+        return 409
     if isinstance(exc, StoreError):
         return 503
     return 500
+
+
+def _is_busy(exc: Exception) -> bool:
+    """The index's writer lock is held by another ingest (store.writer_lock's refusal)."""
+    return isinstance(exc, StoreError) and str(exc).startswith("Another ingest")
+
+
+def _same_secret(given: str, expected: str) -> bool:
+    """Constant-time comparison that also accepts non-ASCII input (compare_digest on str does not)."""
+    return secrets.compare_digest(given.strip().encode(), expected.encode())
+
+
+def _bearer(request: Request) -> str:
+    scheme, _, value = request.headers.get("authorization", "").partition(" ")
+    return value if scheme.lower() == "bearer" else ""
+
+
+class DocumentLibrary:
+    """Documents added and removed from the web: the one code path of the API and the page.
+
+    An upload is saved under the upload folder with a checked name (a plain file name, no
+    folders, not hidden, a supported type, within QA_MAX_FILE_MB), then all files of one upload
+    are ingested in one call, so either every one is added or none is. Until the ingest has
+    committed, an earlier file of the same name waits aside and is put back on failure: a bad
+    upload leaves the collection and the folder as they were. Removing an uploaded document
+    deletes its file too.
+    """
+
+    def __init__(self, pipeline: Pipeline, settings: Settings | None = None) -> None:
+        self.pipeline = pipeline
+        self.settings = settings or pipeline.settings
+        self.folder = self.settings.upload_dir or self.settings.vectorstore_dir / "uploads"
+        self.max_bytes = int(self.settings.max_file_mb * 1_000_000)
+        self._token = self.settings.admin_token.get_secret_value()
+        self._lock = threading.Lock()
+        # The list is read from every chunk's metadata, so it is kept while the index is the same:
+        # the same store object (a local index reopens on each commit), or 10 s on a Chroma server.
+        self._listed: tuple[object, float, list[StoredDocument]] | None = None
+        self._listed_for = 10.0 if self.settings.chroma_host else float("inf")
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self._token)
+
+    def authorise(self, given: str | None) -> None:
+        """403 when changes are turned off, 401 for a missing or wrong token; else nothing."""
+        if not self._token:
+            raise ApiError(
+                403, "Adding and removing documents is turned off here (QA_ADMIN_TOKEN is not set)."
+            )
+        if not given or not _same_secret(given, self._token):
+            raise ApiError(
+                401,
+                "A valid admin token is required to change the documents (Authorization: Bearer ...).",
+                {"WWW-Authenticate": "Bearer"},
+            )
+
+    def documents(self) -> list[StoredDocument]:
+        try:
+            store = self.pipeline.store
+        except IndexMissingError:
+            return []
+        listed, now = self._listed, time.monotonic()
+        if listed and listed[0] is store and now - listed[1] < self._listed_for:
+            return listed[2]
+        documents = store.documents()
+        self._listed = (store, now, documents)
+        return documents
+
+    def info(self, document: StoredDocument) -> DocumentInfo:
+        return DocumentInfo(
+            doc_id=document.doc_id,
+            title=document.title,
+            chunks=document.chunks,
+            ingested_at=document.ingested_at,
+            uploaded=self._uploaded_file(document) is not None,
+        )
+
+    def safe_name(self, raw: str | None) -> str:
+        """The name a file is saved under, or an InputError: never a path, never hidden."""
+        name = (raw or "").strip()
+        if not name:
+            raise InputError("Every uploaded file needs a name.")
+        if "/" in name or "\\" in name or name in {".", ".."}:
+            shown = Path(name.replace("\\", "/")).name or name
+            raise InputError(f"The file name '{raw}' must be a plain name like '{shown}', without folders.")
+        if name.startswith("."):
+            raise InputError(f"The file name '{name}' starts with a dot; hidden files are not accepted.")
+        if any(ord(char) < 32 for char in name) or len(name.encode()) > 200:
+            raise InputError(f"The file name '{name[:60]}' is too long or holds control characters.")
+        if Path(name).suffix.lower() not in SUPPORTED_SUFFIXES:
+            supported = ", ".join(sorted(SUPPORTED_SUFFIXES))
+            raise InputError(f"{name} has an unsupported type (supported: {supported}).")
+        return name
+
+    def too_large(self, name: str, size: int) -> ApiError:
+        return ApiError(
+            413,
+            f"{name} is {size / 1e6:.2f} MB, over the {self.max_bytes / 1e6:.2f} MB limit (QA_MAX_FILE_MB).",
+        )
+
+    def add(self, files: Sequence[tuple[str | None, BinaryIO]]) -> UploadResult:
+        """Save and ingest the (name, readable) pairs of one upload, all or nothing."""
+        if not files:
+            raise InputError("Choose at least one file to upload.")
+        if len(files) > MAX_UPLOAD_FILES:
+            raise InputError(f"Upload at most {MAX_UPLOAD_FILES} files at a time.")
+        names = [self.safe_name(raw) for raw, _ in files]
+        repeated = next((name for name in names if names.count(name) > 1), None)
+        if repeated:
+            raise InputError(f"{repeated} is in this upload twice.")
+        if not self._lock.acquire(blocking=False):
+            raise ApiError(409, "Another upload or removal is under way; try again when it has finished.")
+        staged: list[tuple[str, Path]] = []
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            for name, (_, handle) in zip(names, files, strict=True):
+                staged.append((name, self._stage(name, handle)))
+            report = self._swap_and_ingest(staged)
+        finally:
+            for _, temporary in staged:
+                temporary.unlink(missing_ok=True)
+            self._listed = None
+            self._lock.release()
+        documents = self.documents()
+        stored = {doc.doc_id: doc for doc in documents}
+        return UploadResult(
+            documents=[self.info(stored[name]) for name in names if name in stored],
+            chunks_added=report.chunks_added,
+            chunks_removed=report.chunks_removed,
+            total_chunks=sum(doc.chunks for doc in documents),
+        )
+
+    def _stage(self, name: str, handle: BinaryIO) -> Path:
+        """A hidden temporary copy in the upload folder, refused as soon as it passes the limit."""
+        descriptor, raw_path = tempfile.mkstemp(prefix=".upload-", suffix=".part", dir=self.folder)
+        path = Path(raw_path)
+        size = 0
+        try:
+            with os.fdopen(descriptor, "wb") as out:
+                while block := handle.read(COPY_BLOCK):
+                    size += len(block)
+                    if size > self.max_bytes:
+                        raise self.too_large(name, size + _remaining(handle))
+                    out.write(block)
+        except BaseException:
+            path.unlink(missing_ok=True)
+            raise
+        return path
+
+    def _swap_and_ingest(self, staged: Sequence[tuple[str, Path]]) -> IngestReport:
+        moved: list[tuple[Path, Path | None]] = []
+        try:
+            for name, temporary in staged:
+                final = self.folder / name
+                backup = None
+                if final.exists():
+                    backup = self.folder / f".{name}.{uuid.uuid4().hex[:8]}.previous"
+                    os.replace(final, backup)
+                moved.append((final, backup))
+                os.replace(temporary, final)
+            report = ingest(self.settings, [final for final, _ in moved], progress=False)
+        except QAError as exc:
+            self._put_back(moved)
+            raise type(exc)(self._plain(str(exc))) from None
+        except BaseException:
+            self._put_back(moved)
+            raise
+        for _, backup in moved:
+            if backup is not None:
+                backup.unlink(missing_ok=True)
+        return report
+
+    def _put_back(self, moved: Sequence[tuple[Path, Path | None]]) -> None:
+        for final, backup in reversed(moved):
+            final.unlink(missing_ok=True)
+            if backup is not None:
+                os.replace(backup, final)
+
+    def _plain(self, message: str) -> str:
+        """Messages name the file as the user called it, not by its place on the server."""
+        return message.replace(f"{self.folder}{os.sep}", "")
+
+    def remove(self, doc_id: str) -> RemoveResult:
+        """Remove one document from the index and, if it was uploaded, its file."""
+        known = {doc.doc_id: doc for doc in self.documents()}
+        if doc_id not in known:
+            raise ApiError(404, f"There is no document '{doc_id}' in the collection.")
+        if not self._lock.acquire(blocking=False):
+            raise ApiError(409, "Another upload or removal is under way; try again when it has finished.")
+        try:
+            removed = remove_documents(self.settings, [doc_id])
+            uploaded = self._uploaded_file(known[doc_id])
+            if uploaded is not None:
+                uploaded.unlink(missing_ok=True)
+        finally:
+            self._listed = None
+            self._lock.release()
+        return RemoveResult(
+            doc_id=doc_id, chunks_removed=removed.get(doc_id, 0), file_removed=uploaded is not None
+        )
+
+    def _uploaded_file(self, document: StoredDocument) -> Path | None:
+        """The file in the upload folder this document was ingested from, if it is one."""
+        candidate = self.folder / document.doc_id
+        try:
+            same = Path(document.source).resolve() == candidate.resolve()
+        except (OSError, ValueError):
+            return None
+        return candidate if same and candidate.is_file() else None
+
+
+def _remaining(handle: BinaryIO) -> int:
+    """Bytes left in a seekable file, for an honest size in the message; 0 when unknown."""
+    try:
+        here = handle.tell()
+        end = handle.seek(0, os.SEEK_END)
+        handle.seek(here)
+        return max(0, end - here)
+    except (OSError, ValueError, AttributeError):
+        return 0
+
+
+class _FileTooLarge(MultiPartException):
+    def __init__(self, name: str, size: int) -> None:
+        super().__init__(name)
+        self.name = name
+        self.size = size
+
+
+class _LimitedUpload(MultiPartParser):
+    """Starlette's multipart parser, refusing a file part as soon as it passes `max_bytes`,
+    so an oversize upload is cut off instead of saved whole."""
+
+    def __init__(self, request: Request, stream: Any, max_bytes: int) -> None:
+        super().__init__(request.headers, stream, max_files=MAX_UPLOAD_FILES, max_fields=10)
+        self.max_bytes = max_bytes
+        self._sizes: dict[int, int] = {}
+
+    def on_part_data(self, data: bytes, start: int, end: int) -> None:
+        part = self._current_part
+        if part.file is not None:
+            size = self._sizes.get(id(part), 0) + end - start
+            self._sizes[id(part)] = size
+            if size > self.max_bytes:
+                raise _FileTooLarge(part.file.filename or "The file", size)
+        super().on_part_data(data, start, end)
+
+
+UPLOAD_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["files"],
+                    "properties": {
+                        "files": {
+                            "type": "array",
+                            "items": {"type": "string", "format": "binary"},
+                            "description": "One or more .md, .txt, .pdf, .docx or .html files.",
+                        }
+                    },
+                }
+            }
+        },
+    }
+}
+ERRORS = {
+    status: {"model": ErrorBody, "description": text}
+    for status, text in {
+        400: "A bad file: empty, binary, undecodable, unsupported type or name; nothing was changed.",
+        401: "A missing or wrong admin token.",
+        403: "Changes are turned off: QA_ADMIN_TOKEN is not set.",
+        404: "No such document.",
+        409: "Another ingest is writing to the index; try again later.",
+        413: "A file is over QA_MAX_FILE_MB.",
+    }.items()
+}
 
 
 def answer_stream(
@@ -138,14 +467,17 @@ class RateLimiter:
 
 
 class BodyLimit:
-    """ASGI middleware: an /api/ request body larger than `limit` bytes gets 413 before parsing."""
+    """ASGI middleware: an /api/ request body larger than `limit` bytes gets 413 before parsing.
+
+    Uploads (POST /api/documents) are exempt: that route limits each file to QA_MAX_FILE_MB."""
 
     def __init__(self, app: ASGIApp, limit: int) -> None:
         self.app = app
         self.limit = limit
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not scope["path"].startswith(API_PREFIX):
+        exempt = scope["type"] == "http" and (scope["method"], scope["path"]) == ("POST", DOCUMENTS_ROUTE)
+        if scope["type"] != "http" or not scope["path"].startswith(API_PREFIX) or exempt:
             await self.app(scope, receive, send)
             return
         declared = dict(scope["headers"]).get(b"content-length")
@@ -203,9 +535,12 @@ class FrameAncestors:
         await self.app(scope, receive, send_with_header)
 
 
-def build_api(pipeline: Pipeline, settings: Settings | None = None) -> FastAPI:
+def build_api(
+    pipeline: Pipeline, settings: Settings | None = None, library: DocumentLibrary | None = None
+) -> FastAPI:
     """The FastAPI app with its routes and guards; no UI, not started."""
     settings = settings or pipeline.settings
+    library = library or DocumentLibrary(pipeline, settings)
     token = settings.api_token.get_secret_value()
     limiter = RateLimiter(settings.rate_limit_per_minute)
     slots = threading.BoundedSemaphore(settings.concurrency_limit)
@@ -245,17 +580,22 @@ def build_api(pipeline: Pipeline, settings: Settings | None = None) -> FastAPI:
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
         return JSONResponse({"error": "Something went wrong while answering."}, status_code=500)
 
+    def token_guard(request: Request) -> None:
+        """The API token, when one is set (401)."""
+        if token and not _same_secret(_bearer(request), token):
+            raise ApiError(
+                401,
+                "A valid bearer token is required (Authorization: Bearer ...).",
+                {"WWW-Authenticate": "Bearer"},
+            )
+
+    def admin_guard(request: Request) -> None:
+        """Changes need the admin token: 403 when none is set, 401 when it is wrong."""
+        library.authorise(_bearer(request))
+
     def guard(request: Request) -> None:
         """Token first (401), then the per-client rate (429)."""
-        if token:
-            given = request.headers.get("authorization", "")
-            scheme, _, value = given.partition(" ")
-            if scheme.lower() != "bearer" or not secrets.compare_digest(value.strip(), token):
-                raise ApiError(
-                    401,
-                    "A valid bearer token is required (Authorization: Bearer ...).",
-                    {"WWW-Authenticate": "Bearer"},
-                )
+        token_guard(request)
         client = request.client.host if request.client else "unknown"
         if not limiter.allow(client):
             raise ApiError(
@@ -304,6 +644,60 @@ def build_api(pipeline: Pipeline, settings: Settings | None = None) -> FastAPI:
             events(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"}
         )
 
+    @app.get(
+        DOCUMENTS_ROUTE,
+        summary="The documents in the collection, with their chunk counts and ingest times",
+        dependencies=[Depends(token_guard)],
+        response_model=DocumentList,
+        responses={401: ERRORS[401]},
+    )
+    def list_documents() -> DocumentList:
+        documents = library.documents()
+        return DocumentList(
+            documents=[library.info(doc) for doc in documents], chunks=sum(d.chunks for d in documents)
+        )
+
+    @app.post(
+        DOCUMENTS_ROUTE,
+        summary="Upload and ingest files (admin token); all are added or none",
+        description=(
+            "Multipart form with one or more `files`. Each is saved under the upload folder by its "
+            "plain name and ingested with the same checks as `qa ingest`; a file with the name of an "
+            "earlier upload replaces it. Needs `Authorization: Bearer <QA_ADMIN_TOKEN>`."
+        ),
+        dependencies=[Depends(admin_guard)],
+        status_code=201,
+        response_model=UploadResult,
+        responses={code: ERRORS[code] for code in (400, 401, 403, 409, 413)},
+        openapi_extra=UPLOAD_BODY,
+    )
+    async def upload_documents(request: Request) -> UploadResult:
+        content_type = request.headers.get("content-type", "")
+        if not content_type.startswith("multipart/form-data"):
+            raise InputError("Send the files as multipart/form-data, in a field named 'files'.")
+        try:
+            async with aclosing(request.stream()) as stream:
+                form = await _LimitedUpload(request, stream, library.max_bytes).parse()
+        except _FileTooLarge as exc:
+            raise library.too_large(exc.name, exc.size) from None
+        except MultiPartException as exc:
+            raise InputError(f"The upload could not be read: {exc.message}") from None
+        try:
+            files = [(item.filename, item.file) for item in form.getlist("files") if hasattr(item, "file")]
+            return await run_in_threadpool(library.add, files)
+        finally:
+            await form.close()
+
+    @app.delete(
+        DOCUMENTS_ROUTE + "/{doc_id:path}",
+        summary="Remove a document from the collection (admin token); an uploaded file is deleted too",
+        dependencies=[Depends(admin_guard)],
+        response_model=RemoveResult,
+        responses={code: ERRORS[code] for code in (401, 403, 404, 409)},
+    )
+    def delete_document(doc_id: str) -> RemoveResult:
+        return library.remove(doc_id)
+
     @app.get("/widget.js", include_in_schema=False)
     def widget() -> Response:
         script = resources.files("qa").joinpath("static/widget.js").read_text(encoding="utf-8")
@@ -317,7 +711,7 @@ def build_api(pipeline: Pipeline, settings: Settings | None = None) -> FastAPI:
         app.add_middleware(
             CORSMiddleware,
             allow_origins=settings.allowed_origins,
-            allow_methods=["GET", "POST"],
+            allow_methods=["GET", "POST", "DELETE"],
             allow_headers=["Authorization", "Content-Type"],
         )
     app.add_middleware(FrameAncestors, origins=settings.allowed_origins)
@@ -336,7 +730,8 @@ def build_app(pipeline: Pipeline, settings: Settings | None = None) -> FastAPI:
     from qa.ui import CSS, HEAD, build_ui, theme
 
     settings = settings or pipeline.settings
-    app = build_api(pipeline, settings)
+    library = DocumentLibrary(pipeline, settings)
+    app = build_api(pipeline, settings, library)
     common: dict[str, Any] = {
         "footer_links": [],
         "ssr_mode": False,
@@ -344,9 +739,12 @@ def build_app(pipeline: Pipeline, settings: Settings | None = None) -> FastAPI:
         "css": CSS,
         "head": HEAD,
         "show_error": False,
+        # Gradio refuses bigger files in the browser, before sending them, with its own notice. It
+        # counts in MiB, so the number it shows is QA_MAX_FILE_MB; the panel checks the exact limit.
+        "max_file_size": int(settings.max_file_mb * 1024 * 1024),
     }
     gr.mount_gradio_app(app, build_ui(pipeline, settings, compact=True), path="/embed", **common)
-    return gr.mount_gradio_app(app, build_ui(pipeline, settings), path="/", **common)
+    return gr.mount_gradio_app(app, build_ui(pipeline, settings, library=library), path="/", **common)
 
 
 def serve(settings: Settings) -> None:

@@ -91,6 +91,15 @@ def test_missing_or_wrong_token_gets_401_json(server: str, headers: dict) -> Non
     assert response.headers["www-authenticate"] == "Bearer"
 
 
+def test_document_list_is_guarded_by_the_api_token_and_changes_are_off_without_admin(server: str) -> None:
+    assert httpx.get(f"{server}/api/documents").status_code == 401
+    listed = httpx.get(f"{server}/api/documents", headers=AUTH).json()
+    assert [doc["doc_id"] for doc in listed["documents"]] == ["article.md"]
+    assert listed["chunks"] == listed["documents"][0]["chunks"] > 10
+    refused = httpx.post(f"{server}/api/documents", files={"files": ("a.md", b"# a")}, headers=AUTH)
+    assert refused.status_code == 403 and "QA_ADMIN_TOKEN" in refused.json()["error"]
+
+
 def test_oversize_body_gets_413_json(server: str) -> None:
     response = httpx.post(f"{server}/api/ask", json={"question": "长" * 5000}, headers=AUTH)
     assert response.status_code == 413
@@ -146,9 +155,9 @@ def test_widget_script_is_served_by_the_app_and_fetches_nothing_else(server: str
     assert "/embed/" in response.text and "http" not in response.text.split("*/", 1)[1]
 
 
-def test_openapi_documents_the_three_routes(server: str) -> None:
+def test_openapi_documents_the_routes(server: str) -> None:
     paths = httpx.get(f"{server}/openapi.json").json()["paths"]
-    assert {"/api/ask", "/api/ask/stream", "/api/health"} <= paths.keys()
+    assert {"/api/ask", "/api/ask/stream", "/api/health", "/api/documents"} <= paths.keys()
 
 
 def test_api_docs_page_and_its_assets_are_served_locally(server: str) -> None:

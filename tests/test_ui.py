@@ -11,6 +11,7 @@ import functools
 import html
 import http.server
 import json
+import re
 import shutil
 import threading
 from collections.abc import Iterator
@@ -24,7 +25,17 @@ from qa.answering import Answer
 from qa.api import build_app
 from qa.config import PROJECT_ROOT, Settings
 from qa.pipeline import Pipeline
-from qa.ui import highlight, render_answer, render_article
+from qa.store import StoredDocument
+from qa.ui import (
+    document_choices,
+    document_for_target,
+    highlight,
+    paragraph_id,
+    render_answer,
+    render_article,
+    render_card,
+    render_document_list,
+)
 
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = PROJECT_ROOT / "test-artifacts"
@@ -95,6 +106,37 @@ def test_rendered_answer_links_markers_to_cards_and_escapes_document_text(pipeli
     assert "\n\n" not in rendered  # one HTML block, so Markdown leaves it alone
 
 
+def test_citation_card_names_the_document_section_paragraph_and_page(pipeline: Pipeline) -> None:
+    citation = pipeline.ask("有多少家机构成为绿色联盟合作伙伴？").citations[0]
+    chunk = citation.chunk
+    card = render_card(citation, "k", "zh", in_article=True)
+    summary = card.split("<summary>")[1].split("</summary>")[0]
+    assert f"第{chunk.paragraphs[0]}段" in summary and html.escape(chunk.section) in summary
+    assert f'<span class="qa-source">{html.escape(chunk.title)}</span>' in summary
+    assert "页" not in summary  # Markdown has no pages
+    paged = type(citation)(citation.n, type(chunk)(**{**chunk.__dict__, "page": 3}), citation.quote)
+    assert "第3页" in render_card(paged, "k", "zh", in_article=True)
+    assert "p. 3" in render_card(paged, "k", "en", in_article=True)
+
+
+def test_document_browser_pieces_escape_titles_and_find_the_cited_document(pipeline: Pipeline) -> None:
+    hostile = StoredDocument(
+        "<b>x</b>.md", "<script>t</script>", "/tmp/x", "v", 3, "2025-01-02T03:04:05+00:00"
+    )
+    documents = [*pipeline.store.documents(), hostile]
+    table = render_document_list(documents, "en")
+    assert "<script>" not in table and "&lt;script&gt;t&lt;/script&gt;" in table and "3 chunks" in table
+    labels = dict((value, text) for text, value in document_choices(documents, "en"))
+    assert (
+        labels["<b>x</b>.md"] == "<script>t</script> (<b>x</b>.md) · 3 chunks · 2025-01-02"
+    )  # Gradio shows text
+    chunk = pipeline.store.document_chunks("article.md")[5]
+    assert document_for_target(documents, paragraph_id(chunk)) == "article.md"
+    assert document_for_target(documents, "qa-para-missing.md:3") is None
+    head = render_article(pipeline.store.document_chunks("article.md"), "en", documents[0])
+    assert 'class="qa-doc-title"' in head and f"article.md · {documents[0].chunks} chunks" in head
+
+
 def test_article_browser_lists_every_paragraph_by_section(pipeline: Pipeline) -> None:
     chunks = pipeline.store.all_chunks()
     article = render_article(chunks, "zh")
@@ -117,7 +159,8 @@ def test_gradio_client_gets_a_cited_answer_through_the_chat_endpoint(server: str
     content = reply["content"] if isinstance(reply["content"], str) else reply["content"][0]["text"]
     assert reply["role"] == "assistant"
     assert "160" in content  # in the answer or its cards
-    assert 'class="qa-cite"' in content and 'class="qa-card"' in content and "段</summary>" in content
+    assert 'class="qa-cite"' in content and 'class="qa-card"' in content
+    assert re.search(r"第\d+段<span class=\"qa-source\">[^<]+</span></summary>", content)
 
 
 # --- the browser ----------------------------------------------------------------------------
@@ -194,12 +237,14 @@ def test_chat_page_streams_a_chinese_answer_with_citation_cards(browser, server:
     record = json.loads(feedback.read_text(encoding="utf-8").splitlines()[-1])
     assert record["liked"] is True and record["question"] == "有多少家机构成为绿色联盟合作伙伴？"
 
-    # "View in article" switches to the article tab and shows the paragraph in context.
+    # "View in document" switches to the document tab and shows the paragraph in context.
     cards.first.locator("a.qa-goto").click()
     target = cards.first.locator("a.qa-goto").get_attribute("href")[1:]
     paragraph = page.locator(f'[id="{target}"]')
     paragraph.wait_for(state="visible", timeout=5000)
     assert cards.first.locator("mark.qa-quote").inner_text() in paragraph.inner_text()
+    assert page.locator("#qa-doc-picker").is_visible()
+    assert page.locator("#qa-admin, #qa-upload").count() == 0  # no admin token: no upload panel
     page.screenshot(path=str(ARTIFACTS / "article-tab.png"))
     assert foreign == [], f"the page fetched from outside the app: {foreign}"
     page.close()

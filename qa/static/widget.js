@@ -1,6 +1,6 @@
 /*
  * qa chat widget. One tag on any page:
- *   <script src="http://HOST/widget.js" data-title="Ask the article" data-lang="zh"></script>
+ *   <script src="http://HOST/widget.js" data-title="Ask the documents" data-lang="zh"></script>
  * adds a floating button that opens the app's compact chat (/embed) in an iframe.
  * Everything comes from the app that served this file; nothing from a CDN.
  * Optional attributes: data-position="left" (default right), data-color="#2563eb".
@@ -13,7 +13,7 @@
 
   var origin = new URL(script.src, document.baseURI).origin;
   var lang = script.getAttribute("data-lang") === "en" ? "en" : "zh";
-  var title = script.getAttribute("data-title") || (lang === "en" ? "Ask the article" : "文章问答");
+  var title = script.getAttribute("data-title") || (lang === "en" ? "Ask the documents" : "文档问答");
   var side = script.getAttribute("data-position") === "left" ? "left" : "right";
   var color = script.getAttribute("data-color") || "#2563eb";
   var labels = lang === "en"
