@@ -7,25 +7,20 @@ stack trace. Guards, in order: body size (413), bearer token (401), per-client r
 question checks in the pipeline (400). Which sites may frame the pages or call the API from a
 browser comes from one allow-list, `allowed_origins` (CSP frame-ancestors and CORS).
 
-Documents are added and removed from the web only when an admin token is set: `DocumentLibrary`
-is the one code path behind both the API routes and the page's admin panel.
+Documents are added and removed from the web only when an admin token is set, through
+`qa.library.DocumentLibrary`, the one code path behind these routes and the page's admin panel.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import secrets
-import tempfile
 import threading
 import time
-import uuid
 from collections import deque
 from collections.abc import Iterator, Sequence
 from contextlib import aclosing
 from importlib import resources
-from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
@@ -40,17 +35,39 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from qa.answering import Answer
 from qa.config import Settings
-from qa.documents import SUPPORTED_SUFFIXES
-from qa.errors import IndexMissingError, InputError, QAError, StoreError
-from qa.ingestion import IngestReport, ingest, remove_documents
+from qa.errors import (
+    AccessError,
+    ChangesDisabledError,
+    InputError,
+    NotFoundError,
+    QAError,
+    StoreError,
+    TooLargeError,
+    WriterBusyError,
+)
+from qa.library import (
+    MAX_UPLOAD_FILES,
+    DocumentLibrary,
+    DocumentList,
+    RemoveResult,
+    UploadResult,
+    same_secret,
+    too_large,
+)
 from qa.pipeline import Pipeline
-from qa.store import StoredDocument
 
+STATUSES: tuple[tuple[type[QAError], int], ...] = (
+    (AccessError, 401),
+    (ChangesDisabledError, 403),
+    (NotFoundError, 404),
+    (TooLargeError, 413),
+    (InputError, 400),
+    (WriterBusyError, 409),
+    (StoreError, 503),
+)
 API_PREFIX = "/api/"
 DOCUMENTS_ROUTE = "/api/documents"
 LONG_PIECE = 12  # characters; longer pieces are replayed in small ones
-MAX_UPLOAD_FILES = 20  # files in one upload
-COPY_BLOCK = 1 << 20
 
 
 class Turn(BaseModel):
@@ -67,32 +84,6 @@ class ErrorBody(BaseModel):
     error: str = Field(description="One plain sentence.")
 
 
-class DocumentInfo(BaseModel):
-    doc_id: str = Field(description="Its file name, or its path inside an ingested folder.")
-    title: str
-    chunks: int
-    ingested_at: str = Field(description="When it was last ingested, ISO 8601, UTC.")
-    uploaded: bool = Field(description="Added through the web (its file lives in the upload folder).")
-
-
-class DocumentList(BaseModel):
-    documents: list[DocumentInfo]
-    chunks: int = Field(description="Chunks in the whole collection.")
-
-
-class UploadResult(BaseModel):
-    documents: list[DocumentInfo] = Field(description="The uploaded documents as they are now stored.")
-    chunks_added: int
-    chunks_removed: int = Field(description="Chunks of earlier versions of the same files, now replaced.")
-    total_chunks: int
-
-
-class RemoveResult(BaseModel):
-    doc_id: str
-    chunks_removed: int
-    file_removed: bool = Field(description="Its uploaded file was deleted too.")
-
-
 class ApiError(Exception):
     """A refusal by the HTTP edge itself (token, rate, size, busy), with its status."""
 
@@ -103,234 +94,16 @@ class ApiError(Exception):
 
 
 def _status(exc: QAError) -> int:
-    if isinstance(exc, InputError):
-        return 400
-    if _is_busy(exc):
-        return 409
-    if isinstance(exc, StoreError):
-        return 503
+    """The HTTP status each kind of refusal gets; the most specific class first."""
+    for kind, status in STATUSES:
+        if isinstance(exc, kind):
+            return status
     return 500
-
-
-def _is_busy(exc: Exception) -> bool:
-    """The index's writer lock is held by another ingest (store.writer_lock's refusal)."""
-    return isinstance(exc, StoreError) and str(exc).startswith("Another ingest")
-
-
-def _same_secret(given: str, expected: str) -> bool:
-    """Constant-time comparison that also accepts non-ASCII input (compare_digest on str does not)."""
-    return secrets.compare_digest(given.strip().encode(), expected.encode())
 
 
 def _bearer(request: Request) -> str:
     scheme, _, value = request.headers.get("authorization", "").partition(" ")
     return value if scheme.lower() == "bearer" else ""
-
-
-class DocumentLibrary:
-    """Documents added and removed from the web: the one code path of the API and the page.
-
-    An upload is saved under the upload folder with a checked name (a plain file name, no
-    folders, not hidden, a supported type, within QA_MAX_FILE_MB), then all files of one upload
-    are ingested in one call, so either every one is added or none is. Until the ingest has
-    committed, an earlier file of the same name waits aside and is put back on failure: a bad
-    upload leaves the collection and the folder as they were. Removing an uploaded document
-    deletes its file too.
-    """
-
-    def __init__(self, pipeline: Pipeline, settings: Settings | None = None) -> None:
-        self.pipeline = pipeline
-        self.settings = settings or pipeline.settings
-        self.folder = self.settings.upload_dir or self.settings.vectorstore_dir / "uploads"
-        self.max_bytes = int(self.settings.max_file_mb * 1_000_000)
-        self._token = self.settings.admin_token.get_secret_value()
-        self._lock = threading.Lock()
-        # The list is read from every chunk's metadata, so it is kept while the index is the same:
-        # the same store object (a local index reopens on each commit), or 10 s on a Chroma server.
-        self._listed: tuple[object, float, list[StoredDocument]] | None = None
-        self._listed_for = 10.0 if self.settings.chroma_host else float("inf")
-
-    @property
-    def enabled(self) -> bool:
-        return bool(self._token)
-
-    def authorise(self, given: str | None) -> None:
-        """403 when changes are turned off, 401 for a missing or wrong token; else nothing."""
-        if not self._token:
-            raise ApiError(
-                403, "Adding and removing documents is turned off here (QA_ADMIN_TOKEN is not set)."
-            )
-        if not given or not _same_secret(given, self._token):
-            raise ApiError(
-                401,
-                "A valid admin token is required to change the documents (Authorization: Bearer ...).",
-                {"WWW-Authenticate": "Bearer"},
-            )
-
-    def documents(self) -> list[StoredDocument]:
-        try:
-            store = self.pipeline.store
-        except IndexMissingError:
-            return []
-        listed, now = self._listed, time.monotonic()
-        if listed and listed[0] is store and now - listed[1] < self._listed_for:
-            return listed[2]
-        documents = store.documents()
-        self._listed = (store, now, documents)
-        return documents
-
-    def info(self, document: StoredDocument) -> DocumentInfo:
-        return DocumentInfo(
-            doc_id=document.doc_id,
-            title=document.title,
-            chunks=document.chunks,
-            ingested_at=document.ingested_at,
-            uploaded=self._uploaded_file(document) is not None,
-        )
-
-    def safe_name(self, raw: str | None) -> str:
-        """The name a file is saved under, or an InputError: never a path, never hidden."""
-        name = (raw or "").strip()
-        if not name:
-            raise InputError("Every uploaded file needs a name.")
-        if "/" in name or "\\" in name or name in {".", ".."}:
-            shown = Path(name.replace("\\", "/")).name or name
-            raise InputError(f"The file name '{raw}' must be a plain name like '{shown}', without folders.")
-        if name.startswith("."):
-            raise InputError(f"The file name '{name}' starts with a dot; hidden files are not accepted.")
-        if any(ord(char) < 32 for char in name) or len(name.encode()) > 200:
-            raise InputError(f"The file name '{name[:60]}' is too long or holds control characters.")
-        if Path(name).suffix.lower() not in SUPPORTED_SUFFIXES:
-            supported = ", ".join(sorted(SUPPORTED_SUFFIXES))
-            raise InputError(f"{name} has an unsupported type (supported: {supported}).")
-        return name
-
-    def too_large(self, name: str, size: int) -> ApiError:
-        return ApiError(
-            413,
-            f"{name} is {size / 1e6:.2f} MB, over the {self.max_bytes / 1e6:.2f} MB limit (QA_MAX_FILE_MB).",
-        )
-
-    def add(self, files: Sequence[tuple[str | None, BinaryIO]]) -> UploadResult:
-        """Save and ingest the (name, readable) pairs of one upload, all or nothing."""
-        if not files:
-            raise InputError("Choose at least one file to upload.")
-        if len(files) > MAX_UPLOAD_FILES:
-            raise InputError(f"Upload at most {MAX_UPLOAD_FILES} files at a time.")
-        names = [self.safe_name(raw) for raw, _ in files]
-        repeated = next((name for name in names if names.count(name) > 1), None)
-        if repeated:
-            raise InputError(f"{repeated} is in this upload twice.")
-        if not self._lock.acquire(blocking=False):
-            raise ApiError(409, "Another upload or removal is under way; try again when it has finished.")
-        staged: list[tuple[str, Path]] = []
-        try:
-            self.folder.mkdir(parents=True, exist_ok=True)
-            for name, (_, handle) in zip(names, files, strict=True):
-                staged.append((name, self._stage(name, handle)))
-            report = self._swap_and_ingest(staged)
-        finally:
-            for _, temporary in staged:
-                temporary.unlink(missing_ok=True)
-            self._listed = None
-            self._lock.release()
-        documents = self.documents()
-        stored = {doc.doc_id: doc for doc in documents}
-        return UploadResult(
-            documents=[self.info(stored[name]) for name in names if name in stored],
-            chunks_added=report.chunks_added,
-            chunks_removed=report.chunks_removed,
-            total_chunks=sum(doc.chunks for doc in documents),
-        )
-
-    def _stage(self, name: str, handle: BinaryIO) -> Path:
-        """A hidden temporary copy in the upload folder, refused as soon as it passes the limit."""
-        descriptor, raw_path = tempfile.mkstemp(prefix=".upload-", suffix=".part", dir=self.folder)
-        path = Path(raw_path)
-        size = 0
-        try:
-            with os.fdopen(descriptor, "wb") as out:
-                while block := handle.read(COPY_BLOCK):
-                    size += len(block)
-                    if size > self.max_bytes:
-                        raise self.too_large(name, size + _remaining(handle))
-                    out.write(block)
-        except BaseException:
-            path.unlink(missing_ok=True)
-            raise
-        return path
-
-    def _swap_and_ingest(self, staged: Sequence[tuple[str, Path]]) -> IngestReport:
-        moved: list[tuple[Path, Path | None]] = []
-        try:
-            for name, temporary in staged:
-                final = self.folder / name
-                backup = None
-                if final.exists():
-                    backup = self.folder / f".{name}.{uuid.uuid4().hex[:8]}.previous"
-                    os.replace(final, backup)
-                moved.append((final, backup))
-                os.replace(temporary, final)
-            report = ingest(self.settings, [final for final, _ in moved], progress=False)
-        except QAError as exc:
-            self._put_back(moved)
-            raise type(exc)(self._plain(str(exc))) from None
-        except BaseException:
-            self._put_back(moved)
-            raise
-        for _, backup in moved:
-            if backup is not None:
-                backup.unlink(missing_ok=True)
-        return report
-
-    def _put_back(self, moved: Sequence[tuple[Path, Path | None]]) -> None:
-        for final, backup in reversed(moved):
-            final.unlink(missing_ok=True)
-            if backup is not None:
-                os.replace(backup, final)
-
-    def _plain(self, message: str) -> str:
-        """Messages name the file as the user called it, not by its place on the server."""
-        return message.replace(f"{self.folder}{os.sep}", "")
-
-    def remove(self, doc_id: str) -> RemoveResult:
-        """Remove one document from the index and, if it was uploaded, its file."""
-        known = {doc.doc_id: doc for doc in self.documents()}
-        if doc_id not in known:
-            raise ApiError(404, f"There is no document '{doc_id}' in the collection.")
-        if not self._lock.acquire(blocking=False):
-            raise ApiError(409, "Another upload or removal is under way; try again when it has finished.")
-        try:
-            removed = remove_documents(self.settings, [doc_id])
-            uploaded = self._uploaded_file(known[doc_id])
-            if uploaded is not None:
-                uploaded.unlink(missing_ok=True)
-        finally:
-            self._listed = None
-            self._lock.release()
-        return RemoveResult(
-            doc_id=doc_id, chunks_removed=removed.get(doc_id, 0), file_removed=uploaded is not None
-        )
-
-    def _uploaded_file(self, document: StoredDocument) -> Path | None:
-        """The file in the upload folder this document was ingested from, if it is one."""
-        candidate = self.folder / document.doc_id
-        try:
-            same = Path(document.source).resolve() == candidate.resolve()
-        except (OSError, ValueError):
-            return None
-        return candidate if same and candidate.is_file() else None
-
-
-def _remaining(handle: BinaryIO) -> int:
-    """Bytes left in a seekable file, for an honest size in the message; 0 when unknown."""
-    try:
-        here = handle.tell()
-        end = handle.seek(0, os.SEEK_END)
-        handle.seek(here)
-        return max(0, end - here)
-    except (OSError, ValueError, AttributeError):
-        return 0
 
 
 class _FileTooLarge(MultiPartException):
@@ -557,7 +330,8 @@ def build_api(
 
     @app.exception_handler(QAError)
     async def qa_error(request: Request, exc: QAError) -> JSONResponse:
-        return JSONResponse({"error": str(exc)}, status_code=_status(exc))
+        headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, AccessError) else None
+        return JSONResponse({"error": str(exc)}, status_code=_status(exc), headers=headers)
 
     @app.exception_handler(ApiError)
     async def api_error(request: Request, exc: ApiError) -> JSONResponse:
@@ -582,7 +356,7 @@ def build_api(
 
     def token_guard(request: Request) -> None:
         """The API token, when one is set (401)."""
-        if token and not _same_secret(_bearer(request), token):
+        if token and not same_secret(_bearer(request), token):
             raise ApiError(
                 401,
                 "A valid bearer token is required (Authorization: Bearer ...).",
@@ -679,7 +453,7 @@ def build_api(
             async with aclosing(request.stream()) as stream:
                 form = await _LimitedUpload(request, stream, library.max_bytes).parse()
         except _FileTooLarge as exc:
-            raise library.too_large(exc.name, exc.size) from None
+            raise too_large(exc.name, exc.size, library.max_bytes) from None
         except MultiPartException as exc:
             raise InputError(f"The upload could not be read: {exc.message}") from None
         try:

@@ -3,9 +3,14 @@
 QAError
  ├── ConfigError          an unknown or invalid setting, an unknown embedder
  ├── InputError           a file or question we cannot use (missing, empty, binary, mis-encoded, too long)
+ │    ├── TooLargeError        a file over QA_MAX_FILE_MB
+ │    └── NotFoundError        no document with that id
+ ├── AccessError          a missing or wrong admin token
+ ├── ChangesDisabledError documents cannot be changed from the web (no admin token is set)
  ├── StoreError           the index cannot be reached or used
  │    ├── IndexMissingError    nothing has been ingested yet
- │    └── IndexMismatchError   the index was built with another embedder or chunking
+ │    ├── IndexMismatchError   the index was built with another embedder or chunking
+ │    └── WriterBusyError      another ingest is writing to the index
  └── BackendError         an embedder or LLM endpoint failed or is unreachable
 
 Edges (CLI, HTTP API, UI) turn these into one line or a JSON body; nothing else is caught.
@@ -24,7 +29,27 @@ class InputError(QAError):
     pass
 
 
+class TooLargeError(InputError):
+    pass
+
+
+class NotFoundError(InputError):
+    pass
+
+
+class AccessError(QAError):
+    pass
+
+
+class ChangesDisabledError(QAError):
+    pass
+
+
 class StoreError(QAError):
+    pass
+
+
+class WriterBusyError(StoreError):
     pass
 
 

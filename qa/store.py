@@ -38,7 +38,7 @@ from langchain_core.embeddings import Embeddings
 
 from qa.chunking import Chunk
 from qa.config import Settings
-from qa.errors import IndexMismatchError, IndexMissingError, StoreError
+from qa.errors import IndexMismatchError, IndexMissingError, StoreError, WriterBusyError
 from qa.keywords import KeywordIndex
 
 FORMAT_VERSION = 1
@@ -417,7 +417,7 @@ def writer_lock(settings: Settings) -> Iterator[None]:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise StoreError(
+            raise WriterBusyError(
                 f"Another ingest is writing to {settings.vectorstore_dir}; wait for it to finish."
             ) from None
         yield

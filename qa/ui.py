@@ -24,12 +24,13 @@ from pathlib import Path
 import gradio as gr
 
 from qa.answering import Answer
-from qa.api import ApiError, DocumentLibrary, answer_stream
+from qa.api import answer_stream
 from qa.chunking import Chunk, split_sentences
 from qa.citations import Citation
 from qa.config import Settings
 from qa.documents import SUPPORTED_SUFFIXES
-from qa.errors import QAError
+from qa.errors import AccessError, QAError
+from qa.library import DocumentLibrary
 from qa.pipeline import Pipeline
 from qa.store import StoredDocument
 
@@ -457,11 +458,9 @@ def build_ui(
                 result = library.add(opened)
             for path in files:  # Gradio's copy; the upload folder has the kept one
                 Path(path).unlink(missing_ok=True)
-        except ApiError as exc:
-            message = label(lang, "bad_token") if exc.status == 401 else str(exc)
-            return (_status(message, False), gr.File(), *browse(current, lang))
         except QAError as exc:
-            return (_status(str(exc), False), gr.File(), *browse(current, lang))
+            message = label(lang, "bad_token") if isinstance(exc, AccessError) else str(exc)
+            return (_status(message, False), gr.File(), *browse(current, lang))
         names = "、".join(doc.doc_id for doc in result.documents)
         done = label(lang, "added").format(names=names, n=result.chunks_added)
         newest = result.documents[-1].doc_id if result.documents else current
@@ -473,11 +472,9 @@ def build_ui(
             if not current:
                 return (_status(label(lang, "no_doc"), False), *browse(current, lang))
             result = library.remove(current)
-        except ApiError as exc:
-            message = label(lang, "bad_token") if exc.status == 401 else str(exc)
-            return (_status(message, False), *browse(current, lang))
         except QAError as exc:
-            return (_status(str(exc), False), *browse(current, lang))
+            message = label(lang, "bad_token") if isinstance(exc, AccessError) else str(exc)
+            return (_status(message, False), *browse(current, lang))
         done = label(lang, "removed").format(doc=result.doc_id, n=result.chunks_removed)
         return (_status(done, True), *browse(None, lang))
 

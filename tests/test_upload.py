@@ -19,9 +19,10 @@ from live_server import LiveServer
 from pydantic import SecretStr
 from test_ui import ARTIFACTS, BROWSER_ARGS, CHROMIUM
 
-from qa.api import DocumentLibrary, build_api, build_app
+from qa.api import build_api, build_app
 from qa.config import Settings
 from qa.errors import InputError
+from qa.library import DocumentLibrary
 from qa.pipeline import Pipeline
 from qa.render import render_pdf
 from qa.store import writer_lock
