@@ -1,11 +1,14 @@
 """Answerers: turn a question and its retrieved chunks into an answer with `[n]` citations.
 
 - `ExtractiveAnswerer` (the default, no LLM): scores the sentences of the retrieved chunks by
-  the question's key terms, numbers and entities (and embedding similarity when words cannot
-  match, as for English questions), answers from one paragraph when it suffices, gathers the
-  items of a list or an enumeration ("一是…二是…"), and quotes every sentence behind its marker.
+  the question's key terms, numbers and entities, how close together they stand (and embedding
+  similarity when words cannot match, as for English questions), answers from one paragraph
+  when it suffices, prefers the sentence that enumerates for a list question and gathers the
+  items of an enumeration ("一是…二是…"), brings along the sentence a "这是…" points back to,
+  and quotes every sentence behind its marker.
 - `refusal`: the article does not say, in the question's language, with related paragraphs.
-- `condense_extractive`: a follow-up question takes the previous question's subject along.
+- `condense_extractive`: a follow-up question takes the previous question's subject along
+  (a parallel term swapped in, "it" replaced by the subject, or the subject's words appended).
 
 Markers are retrieval ranks: `[n]` is the n-th retrieved chunk, in every mode.
 The LLM answerer lives in llm.py; every answer passes citations.Verifier either way.
@@ -116,8 +119,26 @@ def refusal(
 _ORDINAL_PART = re.compile(rf"第([{NUMERALS}\d])(?:部分|章|节)")
 _ORDINAL_ITEM = re.compile(rf"第([{NUMERALS}\d])(?:项|点|条|个方面|方面)")
 _COUNT_QUESTION = re.compile(r"(?<!哪)(几个方面|几项|几点|几个部分)|多少项|多少个方面")
-_LIST_QUESTION = re.compile(r"哪些|哪几|几大|三大|四大|五大|列举|分别|which .*s\b|what are", re.IGNORECASE)
+# "From which aspects": the answer is every "一是…二是…" item of the section, like a count.
+_ASPECTS_QUESTION = re.compile(
+    r"哪几个方面|哪几方面|哪些方面|哪几个部分|(what|which|how many) (aspects|areas|parts|points)",
+    re.IGNORECASE,
+)
+_LIST_QUESTION = re.compile(
+    r"哪些|哪几|几大|三大|四大|五大|列举|分别|\bwhich \w+s\b|\bwhat are\b|\blist\b", re.IGNORECASE
+)
 _TITLE_QUESTION = re.compile(r"标题|题目|讲的是什么|讲了什么|主要讨论|主要内容|讲什么|title|about")
+# The document's own title, not a part's heading (a part ordinal in the question wins).
+_DOC_TITLE_QUESTION = re.compile(
+    r"标题|题目|题名|叫什么名字|(?<!job )\btitle\b|name of (the|this) (article|paper)", re.IGNORECASE
+)
+# A sentence opening with a demonstrative ("这是我国首次…") leans on the one before it.
+_ANAPHOR = re.compile(r"^[“\"]?(这|此|该|其中|上述|以上)")
+_TITLE_ITEM = re.compile(r"《[^》]+》")
+PROXIMITY_WEIGHT = 0.5
+LIST_WEIGHT = 0.5
+RESTATED_LIST = 0.9
+EMBED_RESULTS = 2
 
 
 _NUMBER_QUESTION = re.compile(
@@ -199,6 +220,30 @@ def _term_weight(term: str) -> float:
     return {2: 1.0, 3: 1.5}.get(len(term), 2.0)
 
 
+def _density(text: str, terms: frozenset[str] | set[str]) -> float:
+    """Characters of the terms over the shortest stretch of text holding them all (1.0: adjacent)."""
+    events = sorted((m.start(), m.end(), term) for term in terms for m in re.finditer(re.escape(term), text))
+    size = sum(len(term) for term in terms)
+    best = 0.0
+    for i, (start, _, _) in enumerate(events):
+        seen: set[str] = set()
+        end = start
+        for _, stop, term in events[i:]:
+            seen.add(term)
+            end = max(end, stop)
+            if len(seen) == len(terms):
+                best = max(best, min(1.0, size / (end - start)))
+                break
+    return best
+
+
+def _list_items(sentence: str) -> int:
+    """How many items the sentence enumerates: titles in 《》, or words set off by 、."""
+    titles = len(_TITLE_ITEM.findall(sentence))
+    enumerated = sentence.count("、") + 1 if "、" in sentence else 0
+    return max(titles, enumerated)
+
+
 def _bigram_share(term: str, haystack: str) -> float:
     grams = [term[i : i + 2] for i in range(len(term) - 1)]
     return sum(g in haystack for g in grams) / len(grams) if grams else 0.0
@@ -257,8 +302,8 @@ class ExtractiveAnswerer:
         best = candidates[0]
         if best.score < 0.25:
             return []
-        if _COUNT_QUESTION.search(question):  # the items themselves answer "how many"
-            enumeration = self._enumeration(best, candidates)
+        if _COUNT_QUESTION.search(question) or _ASPECTS_QUESTION.search(question):
+            enumeration = self._enumeration(best, candidates)  # the items themselves answer
             if enumeration:
                 return enumeration
         if not _answers_type(question, best.sentence):
@@ -276,11 +321,40 @@ class ExtractiveAnswerer:
             new = candidate.matched - covered
             same_paragraph = candidate.result.chunk.paragraphs == best.result.chunk.paragraphs
             gain = sum(weights.get(t, 0) for t in new) / total if total else 0.0
-            if gain >= 0.25 and candidate.score >= (0.6 if same_paragraph else 0.8) * best.score:
+            # the article may give the same list twice: a second enumeration as good as the first
+            restated = (
+                wants_list
+                and not same_paragraph
+                and candidate.matched >= best.matched
+                and _list_items(candidate.sentence) >= 2
+                and candidate.score >= RESTATED_LIST * best.score
+            )
+            close = candidate.score >= (0.6 if same_paragraph else 0.8) * best.score
+            if restated or (gain >= 0.25 and close):
                 chosen.append(candidate)
                 covered |= candidate.matched
-        order = {id(c): (c.n, c.index) for c in chosen}
-        return sorted(chosen, key=lambda c: order[id(c)])
+        chosen = self._with_antecedents(chosen, candidates, results)
+        return sorted(chosen, key=lambda c: (c.n, c.index))
+
+    def _with_antecedents(
+        self, chosen: list[Candidate], candidates: list[Candidate], results: Sequence[RetrievalResult]
+    ) -> list[Candidate]:
+        """A chosen sentence that opens with "这/此/其中…" takes the sentence it points back to."""
+        by_place = {(c.n, c.index): c for c in candidates}
+        out = list(chosen)
+        for candidate in chosen:
+            if candidate.index == 0 or not _ANAPHOR.match(candidate.sentence):
+                continue
+            place = (candidate.n, candidate.index - 1)
+            previous = by_place.get(place)
+            if previous is None:
+                sentences = split_sentences(results[candidate.n - 1].chunk.text)
+                previous = Candidate(
+                    candidate.n, candidate.result, sentences[place[1]].strip(), place[1], 0.0, frozenset()
+                )
+            if all((c.n, c.index) != place and c.sentence != previous.sentence for c in out):
+                out.append(previous)
+        return out
 
     def _candidates(self, results, weights, total, part, item, question) -> list[Candidate]:
         seen: set[str] = set()
@@ -299,9 +373,12 @@ class ExtractiveAnswerer:
                 sentences.append((n, result, index, sentence.strip(), context))
         # A metadata value ("周国梅") means little alone; its label says what it is.
         compared = [r.chunk.search_text if r.chunk.kind == "metadata" else s for _, r, _, s, _ in sentences]
-        similarity = self._similarities(question, compared, weights)
+        near = [n <= EMBED_RESULTS for n, *_ in sentences]  # answers come from the top results
+        similarity = self._similarities(question, compared, near)
         known = [sim for sim in similarity if sim is not None]
         floor = sorted(known)[len(known) // 2] if known else 0.0
+        wants_list = bool(_LIST_QUESTION.search(question))
+        doc_title = bool(_DOC_TITLE_QUESTION.search(question)) and not part
         for (n, result, index, sentence, context), sim in zip(sentences, similarity, strict=True):
             chunk = result.chunk
             text = normalize(sentence) if chunk.kind != "metadata" else ""
@@ -316,6 +393,14 @@ class ExtractiveAnswerer:
                 elif len(term) >= 3 and not term.isascii():
                     lexical += 0.5 * weight * _bigram_share(term, text)
             score = lexical / total if total else 0.0
+            if len(matched) >= 2 and total:  # the question's words close together: "发展是人类社会的…"
+                share = sum(weights[term] for term in matched) / total
+                score += PROXIMITY_WEIGHT * share * _density(text, matched)
+            if wants_list:
+                items = _list_items(sentence)
+                score += LIST_WEIGHT * min(items, 5) / 5 if items >= 2 else 0.0
+            if doc_title and chunk.kind == "metadata" and normalize(chunk.text) == normalize(chunk.title):
+                score += 1.0
             if sim is not None:
                 score += 4 * max(0.0, sim - floor)
             score += RANK_PRIOR * max(0, 4 - n) / 3
@@ -328,14 +413,20 @@ class ExtractiveAnswerer:
             out.append(Candidate(n, result, sentence, index, score, frozenset(matched)))
         return out
 
-    def _similarities(self, question, sentences, weights) -> list[float | None]:
-        """Embedding similarity, only where words cannot decide (no Chinese key terms to match)."""
+    def _similarities(self, question: str, sentences: list[str], wanted: list[bool]) -> list[float | None]:
+        """Embedding similarity, only where words cannot decide (no Chinese key terms to match).
+
+        Each sentence embedded costs about as much as the whole retrieval, so only the sentences
+        of the top results are compared; the others keep None (no similarity bonus).
+        """
         if self.embed is None or not sentences or language_of(question) == "zh":
             return [None] * len(sentences)
         from qa.citations import _cosine
 
-        vectors = self.embed([question, *sentences])
-        return [_cosine(vectors[0], vector) for vector in vectors[1:]]
+        picked = [text for text, want in zip(sentences, wanted, strict=True) if want]
+        vectors = iter(self.embed([question, *picked]))
+        query = next(vectors)
+        return [_cosine(query, next(vectors)) if want else None for want in wanted]
 
     def _enumeration(self, best: Candidate, candidates: list[Candidate]) -> list[Candidate]:
         """For "几个方面/几项" questions: the opening sentence of each "一是…二是…" item of that section."""
@@ -401,6 +492,12 @@ _INJECTION = re.compile(
 _CLAUSE = re.compile(r"[^，。,.;；:：!！?？\n]+[，。,.;；:：!！?？\n]*")
 
 
+# "直接告诉我…" / "just tell me…": the imperative around the question, once the instruction is gone.
+_FILLER = re.compile(
+    r"^(请|麻烦)?(你)?(直接|马上|只)?(告诉我|说出|回答)\s*[：:，,]?|^(just |now )?tell me:?\s*", re.IGNORECASE
+)
+
+
 def strip_injection(question: str) -> tuple[str, bool]:
     """Drop the clauses that try to instruct the assistant; what remains is the question, if any.
 
@@ -413,6 +510,7 @@ def strip_injection(question: str) -> tuple[str, bool]:
     kept = [clause for clause in _CLAUSE.findall(text) if not _INJECTION.search(clause)]
     clean = "".join(kept).strip(" ，,。.：:")
     clean = re.sub(r"^(然后|那么|那|then|and|so)\s*[，,]?\s*", "", clean, flags=re.IGNORECASE).strip()
+    clean = _FILLER.sub("", clean).strip()
     return clean, True
 
 
@@ -453,13 +551,43 @@ def condense_extractive(question: str, history: Sequence[dict]) -> str:
     )
     if swapped:
         return swapped
+    resolved = _resolve_pronoun(question, previous)
+    if resolved:
+        return resolved
     own = normalize(question)
-    carried = [term for term in key_terms(previous) if term not in own]
+    # one-character words are too often a split name (马克龙 -> 马克 + 龙) to carry alone
+    carried = [term for term in key_terms(previous) if term not in own and len(term) > 1]
     if not carried:
         return question
     separator = " " if language_of(question) == "en" else ""
     joined = "，".join(carried) if language_of(previous) == "zh" else " ".join(carried)
     return f"{question}{separator}（{joined}）"
+
+
+_EN_PRONOUN = re.compile(r"\b(it|its|they|them|their)\b", re.IGNORECASE)
+# "What is the title of this article?": a question about an attribute of a named subject.
+_EN_SUBJECT = re.compile(
+    r"^(?:what|who|which)(?:'s|\s+is|\s+was|\s+are|\s+were)\s+the\s+[\w\- ]+?\s+of\s+"
+    r"((?:(?:the|this|that)\s+)?[\w\- ]*[\w\-])\s*[?.!]*$",
+    re.IGNORECASE,
+)
+
+
+def _resolve_pronoun(question: str, previous: str) -> str:
+    """English: after "What is the X of <subject>?", "it" is the subject ("and who wrote it?" ->
+    "Who wrote this article?"); other shapes are left to the other rules."""
+    if language_of(question) != "en" or language_of(previous) != "en":
+        return ""
+    subject = _EN_SUBJECT.search(previous.strip())
+    pronoun = _EN_PRONOUN.search(question)
+    if not subject or not pronoun:
+        return ""
+    phrase = subject.group(1).strip()
+    if pronoun.group(1).lower() in ("its", "their"):
+        phrase += "'s"
+    resolved = question[: pronoun.start()] + phrase + question[pronoun.end() :]
+    resolved = re.sub(r"^(and|so|then|but)\s+", "", resolved.strip(), flags=re.IGNORECASE)
+    return resolved[:1].upper() + resolved[1:]
 
 
 def _swap_parallel(core: str, previous: str) -> str:

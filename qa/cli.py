@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from qa.config import Settings, load_settings
-from qa.errors import QAError
+from qa.errors import InputError, QAError
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -50,6 +50,13 @@ def _parser() -> argparse.ArgumentParser:
 
     ask = commands.add_parser("ask", help="answer a question with citations")
     ask.add_argument("question")
+    ask.add_argument(
+        "--history",
+        type=Path,
+        metavar="FILE.json",
+        help='earlier turns, oldest first: a JSON list of {"role": "user"|"assistant", "content": "..."} '
+        "(- reads standard input); a follow-up is rewritten into a standalone question",
+    )
     ask.add_argument("--json", action="store_true")
     ask.set_defaults(run=_ask)
 
@@ -85,6 +92,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     evaluate.add_argument("--compare", type=Path, metavar="OTHER_REPORT.json", help="print the changes")
     evaluate.add_argument("--baseline", action="store_true", help="run the plain LangChain recipe instead")
+    evaluate.add_argument(
+        "--retriever",
+        default="hybrid",
+        metavar="MODE",
+        help="with --retrieval-only: hybrid (default), dense, bm25 or rrf",
+    )
     evaluate.set_defaults(run=_eval)
     return parser
 
@@ -128,14 +141,40 @@ def _retrieve(settings: Settings, args: argparse.Namespace) -> int:
 def _ask(settings: Settings, args: argparse.Namespace) -> int:
     from qa.pipeline import Pipeline
 
-    answer = Pipeline(settings).ask(args.question)
+    history = _read_history(args.history) if args.history else []
+    answer = Pipeline(settings).ask(args.question, history)
     if args.json:
         _print_json(answer.as_json())
         return 0
+    standalone = answer.extra.get("standalone_question")
+    if standalone:
+        print(f"Rewritten question: {standalone}\n")
     print(answer.answer)
     for citation in answer.citations:
         print(f"\n[{citation.n}] {citation.chunk.location()}\n    {citation.chunk.text}")
     return 0
+
+
+def _read_history(path: Path) -> list[dict]:
+    """The interfaces.md history shape, [{"role": ..., "content": ...}], from a file or stdin."""
+    name = "standard input" if str(path) == "-" else str(path)
+    try:
+        text = sys.stdin.read() if str(path) == "-" else path.read_text(encoding="utf-8")
+        turns = json.loads(text)
+    except OSError as exc:
+        raise InputError(f"Cannot read the history file {name}: {exc.strerror or exc}.") from None
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise InputError(f"The history in {name} is not valid UTF-8 JSON.") from None
+    valid = isinstance(turns, list) and all(
+        isinstance(turn, dict)
+        and turn.get("role") in ("user", "assistant")
+        and isinstance(turn.get("content"), str)
+        for turn in turns
+    )
+    if not valid:
+        shape = '{"role": "user" or "assistant", "content": "..."}'
+        raise InputError(f"The history in {name} must be a JSON list of {shape}.")
+    return [{"role": turn["role"], "content": turn["content"]} for turn in turns]
 
 
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
@@ -175,7 +214,12 @@ def _eval(settings: Settings, args: argparse.Namespace) -> int:
     thresholds = evaluation.parse_thresholds(args.fail_under, args.retrieval_only)
     other = evaluation.load_report(args.compare) if args.compare else None
     report = evaluation.evaluate(
-        settings, args.set, k=args.k, retrieval_only=args.retrieval_only, baseline=args.baseline
+        settings,
+        args.set,
+        k=args.k,
+        retrieval_only=args.retrieval_only,
+        baseline=args.baseline,
+        retriever=args.retriever,
     )
     print(evaluation.format_tables(report))
     if args.out:

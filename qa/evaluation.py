@@ -320,12 +320,19 @@ def evaluate(
     retrieval_only: bool = False,
     baseline: bool = False,
     progress: bool = True,
+    retriever: str = "hybrid",
 ) -> Report:
-    """Run an eval set through the product's pipeline, or through the plain baseline recipe."""
+    """Run an eval set through the product's pipeline, or through the plain baseline recipe.
+
+    `retriever` picks the retrieval mode (hybrid, the product's; dense, bm25 or rrf to measure
+    it against); modes other than hybrid only make sense with `retrieval_only`.
+    """
     if k < MRR_DEPTH:
         raise InputError(f"-k must be at least {MRR_DEPTH}, so that hit@5 and mrr@5 can be computed.")
+    _check_retriever(retriever, retrieval_only, baseline)
     items = load_set(set_path)
     run_settings = {**settings.model_dump(mode="json"), "k": k, "retrieval_only": retrieval_only}
+    run_settings["retriever"] = "baseline" if baseline else retriever
     if baseline:
         from qa.baseline import Baseline, recipe
 
@@ -336,13 +343,48 @@ def evaluate(
         from qa.embeddings import embedder_identity
         from qa.pipeline import Pipeline
 
-        records = run_items(Pipeline(settings), items, k, retrieval_only, progress)
+        pipeline = Pipeline(settings)
+        system = pipeline if retriever == "hybrid" else _RetrieverMode(pipeline, retriever)
+        records = run_items(system, items, k, retrieval_only, progress)
         run_settings["embedder_identity"] = embedder_identity(settings)
     modes = sorted({record["mode"] for record in records if record["mode"]})
-    mode = "+".join(modes) or "retrieval-only"
+    mode = "+".join(modes) or ("retrieval-only" if retriever == "hybrid" else f"retrieval-only:{retriever}")
     if baseline:
         mode = "baseline"
     return Report(str(set_path), mode, run_settings, metrics_by_kind(records), tuple(records))
+
+
+def _check_retriever(retriever: str, retrieval_only: bool, baseline: bool) -> None:
+    from qa.retrieval import MODES
+
+    if retriever not in MODES:
+        raise InputError(f"Unknown retriever '{retriever}'; choose one of: {', '.join(MODES)}.")
+    if retriever != "hybrid" and (baseline or not retrieval_only):
+        raise InputError(
+            f"--retriever {retriever} needs --retrieval-only (answers use the hybrid retriever) "
+            "and no --baseline."
+        )
+
+
+class _RetrieverMode:
+    """The pipeline's retrieval with another retriever mode, for retrieval-only runs."""
+
+    def __init__(self, pipeline: Any, mode: str) -> None:
+        self.pipeline = pipeline
+        self.mode = mode
+
+    def retrieve(self, question: str, k: int | None = None) -> Any:
+        from qa.pipeline import Retrieval
+        from qa.retrieval import Retriever
+
+        question = self.pipeline.check_question(question)
+        started = time.perf_counter()
+        retriever = Retriever(self.pipeline.store, self.pipeline.embeddings, self.mode)
+        results = retriever.retrieve(question, k or self.pipeline.settings.top_k)
+        return Retrieval(question, tuple(results), (time.perf_counter() - started) * 1000)
+
+    def ask(self, question: str, history: Sequence[dict] = ()) -> Answer:
+        raise InputError("Only the hybrid retriever answers questions.")
 
 
 # --- gates and comparisons -----------------------------------------------------------------

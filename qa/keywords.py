@@ -17,7 +17,7 @@ import logging
 import math
 import re
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import cache
 from importlib.resources import files
@@ -38,7 +38,7 @@ _ZH_STOP_WORDS = (
     "吗 呢 吧 啊 哪 谁 么 几 多少 什么 哪些 哪个 哪里 哪儿 哪一 哪一年 怎样 怎么 怎么样 如何 为什么 "
     "是否 是不是 一个 一些 这个 这些 那个 那些 这位 那位 这篇 那篇 我们 你们 他们 它们 我 你 他 她 它 "
     "请 告诉 一下 提到 提出 认为 说 讲 讲的 指出 根据 文中 文章 本文 里 中的 呢 所 着 过 到 给 又 还 "
-    "目前 至今 已经 一共 共 主要 分别 具体 哪几 哪两 哪三 以及 还有"
+    "目前 至今 已经 一共 共 主要 分别 具体 哪几 哪两 哪三 以及 还有 几个 篇文章"
 )
 _EN_STOP_WORDS = (
     "a an the of to in on at for by with from as and or but if is are was were be been being do does "
@@ -69,18 +69,20 @@ def normalize(text: str) -> str:
 # "第二部分", "第三点": one token each, so part two's "第二" never matches part three's "第三".
 _ORDINAL = re.compile(r"第([一二三四五六七八九十\d]{1,3})(部分|章|节|项|点|条|方面)")
 _UNIT = {"章": "部分", "节": "部分", "点": "项", "条": "项", "方面": "项"}
+_PART = re.compile(r"第.{1,3}部分")
+# Asked of a named part, these words ask for its heading; they are not a topic to match (the
+# document's own title field says 标题 too, and would win on that word alone).
+_SECTION_FRAME = {"标题", "题目", "名称", "主题", "内容", "讲", "讨论", "主要内容"}
 
 
 def tokenize(text: str, stop: frozenset[str] | set[str] = frozenset()) -> list[str]:
     """jieba search-mode tokens of normalized text, without punctuation and stop words."""
-    import jieba
-
     _quiet_jieba()
     tokens = []
     text = normalize(text)
     pieces = _ORDINAL.split(text)  # text, numeral, unit, text, ...
     for position in range(0, len(pieces), 3):
-        for token in jieba.lcut_for_search(pieces[position]):
+        for token in _search_tokens(pieces[position]):
             token = token.strip()
             if token and _KEEP.search(token) and token not in stop and token not in _ZH_STOP:
                 tokens.append(token)
@@ -88,6 +90,22 @@ def tokenize(text: str, stop: frozenset[str] | set[str] = frozenset()) -> list[s
             unit = pieces[position + 2]
             tokens.append(f"第{pieces[position + 1]}{_UNIT.get(unit, unit)}")
     return tokens
+
+
+def _search_tokens(text: str) -> Iterator[str]:
+    """jieba's search mode (each word, then the dictionary words inside it), except that a stop
+    word keeps its pieces too: "哪一年" asks a question and must not leave "一年" behind."""
+    import jieba
+
+    for word in jieba.cut(text):
+        if word in _ZH_STOP:
+            continue
+        for size in (2, 3):
+            if len(word) > size:
+                for start in range(len(word) - size + 1):
+                    if jieba.dt.FREQ.get(word[start : start + size]):
+                        yield word[start : start + size]
+        yield word
 
 
 @cache
@@ -126,6 +144,9 @@ class Concept:
     text: str
     terms: tuple[tuple[str, float], ...]
 
+    def occurs_in(self, normalized_text: str) -> bool:
+        return any(term in normalized_text for term, _ in self.terms)
+
 
 class KeywordIndex:
     """BM25 over chunk search texts, addressed by chunk id; saved at ingest, loaded per process."""
@@ -136,8 +157,8 @@ class KeywordIndex:
         self.english = english
         self.vocab: dict[str, int] = bm25.vocab_dict
         self._positions = {chunk_id: index for index, chunk_id in enumerate(chunk_ids)}
-        indptr = bm25.scores["indptr"]
-        self._df = np.diff(indptr)
+        self._indptr = np.asarray(bm25.scores["indptr"])
+        self._df = np.diff(self._indptr)
         self._n = max(1, len(chunk_ids))
 
     # --- building and persisting ----------------------------------------------------------
@@ -184,7 +205,10 @@ class KeywordIndex:
     def concepts(self, question: str) -> list[Concept]:
         """Chinese: one concept a token. English: one a word or phrase, with its Chinese terms."""
         if is_chinese(question):
-            return [Concept(token, ((token, 1.0),)) for token in dict.fromkeys(tokenize(question))]
+            tokens = list(dict.fromkeys(tokenize(question)))
+            if any(_PART.fullmatch(token) for token in tokens):  # "第二部分的标题": the heading itself
+                tokens = [token for token in tokens if token not in _SECTION_FRAME] or tokens
+            return [Concept(token, ((token, 1.0),)) for token in tokens]
         words = english_words(question)
         concepts = []
         used: set[int] = set()
@@ -203,22 +227,113 @@ class KeywordIndex:
                 used |= span
         return concepts
 
-    def term_scores(self, concepts: Sequence[Concept]) -> list[np.ndarray]:
-        """Per concept, its BM25 score in every chunk (the best of its alternatives)."""
-        rows = []
-        for concept in concepts:
-            best = None
-            for term, weight in concept.terms:
-                index = self.vocab.get(term)
-                if index is None:
-                    continue
-                scores = self.bm25.get_scores_from_ids([index]) * weight
-                best = scores if best is None else np.maximum(best, scores)
-            rows.append(best if best is not None else np.zeros(self._n, dtype=np.float32))
-        return rows
+    def search(self, question: str) -> KeywordHits:
+        """BM25 and coverage of the question over the chunks holding one of its concepts.
+
+        Only the concepts' posting lists in the inverted index are read, so the work grows with
+        how often the question's words occur, not with the size of the collection.
+        """
+        concepts = self.concepts(question)
+        idfs = [self.concept_idf(concept) for concept in concepts]
+        docs, scores, weights = [], [], []
+        for concept, idf in zip(concepts, idfs, strict=True):
+            found, best = self._postings(concept)
+            docs.append(found)
+            scores.append(best)
+            weights.append(np.full(len(found), idf, dtype=np.float64))
+        words = [c for c in concepts if len(c.text) >= 2]
+        known = sum(any(term in self.vocab for term, _ in c.terms) for c in words)
+        unknown = 1.0 - known / len(words) if words else 1.0
+        if not docs or not sum(len(d) for d in docs):
+            empty = np.zeros(0)
+            return KeywordHits(tuple(concepts), tuple(idfs), empty.astype(np.int64), empty, empty, unknown)
+        positions, inverse = _union(np.concatenate(docs))
+        totals = np.bincount(inverse, weights=np.concatenate(scores), minlength=len(positions))
+        share = np.bincount(inverse, weights=np.concatenate(weights), minlength=len(positions))
+        coverage = share / sum(idfs)
+        return KeywordHits(tuple(concepts), tuple(idfs), positions, totals, coverage, unknown)
+
+    def _postings(self, concept: Concept) -> tuple[np.ndarray, np.ndarray]:
+        """The chunks holding any of the concept's terms, each with its best weighted BM25 score."""
+        indices, data, indptr = self.bm25.scores["indices"], self.bm25.scores["data"], self._indptr
+        docs, scores = [], []
+        for term, weight in concept.terms:
+            index = self.vocab.get(term)
+            if index is None:
+                continue
+            start, end = indptr[index], indptr[index + 1]
+            docs.append(indices[start:end])
+            scores.append(data[start:end] * weight if weight != 1.0 else data[start:end])
+        if not docs:
+            return np.zeros(0, dtype=np.int64), np.zeros(0)
+        if len(docs) == 1:
+            return docs[0], scores[0]
+        found, score = np.concatenate(docs), np.concatenate(scores)
+        order = np.argsort(found, kind="stable")  # about linear: each list is sorted already
+        found, score = found[order], score[order]
+        first = np.ones(len(found), dtype=bool)
+        first[1:] = found[1:] != found[:-1]
+        return found[first], np.maximum.reduceat(score, np.flatnonzero(first))
 
     def concept_idf(self, concept: Concept) -> float:
         return max(self.idf(term) for term, _ in concept.terms)
+
+
+def _union(docs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct positions, sorted, and where each entry of `docs` went; like np.unique, but
+    the stable sort runs in about linear time on the concatenated (each sorted) posting lists."""
+    order = np.argsort(docs, kind="stable")
+    ordered = docs[order]
+    first = np.ones(len(ordered), dtype=bool)
+    first[1:] = ordered[1:] != ordered[:-1]
+    inverse = np.empty(len(docs), dtype=np.int64)
+    inverse[order] = np.cumsum(first) - 1
+    return ordered[first].astype(np.int64), inverse
+
+
+@dataclass(frozen=True)
+class KeywordHits:
+    """A question's keyword side: the chunks (by position) holding at least one of its concepts."""
+
+    concepts: tuple[Concept, ...]
+    idfs: tuple[float, ...]  # per concept, the rarest of its terms
+    positions: np.ndarray  # sorted
+    scores: np.ndarray  # BM25: per concept the best of its alternatives, summed
+    coverage: np.ndarray  # idf-weighted share of the question's concepts the chunk holds
+    unknown: float  # share of the question's words (two characters or more) the collection never uses
+
+    def top(self, n: int) -> list[int]:
+        """Positions of the n best-scoring chunks, best first (ties: earlier chunk first)."""
+        if n <= 0 or not len(self.positions):
+            return []
+        chosen = np.arange(len(self.scores))
+        if n < len(chosen):
+            chosen = np.argpartition(-self.scores, n - 1)[:n]
+        order = chosen[np.lexsort((self.positions[chosen], -self.scores[chosen]))]
+        return [int(self.positions[i]) for i in order]
+
+    def lookup(self, position: int | None) -> tuple[float, float]:
+        """(BM25 score, coverage) of the chunk at `position`; zeros when it holds no concept."""
+        if position is None or not len(self.positions):
+            return 0.0, 0.0
+        i = int(np.searchsorted(self.positions, position))
+        if i < len(self.positions) and self.positions[i] == position:
+            return float(self.scores[i]), float(self.coverage[i])
+        return 0.0, 0.0
+
+    @property
+    def best(self) -> float:
+        return float(self.scores.max()) if len(self.scores) else 0.0
+
+    def share(self, text: str) -> float:
+        """idf-weighted share of the question's concepts that occur in `text` (normalized)."""
+        total = sum(self.idfs)
+        if not total:
+            return 0.0
+        held = sum(
+            idf for concept, idf in zip(self.concepts, self.idfs, strict=True) if concept.occurs_in(text)
+        )
+        return held / total
 
 
 def english_map(vocabulary: set[str]) -> dict[str, list[str]]:

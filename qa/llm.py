@@ -33,6 +33,7 @@ Messages = list[dict[str, str]]
 
 # A complete sentence at the front of the stream buffer: its end, then any markers, then more text.
 _COMPLETE = re.compile(r"^(.*?(?:[。！？!?\n]|\.\s))((?:\s*\[\d{1,3}\])*)(?=\s*[^\s\[])", re.DOTALL)
+_FINISHED = re.compile(r"[。！？!?；;.…][”’」』）)》\"']*$")
 _REFUSAL = re.compile(r"^\s*(文章没有提到|the article does not say)", re.IGNORECASE)
 
 
@@ -58,6 +59,9 @@ class OpenAIChat:
             api_key=settings.llm_api_key,
             temperature=settings.llm_temperature,
             max_tokens=settings.llm_max_tokens,
+            # langchain-openai sends the limit as `max_completion_tokens`, which llama.cpp's and
+            # other compatible servers ignore; the classic field keeps them from running on.
+            extra_body={"max_tokens": settings.llm_max_tokens},
             timeout=settings.llm_timeout,
             max_retries=1,
             streaming=True,
@@ -190,7 +194,7 @@ class LLMAnswerer:
                 for piece in self._check(sentence, chunks, kept, removed):
                     shown, text = _append(shown, piece)
                     yield text
-        for piece in self._check(buffer, chunks, kept, removed):
+        for piece in self._check(buffer, chunks, kept, removed, final=True):
             shown, text = _append(shown, piece)
             yield text
         extra = {
@@ -224,8 +228,16 @@ class LLMAnswerer:
             extra=extra,
         )
 
-    def _check(self, text: str, chunks, kept: list, removed: list) -> Iterator[str]:
+    def _check(self, text: str, chunks, kept: list, removed: list, final: bool = False) -> Iterator[str]:
+        """Verified sentences of `text`; at the end of the stream, an unfinished one (cut off by
+        the token limit) is no claim, and a sentence already shown is not shown again."""
         for claim, markers in split_claims(text):
+            if final and not _FINISHED.search(claim):
+                removed.append(CheckedSentence(claim, (), False, "unfinished sentence"))
+                continue
+            if any(normalize(claim) == normalize(sentence.text) for sentence in kept):
+                removed.append(CheckedSentence(claim, (), False, "repeats a sentence already shown"))
+                continue  # small models loop
             checked = self.verifier.check(claim, markers, chunks)
             if checked.supported:
                 kept.append(checked)

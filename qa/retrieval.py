@@ -1,17 +1,26 @@
 """Find the chunks that answer a question, best first, each with a calibrated support score.
 
-Hybrid: dense (Chroma) and BM25 over jieba tokens (keywords.py), fused by reciprocal rank;
-English questions also reach Chinese text through the bilingual map, traditional ones
-through OpenCC. Overlap windows of one paragraph do not crowd the top. Each result's score
-is the estimated probability that the chunk supports an answer, from its similarity and
-how much of the question it covers; `is_answerable` is that estimate for the best result.
-Exposed both as a plain `Retriever` and as a LangChain `BaseRetriever`.
+Hybrid: dense (Chroma) and BM25 over jieba tokens (keywords.py), mixed as min-max scaled
+scores plus the question's idf-weighted coverage (measured better than reciprocal rank fusion,
+which stays as a mode beside dense-only and BM25-only). English questions also reach Chinese
+text through the bilingual map, traditional ones through OpenCC. Near-duplicate overlap
+windows do not crowd the top. Each result's score is the estimated probability that the
+chunk supports an answer (similarity, coverage, unknown words, and whether it holds the kind
+of fact asked for); `is_answerable` is that estimate for the best result. Per query the work
+is the embedding, one vector-index query and the question's posting lists; chunk records are
+cached. Exposed both as a plain `Retriever` and as a LangChain `BaseRetriever`.
 """
 
 from __future__ import annotations
 
 import math
+import re
+import threading
+import weakref
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from langchain_core.callbacks import CallbackManagerForRetrieverRun
@@ -19,10 +28,12 @@ from langchain_core.documents import Document as LCDocument
 from langchain_core.embeddings import Embeddings
 from langchain_core.retrievers import BaseRetriever
 
-from qa.chunking import Chunk
-from qa.keywords import is_chinese, normalize
-from qa.store import ChunkStore
+from qa.chunking import Chunk, split_sentences
+from qa.errors import ConfigError
+from qa.keywords import KeywordHits, is_chinese, normalize
+from qa.store import ChunkStore, chunk_from_record
 
+MODES = ("hybrid", "dense", "bm25", "rrf")
 RRF_K = 60
 KEYWORD_WEIGHT = 0.6
 KEYWORD_WEIGHT_EN = 0.7
@@ -30,6 +41,8 @@ CANDIDATES = 30
 # A chunk holding every concept of the question beats one that repeats a single one (short
 # headings win BM25 on one shared word); flat from 0.1 to 0.3 on the dev set.
 COVERAGE_WEIGHT = 0.2
+NEAR_DUPLICATE = 0.5  # share of a chunk's text already shown above it that makes it a repeat
+RECORD_CACHE = 8192  # chunk records (text, metadata, unit vector) kept in memory per open index
 
 
 @dataclass(frozen=True)
@@ -52,21 +65,32 @@ class _Candidate:
 
 
 class Retriever:
-    """Hybrid retrieval over one store; `mode` rrf, dense or bm25 exist to measure the default against."""
+    """Hybrid retrieval over one store; the other modes exist to measure the default against."""
 
-    def __init__(self, store: ChunkStore, embeddings: Embeddings, mode: str = "weighted") -> None:
+    def __init__(self, store: ChunkStore, embeddings: Embeddings, mode: str = "hybrid") -> None:
+        if mode not in MODES:
+            raise ConfigError(f"Unknown retriever '{mode}'; choose one of: {', '.join(MODES)}.")
         self.store = store
         self.embeddings = embeddings
         self.mode = mode
 
+    def query_text(self, question: str) -> str:
+        """What the embedder is given: a Chinese question simplified, like the text it searches."""
+        return normalize(question) if is_chinese(question) else question
+
     def retrieve(self, question: str, k: int) -> list[RetrievalResult]:
-        found, candidates = self._candidates(question, max(CANDIDATES, 4 * k))
-        chunks = {chunk_id: chunk for chunk_id, (chunk, _) in found.items()}
-        ordered = _spread(candidates[: 3 * k], chunks)[:k]
-        return [
-            RetrievalResult(rank, chunks[c.chunk_id], support(found[c.chunk_id][1], c.coverage, c.unknown))
-            for rank, c in enumerate(ordered, start=1)
-        ]
+        candidates, hits = self._candidates(question, max(CANDIDATES, 4 * k))
+        shortlist = candidates[: 3 * k]
+        chunks = chunk_records(self.store).chunks([c.chunk_id for c in shortlist])
+        ordered = _spread(shortlist, chunks)[:k]
+        facts = asked_facts(question)
+        results = []
+        for rank, candidate in enumerate(ordered, start=1):
+            chunk = chunks[candidate.chunk_id]
+            held = fact_share(facts, question, hits, chunk) if facts else 1.0
+            score = support(candidate.dense, candidate.coverage, candidate.unknown, held)
+            results.append(RetrievalResult(rank, chunk, score))
+        return results
 
     def is_answerable(self, question: str, results: list[RetrievalResult]) -> bool:
         """Whether the collection answers the question at all; answering refuses when not."""
@@ -74,46 +98,40 @@ class Retriever:
 
     # --- the two searches and their fusion -------------------------------------------------
 
-    def _candidates(self, question: str, n: int) -> tuple[dict[str, tuple[Chunk, float]], list[_Candidate]]:
-        """The union of both searches' top n, fetched with their cosines, and ordered best first."""
-        simplified = normalize(question) if is_chinese(question) else question
-        vector = np.asarray(self.embeddings.embed_query(simplified), dtype=np.float32)
+    def _candidates(self, question: str, n: int) -> tuple[list[_Candidate], KeywordHits]:
+        """The union of both searches' top n with their cosines, ordered best first.
+
+        Beyond embedding the question: the question's posting lists, one vector-index query,
+        the vectors of keyword hits the vector index did not return (cached after a first
+        fetch), and later the records of the few chunks shortlisted. No threads: the embedder's
+        OpenMP threads already fill both cores (docs/retrieval.md has the measurements).
+        """
         keywords = self.store.keywords
+        hits = keywords.search(question)  # first: the embedder's threads spin a while after it
+        vector = np.asarray(self.embeddings.embed_query(self.query_text(question)), dtype=np.float32)
         n = min(n, len(keywords.chunk_ids))
+        bm25_top = [keywords.chunk_ids[i] for i in hits.top(n)]
         dense_hits = self.store.search_ids(vector, n)
+        similarity = dict(dense_hits)
+        keyword_only = [chunk_id for chunk_id in bm25_top if chunk_id not in similarity]
+        similarity.update(chunk_records(self.store).cosines(keyword_only, vector))  # absent: deleted
         dense_rank = {chunk_id: rank for rank, (chunk_id, _) in enumerate(dense_hits)}
-
-        concepts = keywords.concepts(question)
-        rows = keywords.term_scores(concepts)
-        idfs = np.array([keywords.concept_idf(c) for c in concepts], dtype=np.float32)
-        bm25 = np.sum(rows, axis=0) if rows else np.zeros(len(keywords.chunk_ids), dtype=np.float32)
-        top = np.argpartition(-bm25, min(n, len(bm25)) - 1)[:n] if len(bm25) else np.array([], int)
-        top = [int(i) for i in top[np.argsort(-bm25[top], kind="stable")] if bm25[i] > 0]
-        bm25_rank = {keywords.chunk_ids[i]: rank for rank, i in enumerate(top)}
-        position = {keywords.chunk_ids[i]: i for i in top}
-
-        pool = set(dense_rank) | set(bm25_rank)
-        found = self.store.get_chunks(sorted(pool), vector)  # one round trip: texts and cosines
-        dense_sim = {chunk_id: similarity for chunk_id, (_, similarity) in found.items()}
+        bm25_rank = {chunk_id: rank for rank, chunk_id in enumerate(bm25_top)}
         english = not is_chinese(question)
-        words = [c for c in concepts if len(c.text) >= 2]
-        known = sum(any(term in keywords.vocab for term, _ in c.terms) for c in words)
-        unknown = 1.0 - known / len(words) if words else 1.0
+        top = hits.best or 1.0
+        low, high = (min(similarity.values()), max(similarity.values())) if similarity else (0.0, 1.0)
+        weight = KEYWORD_WEIGHT_EN if english else KEYWORD_WEIGHT
         candidates = []
-        raw = []
-        for chunk_id in pool:
-            index = position.get(chunk_id)
-            if index is None:
-                index = keywords.position(chunk_id)
-            coverage = _coverage(rows, idfs, index)
-            raw.append((chunk_id, dense_rank.get(chunk_id), bm25_rank.get(chunk_id), coverage, index))
-        if self.mode == "weighted":  # the default: measured better than rank fusion
-            return found, self._weighted(raw, dense_sim, bm25, english, unknown)
-        for chunk_id, d_rank, b_rank, coverage, _ in raw:
-            fused = self._fuse(d_rank, b_rank, english)
-            candidates.append(_Candidate(chunk_id, fused, dense_sim.get(chunk_id, 0.0), coverage, unknown))
+        for chunk_id, cosine in similarity.items():
+            keyword, coverage = hits.lookup(keywords.position(chunk_id))
+            if self.mode == "hybrid":  # min-max scaled cosine and BM25, mixed, plus coverage
+                dense = (cosine - low) / ((high - low) or 1.0)
+                fused = (1 - weight) * dense + weight * keyword / top + COVERAGE_WEIGHT * coverage
+            else:
+                fused = self._fuse(dense_rank.get(chunk_id), bm25_rank.get(chunk_id), english)
+            candidates.append(_Candidate(chunk_id, fused, cosine, coverage, hits.unknown))
         candidates.sort(key=lambda c: (-c.fused, -c.dense))
-        return found, candidates
+        return candidates, hits
 
     def _fuse(self, dense_rank: int | None, bm25_rank: int | None, english: bool) -> float:
         """Reciprocal rank fusion (mode rrf), or one side alone (dense, bm25)."""
@@ -126,56 +144,199 @@ class Retriever:
         weight = KEYWORD_WEIGHT_EN if english else KEYWORD_WEIGHT
         return (1 - weight) * dense + weight * keyword
 
-    def _weighted(
-        self, raw: list, dense_sim: dict[str, float], bm25: np.ndarray, english: bool, unknown: float
-    ) -> list[_Candidate]:
-        """Min-max scaled cosine and BM25 over the candidates, mixed, plus the question's coverage."""
-        top = float(bm25.max()) or 1.0
-        sims = [dense_sim.get(r[0], 0.0) for r in raw]
-        low, high = min(sims), max(sims)
-        weight = KEYWORD_WEIGHT_EN if english else KEYWORD_WEIGHT
-        out = []
-        for (chunk_id, _, _, coverage, index), sim in zip(raw, sims, strict=True):
-            keyword = float(bm25[index]) / top if index is not None else 0.0
-            dense = (sim - low) / ((high - low) or 1.0)
-            fused = (1 - weight) * dense + weight * keyword + COVERAGE_WEIGHT * coverage
-            out.append(_Candidate(chunk_id, fused, sim, coverage, unknown))
-        out.sort(key=lambda c: (-c.fused, -c.dense))
-        return out
+
+class ChunkRecords:
+    """Chunk records and unit vectors by id, kept after the first fetch (least recently used go).
+
+    A warm query on a collection that fits then fetches nothing but its vector-index query;
+    the caches are bounded, so memory does not grow with the collection. Chunk ids hash their
+    text, so an id never names other words; each opened store (one index generation) has its
+    own caches. Vectors and records are fetched apart: a vector is cheap to fetch, a record
+    (text and metadata) is not, and only the shortlist needs records.
+    """
+
+    def __init__(self, collection: Any, size: int = RECORD_CACHE) -> None:
+        self.collection = collection  # not the store: the cache must not keep its store alive
+        self.size = size
+        self._vectors: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._chunks: OrderedDict[str, Chunk] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def cosines(self, chunk_ids: Sequence[str], vector: np.ndarray) -> dict[str, float]:
+        """Each chunk's cosine similarity to `vector`; ids no longer in the store are left out."""
+        vectors = self._cached(self._vectors, chunk_ids, self._fetch_vectors)
+        if not vectors:
+            return {}
+        query = vector / (np.linalg.norm(vector) or 1.0)
+        similarities = np.stack(list(vectors.values())) @ query
+        return {key: float(s) for key, s in zip(vectors, similarities, strict=True)}
+
+    def chunks(self, chunk_ids: Sequence[str]) -> dict[str, Chunk]:
+        return self._cached(self._chunks, chunk_ids, self._fetch_chunks)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._vectors.clear()
+            self._chunks.clear()
+
+    def _cached(self, cache: OrderedDict, chunk_ids: Sequence[str], fetch: Callable) -> dict:
+        with self._lock:
+            found = {key: cache[key] for key in chunk_ids if key in cache}
+            for key in found:
+                cache.move_to_end(key)
+        missing = [key for key in chunk_ids if key not in found]
+        if missing:
+            fetched = fetch(missing)
+            found.update(fetched)
+            with self._lock:
+                cache.update(fetched)
+                while len(cache) > self.size:
+                    cache.popitem(last=False)
+        return {key: found[key] for key in chunk_ids if key in found}
+
+    def _fetch_vectors(self, chunk_ids: list[str]) -> dict[str, np.ndarray]:
+        records = self.collection.get(ids=chunk_ids, include=["embeddings"])
+        matrix = np.asarray(records["embeddings"], dtype=np.float32).reshape(len(records["ids"]), -1)
+        matrix /= np.maximum(np.linalg.norm(matrix, axis=1, keepdims=True), 1e-12)
+        return dict(zip(records["ids"], matrix, strict=True))
+
+    def _fetch_chunks(self, chunk_ids: list[str]) -> dict[str, Chunk]:
+        records = self.collection.get(ids=chunk_ids, include=["metadatas", "documents"])
+        return {
+            key: chunk_from_record(key, document, metadata)
+            for key, document, metadata in zip(
+                records["ids"], records["documents"], records["metadatas"], strict=True
+            )
+        }
 
 
-def _coverage(rows: list[np.ndarray], idfs: np.ndarray, index: int | None) -> float:
-    if not rows or index is None or idfs.sum() <= 0:
-        return 0.0
-    present = np.array([row[index] > 0 for row in rows], dtype=np.float32)
-    return float((present * idfs).sum() / idfs.sum())
+_RECORDS: weakref.WeakKeyDictionary[ChunkStore, ChunkRecords] = weakref.WeakKeyDictionary()
+_RECORDS_LOCK = threading.Lock()
+
+
+def chunk_records(store: ChunkStore) -> ChunkRecords:
+    """The record cache of an opened store; it goes when the store does."""
+    with _RECORDS_LOCK:
+        if store not in _RECORDS:
+            _RECORDS[store] = ChunkRecords(store.collection)
+        return _RECORDS[store]
 
 
 def _spread(candidates: list[_Candidate], chunks: dict[str, Chunk]) -> list[_Candidate]:
-    """Best first, but a window of a paragraph already shown waits until the distinct ones are out."""
-    seen: set[tuple[str, int]] = set()
+    """Best first, but a near-duplicate of a chunk already shown waits until the distinct ones are out.
+
+    A near-duplicate is an overlap window of a paragraph already shown that repeats more than
+    half of its text; a window of the same paragraph with other sentences is new to the reader.
+    """
+    shown: dict[tuple[str, int], set[str]] = {}
     first, later = [], []
     for candidate in candidates:
         chunk = chunks.get(candidate.chunk_id)
         if chunk is None:
             continue
-        keys = {(chunk.doc_id, p) for p in chunk.paragraphs}
-        (later if keys & seen else first).append(candidate)
-        seen |= keys
+        sentences = set(split_sentences(chunk.text))
+        keys = [(chunk.doc_id, p) for p in chunk.paragraphs]
+        seen = set().union(*(shown.get(key, set()) for key in keys))
+        repeated = sum(len(s) for s in sentences & seen)
+        (later if repeated > NEAR_DUPLICATE * len(chunk.text) else first).append(candidate)
+        for key in keys:
+            shown.setdefault(key, set()).update(sentences)
     return first + later
 
 
 # Logistic model of "the collection answers this", fitted on the dev set (answerable vs not):
 # dense cosine of the chunk, its idf-weighted coverage of the question, and the share of the
-# question's words (two characters or more) that the collection never uses.
+# question's words (two characters or more) that the collection never uses. A question that asks
+# for a number, a year, a date, a sum or a place is not answered by a chunk about its subject
+# that holds no such fact in a sentence about it: that costs FACT_PENALTY on the logit.
 SUPPORT_WEIGHTS = (-7.26, 11.00, 1.29, -3.71)  # bias, dense, coverage, unknown
+FACT_PENALTY = -4.0
+FACT_SHARE = 0.3  # the share of the question a sentence holding the fact must cover
 SUPPORT_THRESHOLD = 0.55  # at most 5% of the dev set's answerable questions fall below
 
 
-def support(dense: float, coverage: float, unknown: float) -> float:
+def support(dense: float, coverage: float, unknown: float, fact: float = 1.0) -> float:
+    """Estimated probability that the chunk answers; `fact` is its fact_share (1: none asked)."""
     bias, w_dense, w_coverage, w_unknown = SUPPORT_WEIGHTS
     logit = bias + w_dense * dense + w_coverage * coverage + w_unknown * unknown
+    if fact < FACT_SHARE:
+        logit += FACT_PENALTY
     return 1.0 / (1.0 + math.exp(-logit))
+
+
+# --- what kind of fact a question asks for, and whether a sentence holds one ----------------
+
+_NUMERALS = "一二三四五六七八九十两百千万亿"
+_OTHER_QUESTION = re.compile(r"什么|哪些|哪个|哪位|哪种|谁|怎样|怎么|如何|为什么")
+_ASKS = {
+    "sum": re.compile(
+        r"(资金|出资|金额|经费|费用|捐款|投资|拨款|筹集).{0,6}多少|多少(钱|资金|经费)"
+        r"|how much (money|funding)|pledged?\b"
+    ),
+    "date": re.compile(r"哪一天|哪天|几月|什么日期|具体日期|which day|what date|what day"),
+    "time": re.compile(r"哪一年|哪年|什么时间|什么时候|何时|which year|what year|\bwhen\b"),
+    "place": re.compile(r"哪个城市|哪座城市|哪个地方|在哪里|在哪儿|设在哪|\bwhere\b|which city"),
+    "number": re.compile(
+        r"多少|(?<!哪)几(?=[个次项年家位名种十百千万])|how (many|much)|what (share|percentage)"
+    ),
+}
+_HOLDS = {
+    "sum": re.compile(rf"[\d.{_NUMERALS}]+\s*(美元|欧元|元)|\$\s*\d|\d\s*(dollars|usd|yuan)"),
+    "date": re.compile(rf"\d{{1,2}}\s*[月日号]|[{_NUMERALS}]{{1,3}}[月日号]"),
+    "time": re.compile(rf"(?<![\d.])\d{{4}}(?![\d.])|\d{{1,2}}\s*[月日号]|[{_NUMERALS}]{{1,3}}[月日号]"),
+    # A digit not inside a name like COP15, or a numeral with a measure word; 一是…四是 counts items.
+    "number": re.compile(rf"(?<![a-z\d.])\d|[{_NUMERALS}]+(个|次|项|家|年|大|方面|种|位|名|国|是)"),
+}
+
+
+def asked_facts(question: str) -> tuple[str, ...]:
+    """The kinds of fact the question asks for: sum, date, time, place, number (or none)."""
+    text = normalize(question)
+    asks = [kind for kind, pattern in _ASKS.items() if pattern.search(text)]
+    if "number" in asks and ({"sum", "date", "time"} & set(asks) or _OTHER_QUESTION.search(text)):
+        asks.remove("number")  # "how much money" is a sum; "几位领导人…设立什么" asks what, not how many
+    return tuple(asks)
+
+
+def fact_share(facts: Sequence[str], question: str, hits: KeywordHits, chunk: Chunk) -> float:
+    """The largest share of the question covered by one of the chunk's sentences that holds a
+    fact of every asked kind (numbers the question itself names do not count)."""
+    asked = normalize(question)
+    named = re.findall(r"\d+", asked)
+    best = 0.0
+    text = chunk.search_text if chunk.kind == "metadata" else chunk.text
+    for sentence in split_sentences(text) or [text]:
+        sentence = normalize(sentence)
+        share = hits.share(sentence)
+        if share <= best:
+            continue
+        for number in named:
+            sentence = sentence.replace(number, " ")
+        if all(_holds(kind, sentence, asked) for kind in facts):
+            best = share
+    return best
+
+
+def _holds(kind: str, sentence: str, question: str) -> bool:
+    if kind == "place":
+        return bool(_new_places(sentence, question))
+    return bool(_HOLDS[kind].search(sentence))
+
+
+def _new_places(sentence: str, question: str) -> list[str]:
+    """Place names the question does not name, set off as places: after 在/于, in brackets, or
+    before 市/省/县 (jieba tags too many words `ns` to trust the tag alone)."""
+    import jieba.posseg
+
+    words = list(jieba.posseg.cut(re.sub(r"《[^》]*》", "《》", sentence)))
+    places = []
+    for i, word in enumerate(words):
+        before = words[i - 1].word[-1:] if i else ""
+        after = words[i + 1].word[:1] if i + 1 < len(words) else ""
+        set_off = before in ("在", "于", "（", "(") or after in ("市", "省", "县", "）", ")")
+        if word.flag == "ns" and set_off and word.word not in question:
+            places.append(word.word)
+    return places
 
 
 class LangChainRetriever(BaseRetriever):

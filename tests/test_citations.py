@@ -43,3 +43,34 @@ def test_a_number_missing_from_the_cited_text_fails_the_sentence():
 def test_key_terms_are_simplified_and_drop_question_words():
     terms = key_terms("COP15第一階段會議通過了什麼文件？")
     assert "cop15" in terms and "什么" not in terms and "会议" in terms
+
+
+def test_one_character_nouns_are_key_terms_and_this_article_is_not():
+    assert "汞" in key_terms("與汞有關的公約是哪一個？")
+    assert key_terms("这篇文章的作者是谁？") == ["作者"]
+    assert key_terms("这篇文章是谁写的？") == ["写"]
+
+
+def test_a_question_is_not_a_claim_even_when_its_words_are_in_the_source():
+    report = Verifier().verify("第一阶段会议通过了什么宣言？[1]", {1: SOURCE})
+    assert not report.kept and report.removed[0].reason == "a question, not an answer"
+
+
+def test_a_new_place_or_garbled_word_fails_a_sentence_whose_other_words_match():
+    for claim in ["第一阶段会议在河南通过了《昆明宣言》。", "第一阶段会议住赫素通过了《昆明宣言》。"]:
+        ok, reason, overlap, _ = Verifier(embed=lambda texts: [[1.0, 0.0]] * len(texts)).supports(
+            claim, SOURCE.text
+        )
+        assert not ok and overlap >= 0.75 and "does not say" in reason
+
+
+def test_a_paraphrase_may_add_one_common_word_when_it_means_the_same():
+    same = Verifier(embed=lambda texts: [[1.0, 0.0]] * len(texts))
+    assert same.supports("第一阶段会议以投票方式通过了《昆明宣言》。", SOURCE.text)[0] is False  # two new
+    assert same.supports("第一阶段会议正式通过了《昆明宣言》。", SOURCE.text)[0]
+    assert not Verifier().supports("第一阶段会议正式通过了《昆明宣言》。", SOURCE.text)[0]
+
+
+def test_english_around_chinese_that_is_in_the_source_is_its_translation():
+    assert Verifier().supports("The Kunming Declaration (《昆明宣言》).", SOURCE.text)[0]
+    assert not Verifier().supports("The Kunming Declaration (《北京宣言》).", SOURCE.text)[0]

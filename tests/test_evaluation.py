@@ -313,3 +313,29 @@ def test_compare_with_a_missing_report_is_one_line(tmp_path: Path, capsys):
 def test_k_below_five_is_refused(tmp_path: Path, capsys):
     path = _write_set(tmp_path / "s.jsonl", TINY)
     _bad(capsys, ["eval", str(path), "-k", "3"], "-k", "5")
+
+
+# --- the retriever mode --------------------------------------------------------------------
+
+
+def test_retriever_modes_run_different_retrievers_and_the_report_names_them(index_env, tmp_path, capsys):
+    rankings = {}
+    for mode in ("dense", "bm25"):
+        code = main(
+            ["eval", str(DEV_SET), "--retrieval-only", "--retriever", mode, "--out", str(tmp_path / mode)]
+        )
+        assert code == 0, capsys.readouterr().err
+        report = json.loads((tmp_path / mode / "report.json").read_text(encoding="utf-8"))
+        assert report["settings"]["retriever"] == mode and report["mode"] == f"retrieval-only:{mode}"
+        assert mode in (tmp_path / mode / "report.md").read_text(encoding="utf-8")
+        rankings[mode] = {r["id"]: [hit["chunk_id"] for hit in r["retrieved"]] for r in report["items"]}
+    differ = [key for key in rankings["dense"] if rankings["dense"][key] != rankings["bm25"][key]]
+    assert len(differ) >= len(rankings["dense"]) // 2
+
+
+def test_unknown_retriever_is_one_line(tmp_path: Path, capsys):
+    _bad(capsys, ["eval", str(DEV_SET), "--retrieval-only", "--retriever", "magic"], "magic", "hybrid, dense")
+
+
+def test_other_retriever_without_retrieval_only_is_one_line(tmp_path: Path, capsys):
+    _bad(capsys, ["eval", str(DEV_SET), "--retriever", "dense"], "--retrieval-only")

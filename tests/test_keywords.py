@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+
 from qa.keywords import KeywordIndex, is_chinese, normalize, tokenize
 
 TEXTS = [
@@ -19,6 +21,16 @@ def test_tokens_drop_punctuation_and_stop_words() -> None:
     assert not {"？", "了", "多少", "有"} & set(tokens)
 
 
+def test_question_words_leave_no_pieces_behind() -> None:
+    assert tokenize("根据文章编号，这篇文章是哪一年发表的？") == ["编号", "发表"]
+
+
+def test_title_asked_of_a_named_part_is_not_a_topic_word() -> None:
+    index = KeywordIndex.build(["a"], TEXTS[:1])
+    assert [c.text for c in index.concepts("第二部分的标题是什么？")] == ["第二部分"]
+    assert "标题" in [c.text for c in index.concepts("这篇文章的标题是什么？")]
+
+
 def test_traditional_question_is_simplified() -> None:
     assert normalize("這篇文章的作者是誰？") == "这篇文章的作者是谁?"
     assert "挑战" in tokenize("三大挑戰")
@@ -30,15 +42,41 @@ def test_english_question_maps_to_the_collections_chinese_terms() -> None:
     concepts = index.concepts("What declaration was adopted at the first phase of COP15?")
     terms = {term for concept in concepts for term, _ in concept.terms}
     assert "宣言" in terms
-    scores = sum(index.term_scores(concepts))
-    assert int(scores.argmax()) == 0
+    hits = index.search("What declaration was adopted at the first phase of COP15?")
+    assert hits.top(1) == [0]
 
 
 def test_saved_index_loads_with_the_same_scores(tmp_path: Path) -> None:
     index = KeywordIndex.build(["a", "b", "c"], TEXTS)
     index.save(tmp_path / "kw")
     loaded = KeywordIndex.load(tmp_path / "kw")
-    concepts = loaded.concepts("多少家机构成为绿色联盟合作伙伴")
     assert loaded.chunk_ids == ["a", "b", "c"]
-    assert int(sum(loaded.term_scores(concepts)).argmax()) == 1
+    assert loaded.search("多少家机构成为绿色联盟合作伙伴").top(1) == [1]
     assert loaded.english == index.english
+
+
+def test_sparse_search_scores_like_bm25s_over_the_whole_collection() -> None:
+    """The posting-list search must give what bm25s gives when it scores every chunk."""
+    texts = [*TEXTS, "联盟合作伙伴与合作机构。", "绿色发展国际联盟。", "没有共同词语。"]
+    index = KeywordIndex.build([str(i) for i in range(len(texts))], texts)
+    question = "绿色联盟有多少合作伙伴机构？"
+    hits = index.search(question)
+    tokens = [term for concept in hits.concepts for term, _ in concept.terms if term in index.vocab]
+    reference = index.bm25.get_scores_from_ids([index.vocab[t] for t in tokens])
+    assert hits.positions.tolist() == np.flatnonzero(reference).tolist()
+    assert np.allclose(hits.scores, reference[hits.positions], rtol=1e-5)
+    assert hits.top(2) == np.argsort(-reference, kind="stable")[:2].tolist()
+    assert hits.lookup(5) == (0.0, 0.0)  # a chunk holding none of the words
+    assert 0.0 < hits.coverage.min() <= hits.coverage.max() <= 1.0
+
+
+def test_english_concept_takes_the_best_of_its_translations_not_their_sum() -> None:
+    index = KeywordIndex.build(["a", "b"], ["宣言宣言。", "其他。"])
+    (concept,) = [c for c in index.concepts("declaration") if len(c.terms) > 1]
+    hits = index.search("declaration")
+    best = max(
+        weight * index.bm25.get_scores_from_ids([index.vocab[term]])[0]
+        for term, weight in concept.terms
+        if term in index.vocab
+    )
+    assert hits.positions.tolist() == [0] and np.isclose(hits.scores[0], best)

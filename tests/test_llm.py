@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from qa.answering import Answer
-from qa.citations import Verifier, split_claims
+from qa.citations import Verifier, evidence, split_claims
 from qa.config import Settings, load_settings
 from qa.errors import ConfigError
 from qa.llm import pack_context
@@ -112,7 +112,7 @@ def test_tiny_llm_inventions_never_appear_as_cited_claims(llm_pipeline: Pipeline
             assert markers, f"uncited sentence shown: {claim}"
             assert set(markers) <= cited
             for n in markers:
-                assert checker.supports(claim, chunks[n].text)[0], f"unsupported: {claim} [{n}]"
+                assert checker.supports(claim, evidence(chunks[n]))[0], f"unsupported: {claim} [{n}]"
         assert "100亿" not in answer.answer
         removed += len(answer.extra.get("unverified", []))
         assert answer.extra.get("llm_raw_answer") is not None or answer.refused

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from qa.chunking import Chunk
+from qa.chunking import Chunk, split_sentences
 from qa.config import Settings
 from qa.embeddings import embedder_identity, make_embeddings
+from qa.errors import ConfigError
 from qa.keywords import KeywordIndex
-from qa.retrieval import LangChainRetriever, Retriever, _Candidate, _spread
+from qa.retrieval import MODES, LangChainRetriever, Retriever, _Candidate, _spread, asked_facts
 from qa.store import current_generation, open_for_query
 
 
@@ -68,18 +69,27 @@ def test_keyword_index_is_persisted_at_ingest_and_loaded_not_rebuilt(
 
 
 def test_overlap_windows_of_one_paragraph_do_not_crowd_the_top() -> None:
-    def chunk(chunk_id: str, paragraph: int) -> Chunk:
-        return Chunk(chunk_id, "doc", "t", "s", (paragraph,), chunk_id, chunk_id)
+    def chunk(chunk_id: str, paragraph: int, text: str) -> Chunk:
+        return Chunk(chunk_id, "doc", "t", "s", (paragraph,), text, text)
 
-    chunks = {c.chunk_id: c for c in [chunk("a1", 1), chunk("a2", 1), chunk("a3", 1), chunk("b", 2)]}
+    windows = [
+        chunk("a1", 1, "第一句很长很长很长。第二句很长很长很长。"),
+        chunk("a2", 1, "第二句很长很长很长。第三句。"),  # mostly a repeat of a1
+        chunk("a3", 1, "第四句完全不同的内容。"),  # same paragraph, new sentences
+        chunk("b", 2, "别的段落。"),
+    ]
+    chunks = {c.chunk_id: c for c in windows}
     candidates = [_Candidate(chunk_id, 1.0 - i / 10, 0.9, 0.5) for i, chunk_id in enumerate(chunks)]
-    assert [c.chunk_id for c in _spread(candidates, chunks)] == ["a1", "b", "a2", "a3"]
+    assert [c.chunk_id for c in _spread(candidates, chunks)] == ["a1", "a3", "b", "a2"]
 
 
-def test_top_five_hold_distinct_paragraphs(retriever: Retriever) -> None:
+def test_top_five_repeat_no_window_already_shown(retriever: Retriever) -> None:
     results = retriever.retrieve("生物多样性公约第十五次缔约方大会", 5)
-    paragraphs = [p for r in results for p in r.chunk.paragraphs]
-    assert len(paragraphs) == len(set(paragraphs))
+    for i, later in enumerate(results):
+        for earlier in results[:i]:
+            if set(later.chunk.paragraphs) & set(earlier.chunk.paragraphs):
+                shared = set(split_sentences(later.chunk.text)) & set(split_sentences(earlier.chunk.text))
+                assert sum(map(len, shared)) <= 0.5 * len(later.chunk.text)
 
 
 def test_langchain_adapter_returns_the_same_ranking(retriever: Retriever) -> None:
@@ -104,3 +114,65 @@ def test_question_about_the_authors_job_by_name_finds_the_position_line(retrieve
 
 def test_chunk_covering_every_concept_outranks_a_heading_sharing_one(retriever: Retriever) -> None:
     assert _texts(retriever, "第二部分的第三点是什么？", 1)[0].startswith("三是")
+
+
+def test_warm_retrieve_reads_no_chunk_texts_from_chroma(
+    article_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    embeddings = make_embeddings(article_settings)
+    store = open_for_query(article_settings, embeddings, embedder_identity(article_settings))
+    retriever = Retriever(store, embeddings)
+    first = retriever.retrieve("COP15第一阶段会议通过了什么文件？", 5)
+
+    def no_get(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a warm retrieve fetched chunks it already had")
+
+    monkeypatch.setattr(store.collection, "get", no_get)
+    assert retriever.retrieve("COP15第一阶段会议通过了什么文件？", 5) == first
+
+
+def test_every_mode_ranks_and_an_unknown_mode_is_a_config_error(retriever: Retriever) -> None:
+    rankings = {
+        mode: [
+            r.chunk.chunk_id
+            for r in Retriever(retriever.store, retriever.embeddings, mode).retrieve(
+                "有多少家机构成为绿色联盟合作伙伴？", 5
+            )
+        ]
+        for mode in MODES
+    }
+    assert all(len(ranking) == 5 for ranking in rankings.values())
+    assert len({tuple(ranking) for ranking in rankings.values()}) >= 2
+    with pytest.raises(ConfigError, match="hybrid, dense, bm25, rrf"):
+        Retriever(retriever.store, retriever.embeddings, "magic")
+
+
+@pytest.mark.parametrize(
+    ("unanswered", "answered"),
+    [
+        ("全球适应中心中国办公室是哪一年成立的？", "习近平主席和法国总统在哪一年发布了北京倡议？"),
+        ("昆明宣言是在哪个城市通过的？", "“一带一路”环境技术交流与转移中心在哪个城市？"),
+    ],
+)
+def test_chunk_about_the_subject_without_the_fact_asked_for_does_not_answer(
+    retriever: Retriever, unanswered: str, answered: str
+) -> None:
+    assert not retriever.is_answerable(unanswered, retriever.retrieve(unanswered, 5))
+    assert retriever.is_answerable(answered, retriever.retrieve(answered, 5))
+
+
+def test_kind_of_fact_asked_for() -> None:
+    assert asked_facts("“框架”基金目前筹集了多少资金？") == ("sum",)
+    assert asked_facts("COP16将在什么时间举行？") == ("time",)
+    assert asked_facts("How many institutions joined the coalition?") == ("number",)
+    assert asked_facts("与欧洲几位领导人会面后，决定设立什么机制？") == ()  # asks what, not how many
+    assert asked_facts("文章第三部分讲了什么？") == ()
+
+
+def test_title_of_a_part_is_its_heading_and_the_title_of_the_article_is_the_metadata(
+    retriever: Retriever,
+) -> None:
+    heading = retriever.retrieve("第三部分的标题是什么？", 1)[0].chunk
+    assert heading.kind == "heading" and heading.text.startswith("三、")
+    title = retriever.retrieve("这篇文章的标题是什么？", 1)[0].chunk
+    assert title.kind == "metadata" and "深化生态环境领域国际合作" in title.text
