@@ -30,7 +30,7 @@ from langchain_core.retrievers import BaseRetriever
 
 from qa.chunking import Chunk, split_sentences
 from qa.errors import ConfigError
-from qa.keywords import KeywordHits, is_chinese, normalize
+from qa.keywords import Concept, KeywordHits, KeywordIndex, is_chinese, normalize
 from qa.store import ChunkStore, chunk_from_record
 
 MODES = ("hybrid", "dense", "bm25", "rrf")
@@ -84,10 +84,13 @@ class Retriever:
         chunks = chunk_records(self.store).chunks([c.chunk_id for c in shortlist])
         ordered = _spread(shortlist, chunks)[:k]
         facts = asked_facts(question)
+        name = rarest_name(question, hits, self.store.keywords)
         results = []
         for rank, candidate in enumerate(ordered, start=1):
             chunk = chunks[candidate.chunk_id]
             held = fact_share(facts, question, hits, chunk) if facts else 1.0
+            if name and not name.occurs_in(normalize(chunk.search_text)):
+                held = 0.0  # about something else, however well it matches the rest
             score = support(candidate.dense, candidate.coverage, candidate.unknown, held)
             results.append(RetrievalResult(rank, chunk, score))
         return results
@@ -296,6 +299,36 @@ def asked_facts(question: str) -> tuple[str, ...]:
     if "number" in asks and ({"sum", "date", "time"} & set(asks) or _OTHER_QUESTION.search(text)):
         asks.remove("number")  # "how much money" is a sum; "几位领导人…设立什么" asks what, not how many
     return tuple(asks)
+
+
+_NAME_TAGS = {"ns", "nt", "nz", "nr"}  # jieba: place, organisation, other proper noun, person
+_CAPITALISED = re.compile(r"[A-Z][A-Za-z0-9]+")
+
+
+def rarest_name(question: str, hits: KeywordHits, index: KeywordIndex) -> Concept | None:
+    """When a question names two or more things (capitalised English words after the first;
+    Chinese place, organisation and proper names), the rarest one the collection knows. A chunk
+    without it is about something else: "How much did China pledge to the Kunming fund?" is not
+    answered by a chunk about a donation to a school, however well it matches "how much" and
+    "pledge"."""
+    if is_chinese(question):
+        import jieba.posseg
+
+        names = {w.word for w in jieba.posseg.cut(normalize(question)) if w.flag in _NAME_TAGS}
+        named = [i for i, c in enumerate(hits.concepts) if c.text in names]
+    else:
+        words = [word.strip("?,.!;:'\"()") for word in question.split()[1:]]
+        names = {word.lower() for word in words if _CAPITALISED.fullmatch(word)}
+        named = [i for i, c in enumerate(hits.concepts) if names & set(c.text.lower().split())]
+    # A name's rarity is that of its commonest known term: "China" is as common as 我国 is.
+    rarity = {
+        i: min(index.idf(term) for term, _ in hits.concepts[i].terms if term in index.vocab)
+        for i in named
+        if any(term in index.vocab for term, _ in hits.concepts[i].terms)
+    }
+    if len(named) < 2 or not rarity:
+        return None
+    return hits.concepts[max(rarity, key=rarity.__getitem__)]
 
 
 def fact_share(facts: Sequence[str], question: str, hits: KeywordHits, chunk: Chunk) -> float:

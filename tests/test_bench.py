@@ -112,12 +112,6 @@ def test_unrelated_documents_cost_at_most_two_points_of_hit_at_5(distractor_comp
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    reason="issue 7's bar is not met yet: with the 50 unrelated documents unans-07 (the Kunming "
-    "Biodiversity Fund pledge) is answered from a news item about donations instead of refused; "
-    "one lost refusal of 20 is -0.05",
-    strict=False,
-)
 def test_unrelated_documents_cost_at_most_two_points_of_refusal_accuracy(distractor_comparison):
     output, c = distractor_comparison
     assert c["alone"]["refusal_accuracy"] - c["mixed"]["refusal_accuracy"] <= 0.02 + 1e-9, output

@@ -9,7 +9,7 @@ from qa.config import Settings
 from qa.embeddings import embedder_identity, make_embeddings
 from qa.errors import ConfigError
 from qa.keywords import KeywordIndex
-from qa.retrieval import MODES, LangChainRetriever, Retriever, _Candidate, _spread, asked_facts
+from qa.retrieval import MODES, LangChainRetriever, Retriever, _Candidate, _spread, asked_facts, rarest_name
 from qa.store import current_generation, open_for_query
 
 
@@ -176,3 +176,16 @@ def test_title_of_a_part_is_its_heading_and_the_title_of_the_article_is_the_meta
     assert heading.kind == "heading" and heading.text.startswith("三、")
     title = retriever.retrieve("这篇文章的标题是什么？", 1)[0].chunk
     assert title.kind == "metadata" and "深化生态环境领域国际合作" in title.text
+
+
+def test_a_question_naming_several_things_needs_its_rarest_name_in_the_chunk(pipeline):
+    """A donation sentence matches "how much" and "pledged" but names no Kunming: no support."""
+    keywords = pipeline.store.keywords
+    question = "How much money has China pledged to the Kunming Biodiversity Fund?"
+    name = rarest_name(question, keywords.search(question), keywords)
+    assert name is not None and name.text in {"china", "kunming", "biodiversity", "fund"}
+    assert (
+        rarest_name("What role does China play?", keywords.search("What role does China play?"), keywords)
+        is None
+    )
+    assert pipeline.ask(question).refused
