@@ -31,7 +31,7 @@ from qa.citations import (
     normalize,
     numbers,
 )
-from qa.retrieval import RetrievalResult
+from qa.retrieval import RetrievalResult, new_places
 
 MAX_SENTENCES = 4
 # Retrieval ranks the right chunk first most of the time; its order breaks near-ties in wording.
@@ -185,27 +185,7 @@ def _answers_type(question: str, sentence: str) -> bool:
         return False
     if any(asks.search(question) and not holds.search(sentence) for asks, holds in _ANSWER_TYPES):
         return False
-    return not _PLACE_QUESTION.search(question) or bool(_new_places(question, sentence))
-
-
-def _new_places(question: str, sentence: str) -> list[str]:
-    """Place names the question does not already name, where the sentence states a location.
-
-    A place is a jieba `ns` word set off as one: after 在/于 or in brackets, or followed by 市/省/县;
-    a bare `ns` tag alone is too loose (it tags 新建 and 大国), and titles in 《》 are names of texts.
-    """
-    import jieba.posseg
-
-    asked = normalize(question)
-    words = list(jieba.posseg.cut(re.sub(r"《[^》]*》", "《》", sentence)))
-    places = []
-    for i, w in enumerate(words):
-        before = words[i - 1].word[-1:] if i else ""
-        after = words[i + 1].word[:1] if i + 1 < len(words) else ""
-        set_off = before in ("在", "于", "（", "(") or after in ("市", "省", "县", "）", ")")
-        if w.flag == "ns" and set_off and normalize(w.word) not in asked:
-            places.append(w.word)
-    return places
+    return not _PLACE_QUESTION.search(question) or bool(new_places(sentence, question))
 
 
 def _numeral(token: str) -> str:

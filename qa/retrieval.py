@@ -352,11 +352,11 @@ def fact_share(facts: Sequence[str], question: str, hits: KeywordHits, chunk: Ch
 
 def _holds(kind: str, sentence: str, question: str) -> bool:
     if kind == "place":
-        return bool(_new_places(sentence, question))
+        return bool(new_places(sentence, question))
     return bool(_HOLDS[kind].search(sentence))
 
 
-def _new_places(sentence: str, question: str) -> list[str]:
+def new_places(sentence: str, question: str) -> list[str]:
     """Place names the question does not name, set off as places: after 在/于, in brackets, or
     before 市/省/县 (jieba tags too many words `ns` to trust the tag alone)."""
     import jieba.posseg

@@ -23,7 +23,7 @@ from live_server import LiveServer, free_port
 
 from qa.answering import Answer
 from qa.api import build_app
-from qa.config import PROJECT_ROOT, Settings
+from qa.config import Settings
 from qa.pipeline import Pipeline
 from qa.store import StoredDocument
 from qa.ui import (
@@ -36,19 +36,8 @@ from qa.ui import (
     render_card,
     render_document_list,
 )
+from tests.conftest import ARTIFACTS
 
-CHROMIUM = "/usr/bin/chromium"
-ARTIFACTS = PROJECT_ROOT / "test-artifacts"
-BROWSER_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 INJECTION = '<script>window.__pwned = 1</script><img src=x onerror="window.__pwned = 2">'
 
 
@@ -164,19 +153,6 @@ def test_gradio_client_gets_a_cited_answer_through_the_chat_endpoint(server: str
 
 
 # --- the browser ----------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: apt-get install -y chromium fonts-noto-cjk")
-    from playwright.sync_api import sync_playwright
-
-    ARTIFACTS.mkdir(exist_ok=True)
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=BROWSER_ARGS)
-        yield browser
-        browser.close()
 
 
 def _record_foreign_requests(page: object, allowed_hosts: set[str]) -> list[str]:

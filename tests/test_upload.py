@@ -17,7 +17,6 @@ import httpx
 import pytest
 from live_server import LiveServer
 from pydantic import SecretStr
-from test_ui import ARTIFACTS, BROWSER_ARGS, CHROMIUM
 
 from qa.api import build_api, build_app
 from qa.config import Settings
@@ -26,6 +25,7 @@ from qa.library import DocumentLibrary
 from qa.pipeline import Pipeline
 from qa.render import render_pdf
 from qa.store import writer_lock
+from tests.conftest import ARTIFACTS
 
 ADMIN = "admin-s3cret"
 ADMIN_AUTH = {"Authorization": f"Bearer {ADMIN}"}
@@ -252,19 +252,6 @@ def test_openapi_documents_the_document_routes(server: str) -> None:
 
 
 # --- the page --------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: apt-get install -y chromium fonts-noto-cjk")
-    from playwright.sync_api import sync_playwright
-
-    ARTIFACTS.mkdir(exist_ok=True)
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=BROWSER_ARGS)
-        yield browser
-        browser.close()
 
 
 @pytest.mark.slow
