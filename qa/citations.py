@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from functools import cache, lru_cache
 
 from qa.chunking import Chunk, split_sentences
+from qa.keywords import quiet_jieba
 
 MARKER = re.compile(r"\s*\[(\d{1,3})\]")
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
@@ -98,13 +99,9 @@ def key_terms(text: str) -> list[str]:
 
 @cache
 def _single_tags() -> dict[str, str]:
-    import logging
-
-    import jieba
     import jieba.posseg
 
-    jieba.setLogLevel(logging.WARNING)  # its "Building prefix dict" lines are not for users
-    jieba.initialize()
+    quiet_jieba()
     return jieba.posseg.dt.word_tag_tab
 
 

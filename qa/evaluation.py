@@ -374,14 +374,7 @@ class _RetrieverMode:
         self.mode = mode
 
     def retrieve(self, question: str, k: int | None = None) -> Any:
-        from qa.pipeline import Retrieval
-        from qa.retrieval import Retriever
-
-        question = self.pipeline.check_question(question)
-        started = time.perf_counter()
-        retriever = Retriever(self.pipeline.store, self.pipeline.embeddings, self.mode)
-        results = retriever.retrieve(question, k or self.pipeline.settings.top_k)
-        return Retrieval(question, tuple(results), (time.perf_counter() - started) * 1000)
+        return self.pipeline.retrieve(question, k, mode=self.mode)
 
     def ask(self, question: str, history: Sequence[dict] = ()) -> Answer:
         raise InputError("Only the hybrid retriever answers questions.")

@@ -77,7 +77,7 @@ _SECTION_FRAME = {"标题", "题目", "名称", "主题", "内容", "讲", "讨�
 
 def tokenize(text: str, stop: frozenset[str] | set[str] = frozenset()) -> list[str]:
     """jieba search-mode tokens of normalized text, without punctuation and stop words."""
-    _quiet_jieba()
+    quiet_jieba()
     tokens = []
     text = normalize(text)
     pieces = _ORDINAL.split(text)  # text, numeral, unit, text, ...
@@ -109,7 +109,8 @@ def _search_tokens(text: str) -> Iterator[str]:
 
 
 @cache
-def _quiet_jieba() -> None:
+def quiet_jieba() -> None:
+    """Load jieba's dictionary once, without its "Building prefix dict" lines."""
     import jieba
 
     jieba.setLogLevel(logging.WARNING)
@@ -268,24 +269,28 @@ class KeywordIndex:
             return np.zeros(0, dtype=np.int64), np.zeros(0)
         if len(docs) == 1:
             return docs[0], scores[0]
-        found, score = np.concatenate(docs), np.concatenate(scores)
-        order = np.argsort(found, kind="stable")  # about linear: each list is sorted already
-        found, score = found[order], score[order]
-        first = np.ones(len(found), dtype=bool)
-        first[1:] = found[1:] != found[:-1]
-        return found[first], np.maximum.reduceat(score, np.flatnonzero(first))
+        order, ordered, first = _grouped(np.concatenate(docs))
+        score = np.concatenate(scores)[order]
+        return ordered[first], np.maximum.reduceat(score, np.flatnonzero(first))
 
     def concept_idf(self, concept: Concept) -> float:
         return max(self.idf(term) for term, _ in concept.terms)
 
 
-def _union(docs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The distinct positions, sorted, and where each entry of `docs` went; like np.unique, but
-    the stable sort runs in about linear time on the concatenated (each sorted) posting lists."""
+def _grouped(docs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The stable sort order of concatenated posting lists, the sorted positions, and a mask of
+    each distinct position's first entry; the stable sort runs in about linear time on lists
+    that are each sorted already."""
     order = np.argsort(docs, kind="stable")
     ordered = docs[order]
     first = np.ones(len(ordered), dtype=bool)
     first[1:] = ordered[1:] != ordered[:-1]
+    return order, ordered, first
+
+
+def _union(docs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct positions, sorted, and where each entry of `docs` went (like np.unique)."""
+    order, ordered, first = _grouped(docs)
     inverse = np.empty(len(docs), dtype=np.int64)
     inverse[order] = np.cumsum(first) - 1
     return ordered[first].astype(np.int64), inverse

@@ -24,6 +24,7 @@ from qa.answering import (
 )
 from qa.citations import CheckedSentence, Verifier, join_sentences, key_terms, normalize, split_claims
 from qa.config import Settings
+from qa.documents import ends_sentence
 from qa.errors import BackendError, ConfigError
 from qa.prompts import render
 from qa.retrieval import RetrievalResult
@@ -33,7 +34,6 @@ Messages = list[dict[str, str]]
 
 # A complete sentence at the front of the stream buffer: its end, then any markers, then more text.
 _COMPLETE = re.compile(r"^(.*?(?:[。！？!?\n]|\.\s))((?:\s*\[\d{1,3}\])*)(?=\s*[^\s\[])", re.DOTALL)
-_FINISHED = re.compile(r"[。！？!?；;.…][”’」』）)》\"']*$")
 _REFUSAL = re.compile(r"^\s*(文章没有提到|the article does not say)", re.IGNORECASE)
 
 
@@ -232,7 +232,7 @@ class LLMAnswerer:
         """Verified sentences of `text`; at the end of the stream, an unfinished one (cut off by
         the token limit) is no claim, and a sentence already shown is not shown again."""
         for claim, markers in split_claims(text):
-            if final and not _FINISHED.search(claim):
+            if final and not ends_sentence(claim):
                 removed.append(CheckedSentence(claim, (), False, "unfinished sentence"))
                 continue
             if any(normalize(claim) == normalize(sentence.text) for sentence in kept):

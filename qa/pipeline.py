@@ -117,10 +117,12 @@ class Pipeline:
             )
         return question
 
-    def retrieve(self, question: str, k: int | None = None) -> Retrieval:
+    def retrieve(self, question: str, k: int | None = None, mode: str = "hybrid") -> Retrieval:
+        """The top k chunks; `mode` other than hybrid (dense, bm25, rrf) is for measuring it."""
         question = self.check_question(question)
         started = time.perf_counter()
-        results = Retriever(self.store, self.embeddings).retrieve(question, k or self.settings.top_k)
+        retriever = Retriever(self.store, self.embeddings, mode)
+        results = retriever.retrieve(question, k or self.settings.top_k)
         return Retrieval(question, tuple(results), (time.perf_counter() - started) * 1000)
 
     def ask(self, question: str, history: Sequence[dict] = ()) -> Answer:

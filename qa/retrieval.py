@@ -31,7 +31,7 @@ from langchain_core.retrievers import BaseRetriever
 from qa.chunking import Chunk, split_sentences
 from qa.errors import ConfigError
 from qa.keywords import Concept, KeywordHits, KeywordIndex, is_chinese, normalize
-from qa.store import ChunkStore, chunk_from_record
+from qa.store import ChunkStore, chunks_from_records
 
 MODES = ("hybrid", "dense", "bm25", "rrf")
 RRF_K = 60
@@ -205,12 +205,7 @@ class ChunkRecords:
 
     def _fetch_chunks(self, chunk_ids: list[str]) -> dict[str, Chunk]:
         records = self.collection.get(ids=chunk_ids, include=["metadatas", "documents"])
-        return {
-            key: chunk_from_record(key, document, metadata)
-            for key, document, metadata in zip(
-                records["ids"], records["documents"], records["metadatas"], strict=True
-            )
-        }
+        return {chunk.chunk_id: chunk for chunk in chunks_from_records(records)}
 
 
 _RECORDS: weakref.WeakKeyDictionary[ChunkStore, ChunkRecords] = weakref.WeakKeyDictionary()
@@ -321,14 +316,11 @@ def rarest_name(question: str, hits: KeywordHits, index: KeywordIndex) -> Concep
         names = {word.lower() for word in words if _CAPITALISED.fullmatch(word)}
         named = [i for i, c in enumerate(hits.concepts) if names & set(c.text.lower().split())]
     # A name's rarity is that of its commonest known term: "China" is as common as 我国 is.
-    rarity = {
-        i: min(index.idf(term) for term, _ in hits.concepts[i].terms if term in index.vocab)
-        for i in named
-        if any(term in index.vocab for term, _ in hits.concepts[i].terms)
-    }
-    if len(named) < 2 or not rarity:
+    if len(named) < 2:
         return None
-    return hits.concepts[max(rarity, key=rarity.__getitem__)]
+    idfs = {i: [index.idf(term) for term, _ in hits.concepts[i].terms if term in index.vocab] for i in named}
+    rarity = {i: min(values) for i, values in idfs.items() if values}
+    return hits.concepts[max(rarity, key=rarity.__getitem__)] if rarity else None
 
 
 def fact_share(facts: Sequence[str], question: str, hits: KeywordHits, chunk: Chunk) -> float:

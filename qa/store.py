@@ -129,24 +129,6 @@ class ChunkStore:
     def count(self) -> int:
         return self.collection.count()
 
-    def search(self, vector: Sequence[float], k: int) -> list[tuple[Chunk, float]]:
-        """Nearest chunks with cosine similarity (1 is identical)."""
-        found = self.collection.query(
-            query_embeddings=[list(vector)],
-            n_results=k,
-            include=["metadatas", "documents", "distances"],
-        )
-        return [
-            (chunk_from_record(chunk_id, document, metadata), 1.0 - distance)
-            for chunk_id, document, metadata, distance in zip(
-                found["ids"][0],
-                found["documents"][0],
-                found["metadatas"][0],
-                found["distances"][0],
-                strict=True,
-            )
-        ]
-
     def search_ids(self, vector: Sequence[float], k: int) -> list[tuple[str, float]]:
         """Nearest chunk ids with cosine similarity, without fetching their texts."""
         if k <= 0:
@@ -195,13 +177,7 @@ class ChunkStore:
     def document_chunks(self, doc_id: str) -> list[Chunk]:
         """One document's chunks in reading order (paragraph number, then window)."""
         records = self.collection.get(where={"doc_id": doc_id}, include=["metadatas", "documents"])
-        chunks = [
-            chunk_from_record(chunk_id, document, metadata)
-            for chunk_id, document, metadata in zip(
-                records["ids"], records["documents"], records["metadatas"], strict=True
-            )
-        ]
-        return sorted(chunks, key=lambda chunk: chunk.paragraphs)
+        return sorted(chunks_from_records(records), key=lambda chunk: chunk.paragraphs)
 
     def delete_document(self, doc_id: str) -> int:
         """Remove every chunk of one document; the caller rebuilds the keyword index after."""
@@ -227,22 +203,6 @@ class ChunkStore:
     def delete_chunks(self, chunk_ids: Sequence[str]) -> None:
         if chunk_ids:
             self.collection.delete(ids=list(chunk_ids))
-
-    def get_chunks(self, chunk_ids: Sequence[str], vector: Sequence[float]) -> dict[str, tuple[Chunk, float]]:
-        """Chunks by id, each with its cosine similarity to `vector`, in one round trip."""
-        if not chunk_ids:
-            return {}
-        records = self.collection.get(ids=list(chunk_ids), include=["metadatas", "documents", "embeddings"])
-        query = np.asarray(vector, dtype=np.float32)
-        query = query / (np.linalg.norm(query) or 1.0)
-        matrix = np.asarray(records["embeddings"], dtype=np.float32).reshape(len(records["ids"]), -1)
-        similarities = (matrix @ query) / np.maximum(np.linalg.norm(matrix, axis=1), 1e-12)
-        return {
-            chunk_id: (chunk_from_record(chunk_id, document, metadata), float(similarity))
-            for chunk_id, document, metadata, similarity in zip(
-                records["ids"], records["documents"], records["metadatas"], similarities, strict=True
-            )
-        }
 
     @property
     def keywords(self) -> KeywordIndex:
@@ -309,6 +269,16 @@ def chunk_metadata(chunk: Chunk, source: str, version: str, stamp: str) -> dict:
         "doc_version": version,
         "ingested_at": stamp,
     }
+
+
+def chunks_from_records(records: dict) -> list[Chunk]:
+    """The chunks of a Chroma `get` that included metadatas and documents."""
+    return [
+        chunk_from_record(chunk_id, document, metadata)
+        for chunk_id, document, metadata in zip(
+            records["ids"], records["documents"], records["metadatas"], strict=True
+        )
+    ]
 
 
 def chunk_from_record(chunk_id: str, search_text: str, metadata: dict) -> Chunk:
