@@ -10,7 +10,7 @@ Articles and paragraphs that touch the article's topic (ecology, the environment
 international cooperation, diplomacy) are left out. `unrelated_documents` gives whole real
 documents (the distractors of the eval); `synthetic_documents` recombines real paragraphs of
 the article and of both corpora into new documents (the ingest benchmark). `write_folder`
-writes them as .md, .txt, .html, .docx and .pdf files through qa.render.
+writes them as .md, .txt, .html, .docx and .pdf files through tests/render.py.
 
 What it does not do: ingest or evaluate anything (bench/ingest.py and bench/distractors.py do).
 """
@@ -22,13 +22,14 @@ import importlib.metadata
 import itertools
 import random
 import re
+import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from qa.config import PROJECT_ROOT
-from qa.documents import parse_document
-from qa.loaders import ends_sentence
+from qa.ingest.documents import parse_document
+from qa.ingest.loaders import ends_sentence
 
 ARTICLE = PROJECT_ROOT / "data" / "article.md"
 FORMATS = (".md", ".txt", ".html", ".docx", ".pdf")
@@ -291,14 +292,15 @@ def _pools(seed: int) -> dict[str, list[str]]:
 
 
 def write_document(document: Source, path: Path) -> Path:
-    """One document as a file of the format its suffix names (qa.render lays out the others)."""
+    """One document as a file of the format its suffix names (tests/render.py lays out the others)."""
     text = document.markdown()
     suffix = path.suffix.lower()
     path.parent.mkdir(parents=True, exist_ok=True)
     if suffix in (".md", ".txt"):
         path.write_text(text, encoding="utf-8")
         return path
-    from qa import render
+    sys.path.insert(0, str(PROJECT_ROOT / "tests"))  # the file writers are test code
+    import render
 
     writers = {".html": render.render_html, ".docx": render.render_docx, ".pdf": render.render_pdf}
     return writers[suffix](text, path)

@@ -5,7 +5,7 @@ Run: .venv/bin/python bench/distractors.py [--count 50] [--seed 0] [--keep DIR] 
 Issue 7's bar: with the unrelated documents in the collection, hit@5 and refusal_accuracy
 may drop by at most 0.02. The unrelated documents are whole real documents from corpus.py
 (half People's Daily news in Chinese, half Python reference sections in English), written as
-Markdown with a `# title` line. Both runs go through `qa.evaluation.evaluate`, the call behind
+Markdown with a `# title` line. Both runs go through `qa.eval.runner.evaluate`, the call behind
 `qa eval`; each item that loses its hit or its refusal is printed with what was retrieved.
 Exit status 1 when the bar is not met.
 """
@@ -23,8 +23,8 @@ from pathlib import Path
 from corpus import ARTICLE, unrelated_documents, write_folder
 
 from qa.config import PROJECT_ROOT, load_settings
-from qa.evaluation import evaluate, write_report
-from qa.ingestion import ingest
+from qa.eval.runner import evaluate, write_report
+from qa.ingest.sync import ingest
 
 DEV_SET = PROJECT_ROOT / "eval" / "sets" / "article_dev.jsonl"
 COMPARED = (

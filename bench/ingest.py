@@ -33,15 +33,15 @@ from pathlib import Path
 
 from corpus import FORMATS, changed, file_name, synthetic_documents, write_document, write_folder
 
-from qa.chunking import chunk_document
 from qa.config import load_settings
-from qa.ingestion import load_documents
+from qa.ingest.chunking import chunk_document
+from qa.ingest.sync import load_documents
 
 CHILD = """
 import json, resource, sys, time
 from pathlib import Path
 from qa.config import load_settings
-from qa.ingestion import ingest
+from qa.ingest.sync import ingest
 started = time.perf_counter()
 report = ingest(load_settings(vectorstore_dir=Path(sys.argv[1])), [Path(sys.argv[2])], progress=True)
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

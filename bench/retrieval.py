@@ -22,12 +22,9 @@ from pathlib import Path
 
 import numpy as np
 
-from qa.chunking import Chunk, split_sentences
 from qa.config import PROJECT_ROOT, load_settings
-from qa.embeddings import embedder_identity, make_embeddings
-from qa.ingestion import ingest
-from qa.retrieval import Retriever, chunk_records
-from qa.store import (
+from qa.index.embeddings import embedder_identity, make_embeddings
+from qa.index.store import (
     Manifest,
     chunk_metadata,
     current_generation,
@@ -35,6 +32,10 @@ from qa.store import (
     open_for_query,
     open_for_writing,
 )
+from qa.ingest.chunking import split_sentences
+from qa.ingest.sync import ingest
+from qa.query.retrieval import Retriever, chunk_records
+from qa.records import Chunk
 
 QUESTIONS = PROJECT_ROOT / "eval" / "sets" / "article_dev.jsonl"
 # Not in the dev set, so the measured questions are all new to the retriever.

@@ -103,7 +103,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _ingest(settings: Settings, args: argparse.Namespace) -> int:
-    from qa.ingestion import ingest
+    from qa.ingest.sync import ingest
 
     report = ingest(settings, args.paths or None, rebuild=args.rebuild, progress=not args.json)
     for problem in report.skipped:
@@ -127,7 +127,7 @@ def _ingest(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _retrieve(settings: Settings, args: argparse.Namespace) -> int:
-    from qa.pipeline import Pipeline
+    from qa.query.pipeline import Pipeline
 
     retrieval = Pipeline(settings).retrieve(args.question, args.k)
     if args.json:
@@ -139,7 +139,7 @@ def _retrieve(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _ask(settings: Settings, args: argparse.Namespace) -> int:
-    from qa.pipeline import Pipeline
+    from qa.query.pipeline import Pipeline
 
     history = _read_history(args.history) if args.history else []
     answer = Pipeline(settings).ask(args.question, history)
@@ -178,14 +178,14 @@ def _read_history(path: Path) -> list[dict]:
 
 
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
-    from qa.api import serve
+    from qa.web.app import serve
 
     serve(settings)
     return 0
 
 
 def _docs(settings: Settings, args: argparse.Namespace) -> int:
-    from qa.pipeline import Pipeline
+    from qa.query.pipeline import Pipeline
 
     documents = Pipeline(settings).store.documents()
     if args.json:
@@ -197,7 +197,7 @@ def _docs(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _docs_remove(settings: Settings, args: argparse.Namespace) -> int:
-    from qa.ingestion import remove_documents
+    from qa.ingest.sync import remove_documents
 
     removed = remove_documents(settings, args.doc_ids)
     if args.json:
@@ -209,7 +209,7 @@ def _docs_remove(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _eval(settings: Settings, args: argparse.Namespace) -> int:
-    from qa import evaluation
+    from qa.eval import runner as evaluation
 
     thresholds = evaluation.parse_thresholds(args.fail_under, args.retrieval_only)
     other = evaluation.load_report(args.compare) if args.compare else None

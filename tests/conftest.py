@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from qa.config import PROJECT_ROOT, Settings, load_settings
-from qa.ingestion import ingest
-from qa.pipeline import Pipeline
+from qa.ingest.sync import ingest
+from qa.query.pipeline import Pipeline
 
 ARTICLE = PROJECT_ROOT / "data" / "article.md"
 CHROMIUM = "/usr/bin/chromium"

@@ -13,9 +13,11 @@ import pytest
 from live_server import LiveServer
 from pydantic import SecretStr
 
-from qa.api import RateLimiter, build_app, split_for_streaming
 from qa.config import Settings
-from qa.pipeline import Pipeline
+from qa.query.pipeline import Pipeline
+from qa.web.api import RateLimiter
+from qa.web.app import build_app
+from qa.web.streaming import split_for_streaming
 
 TOKEN = "s3cret-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}

@@ -1,8 +1,8 @@
 import pytest
 
-from qa.chunking import chunk_document, split_sentences
-from qa.documents import load_document, parse_document
-from qa.tokens import count_tokens, encoding
+from qa.ingest.chunking import chunk_document, split_sentences
+from qa.ingest.documents import load_document, parse_document
+from qa.text.tokens import count_tokens, encoding
 from tests.conftest import ARTICLE
 
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from qa.chunking import Chunk
-from qa.citations import Verifier, key_terms, split_claims
+from qa.query.citations import Verifier, key_terms, split_claims
+from qa.records import Chunk
 
 
 def _chunk(text: str, n: int = 1) -> Chunk:

@@ -10,10 +10,10 @@ import pytest
 
 from qa.cli import main
 from qa.config import Settings, load_settings
-from qa.embedding_cache import CacheBackedEmbeddings, SQLiteByteStore
-from qa.embeddings import make_embeddings
-from qa.ingestion import ingest
-from qa.pipeline import Pipeline
+from qa.index.embedding_cache import CacheBackedEmbeddings, SQLiteByteStore
+from qa.index.embeddings import make_embeddings
+from qa.ingest.sync import ingest
+from qa.query.pipeline import Pipeline
 from tests.conftest import ARTICLE
 
 PARTNERS = "有多少家机构成为绿色联盟合作伙伴？"

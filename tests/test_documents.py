@@ -2,8 +2,8 @@ from pathlib import Path
 
 import pytest
 
-from qa.documents import SUPPORTED_SUFFIXES, decode_text, load_document, parse_document
 from qa.errors import InputError
+from qa.ingest.documents import SUPPORTED_SUFFIXES, decode_text, load_document, parse_document
 from tests.conftest import ARTICLE
 
 MAX = 10_000_000

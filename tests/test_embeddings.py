@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from qa.config import load_settings
-from qa.embeddings import embedder_identity, make_embeddings
 from qa.errors import BackendError, ConfigError
+from qa.index.embeddings import embedder_identity, make_embeddings
 from tests.servers import free_port, running
 
 PASSAGES = [

@@ -9,8 +9,8 @@ import pytest
 
 from qa.cli import main
 from qa.config import PROJECT_ROOT, Settings
-from qa.evaluation import aggregate, compact, load_set, metrics_by_kind, supports
-from qa.pipeline import Pipeline
+from qa.eval.runner import aggregate, compact, load_set, metrics_by_kind, supports
+from qa.query.pipeline import Pipeline
 
 DEV_SET = PROJECT_ROOT / "eval" / "sets" / "article_dev.jsonl"
 ARTICLE = PROJECT_ROOT / "data" / "article.md"

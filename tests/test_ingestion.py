@@ -15,13 +15,13 @@ from pathlib import Path
 
 import pytest
 
-from qa.chunking import chunk_document
 from qa.config import Settings, load_settings
-from qa.documents import load_document
 from qa.errors import IndexMismatchError, InputError
-from qa.ingestion import ingest, remove_documents
-from qa.pipeline import Pipeline
-from qa.store import CURRENT_FILE, GENERATION_PREFIX, open_for_query
+from qa.index.store import CURRENT_FILE, GENERATION_PREFIX, open_for_query
+from qa.ingest.chunking import chunk_document
+from qa.ingest.documents import load_document
+from qa.ingest.sync import ingest, remove_documents
+from qa.query.pipeline import Pipeline
 from tests.conftest import ARTICLE
 from tests.servers import free_port, running
 

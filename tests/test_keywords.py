@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from qa.keywords import KeywordIndex, is_chinese, normalize, tokenize
+from qa.index.keywords import KeywordIndex, is_chinese, normalize, tokenize
 
 TEXTS = [
     "全力推动第一阶段会议通过了《昆明宣言》。",

@@ -16,13 +16,13 @@ from pathlib import Path
 import httpx
 import pytest
 
-from qa.answering import Answer
-from qa.citations import Verifier, evidence, split_claims
 from qa.config import Settings, load_settings
 from qa.errors import ConfigError
-from qa.llm import pack_context
-from qa.pipeline import Pipeline
-from qa.prompts import render
+from qa.query.citations import Verifier, evidence, split_claims
+from qa.query.llm import pack_context
+from qa.query.pipeline import Pipeline
+from qa.query.prompts import render
+from qa.records import Answer
 
 pytestmark = pytest.mark.slow
 
@@ -136,7 +136,7 @@ def test_follow_up_is_condensed_by_the_llm_or_the_rule(llm_pipeline: Pipeline):
 
 
 def test_context_is_fenced_labelled_and_within_budget(pipeline: Pipeline):
-    from qa.tokens import count_tokens
+    from qa.text.tokens import count_tokens
 
     results = pipeline.retrieve("COP15第一阶段会议通过了什么文件？").results
     context = pack_context(results, budget=300)

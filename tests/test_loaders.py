@@ -13,13 +13,14 @@ import pypdfium2 as pdfium
 import pytest
 from fpdf import FPDF
 from PIL import Image, ImageDraw
+from render import render_docx, render_html, render_pdf
 
 from qa.config import load_settings
-from qa.documents import SUPPORTED_SUFFIXES, Document, load_document, parse_document
 from qa.errors import InputError
-from qa.ingestion import ingest
-from qa.pipeline import Pipeline
-from qa.render import render_docx, render_html, render_pdf
+from qa.ingest.documents import SUPPORTED_SUFFIXES, load_document, parse_document
+from qa.ingest.sync import ingest
+from qa.query.pipeline import Pipeline
+from qa.records import Document
 from tests.conftest import ARTICLE
 
 MAX = 10_000_000

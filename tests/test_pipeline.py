@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from qa.answering import Answer
-from qa.pipeline import Pipeline
+from qa.query.pipeline import Pipeline
+from qa.records import Answer
 
 KEYS = {"question", "answer", "refused", "mode", "citations", "retrieved", "latency_ms"}
 CITATION_KEYS = {"n", "chunk_id", "doc_id", "section", "paragraphs", "text", "quote"}

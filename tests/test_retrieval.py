@@ -4,13 +4,22 @@ from __future__ import annotations
 
 import pytest
 
-from qa.chunking import Chunk, split_sentences
 from qa.config import Settings
-from qa.embeddings import embedder_identity, make_embeddings
 from qa.errors import ConfigError
-from qa.keywords import KeywordIndex
-from qa.retrieval import MODES, LangChainRetriever, Retriever, _Candidate, _spread, asked_facts, rarest_name
-from qa.store import current_generation, open_for_query
+from qa.index.embeddings import embedder_identity, make_embeddings
+from qa.index.keywords import KeywordIndex
+from qa.index.store import current_generation, open_for_query
+from qa.ingest.chunking import split_sentences
+from qa.query.retrieval import (
+    MODES,
+    LangChainRetriever,
+    Retriever,
+    _Candidate,
+    _spread,
+    asked_facts,
+    rarest_name,
+)
+from qa.records import Chunk
 
 
 @pytest.fixture(scope="module")

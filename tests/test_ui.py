@@ -21,12 +21,12 @@ from urllib.parse import urlparse
 import pytest
 from live_server import LiveServer, free_port
 
-from qa.answering import Answer
-from qa.api import build_app
 from qa.config import Settings
-from qa.pipeline import Pipeline
-from qa.store import StoredDocument
-from qa.ui import (
+from qa.index.store import StoredDocument
+from qa.query.pipeline import Pipeline
+from qa.records import Answer
+from qa.web.app import build_app
+from qa.web.ui import (
     document_choices,
     document_for_target,
     highlight,

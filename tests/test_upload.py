@@ -17,14 +17,15 @@ import httpx
 import pytest
 from live_server import LiveServer
 from pydantic import SecretStr
+from render import render_pdf
 
-from qa.api import build_api, build_app
 from qa.config import Settings
 from qa.errors import InputError
-from qa.library import DocumentLibrary
-from qa.pipeline import Pipeline
-from qa.render import render_pdf
-from qa.store import writer_lock
+from qa.index.store import writer_lock
+from qa.query.pipeline import Pipeline
+from qa.web.api import build_api
+from qa.web.app import build_app
+from qa.web.library import DocumentLibrary
 from tests.conftest import ARTIFACTS
 
 ADMIN = "admin-s3cret"

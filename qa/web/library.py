@@ -20,7 +20,6 @@ from typing import BinaryIO
 from pydantic import BaseModel, Field
 
 from qa.config import Settings
-from qa.documents import SUPPORTED_SUFFIXES
 from qa.errors import (
     AccessError,
     ChangesDisabledError,
@@ -31,9 +30,10 @@ from qa.errors import (
     TooLargeError,
     WriterBusyError,
 )
-from qa.ingestion import IngestReport, ingest, remove_documents
-from qa.pipeline import Pipeline
-from qa.store import StoredDocument
+from qa.index.store import StoredDocument
+from qa.ingest.documents import SUPPORTED_SUFFIXES
+from qa.ingest.sync import IngestReport, ingest, remove_documents
+from qa.query.pipeline import Pipeline
 
 MAX_UPLOAD_FILES = 20  # files in one upload
 COPY_BLOCK = 1 << 20

@@ -17,20 +17,14 @@ from dataclasses import dataclass, replace
 
 from langchain_core.embeddings import Embeddings
 
-from qa.answering import (
-    Answer,
-    ExtractiveAnswerer,
-    condense_extractive,
-    language_of,
-    refusal,
-    strip_injection,
-)
-from qa.citations import Verifier, key_terms
 from qa.config import Settings
-from qa.embeddings import embedder_identity, make_embeddings
 from qa.errors import InputError
-from qa.retrieval import RetrievalResult, Retriever
-from qa.store import ChunkStore, index_version, open_for_query
+from qa.index.embeddings import embedder_identity, make_embeddings
+from qa.index.store import ChunkStore, index_version, open_for_query
+from qa.query.answering import ExtractiveAnswerer, condense_extractive, language_of, refusal, strip_injection
+from qa.query.citations import Verifier, key_terms
+from qa.query.retrieval import Retriever
+from qa.records import Answer, RetrievalResult
 
 
 @dataclass(frozen=True)
@@ -78,7 +72,7 @@ class CachedEmbeddings(Embeddings):
 
 class Pipeline:
     def __init__(self, settings: Settings) -> None:
-        from qa.llm import LLMAnswerer, LLMCondenser, make_chat
+        from qa.query.llm import LLMAnswerer, LLMCondenser, make_chat
 
         self.settings = settings
         self.embeddings = CachedEmbeddings(make_embeddings(settings))

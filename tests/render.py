@@ -24,7 +24,7 @@ from docx.enum.text import WD_ALIGN_PARAGRAPH
 from docx.shared import Pt
 from fpdf import FPDF
 
-from qa.documents import LABEL_LINE, parse_document
+from qa.ingest.documents import LABEL_LINE, parse_document
 
 NOTO = Path("/usr/share/fonts/opentype/noto")
 SIMPLIFIED_CHINESE = 2  # the face index of Noto CJK SC inside each .ttc collection

@@ -18,49 +18,17 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from qa.chunking import split_sentences
-from qa.citations import (
-    _CJK,
-    Citation,
-    Verifier,
-    best_quote,
-    join_sentences,
-    key_terms,
-    normalize,
-    numbers,
-)
-from qa.retrieval import RetrievalResult, new_places
+from qa.ingest.chunking import split_sentences
+from qa.query.citations import _CJK, Verifier, best_quote, join_sentences, key_terms, normalize, numbers
+from qa.query.retrieval import new_places
+from qa.records import Answer, Citation, RetrievalResult
 
 MAX_SENTENCES = 4
 # Retrieval ranks the right chunk first most of the time; its order breaks near-ties in wording.
 RANK_PRIOR = 0.35
 NUMERALS = "一二三四五六七八九十"
-
-
-@dataclass(frozen=True)
-class Answer:
-    question: str
-    answer: str
-    refused: bool
-    mode: str
-    citations: tuple[Citation, ...]
-    retrieved: tuple[RetrievalResult, ...]
-    latency_ms: float = 0.0
-    extra: dict = field(default_factory=dict)
-
-    def as_json(self) -> dict:
-        return {
-            "question": self.question,
-            "answer": self.answer,
-            "refused": self.refused,
-            "mode": self.mode,
-            "citations": [citation.as_json() for citation in self.citations],
-            "retrieved": [result.as_json() for result in self.retrieved],
-            "latency_ms": round(self.latency_ms, 1),
-            **self.extra,
-        }
 
 
 def language_of(text: str) -> str:
@@ -401,7 +369,7 @@ class ExtractiveAnswerer:
         """
         if self.embed is None or not sentences or language_of(question) == "zh":
             return [None] * len(sentences)
-        from qa.citations import _cosine
+        from qa.query.citations import _cosine
 
         picked = [text for text, want in zip(sentences, wanted, strict=True) if want]
         vectors = iter(self.embed([question, *picked]))

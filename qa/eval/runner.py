@@ -20,9 +20,9 @@ from typing import Any, Protocol
 
 from tqdm import tqdm
 
-from qa.answering import Answer
 from qa.config import Settings
 from qa.errors import InputError
+from qa.records import Answer
 
 REPORT_FORMAT = 1
 HIT_KS = (1, 3, 5)
@@ -334,14 +334,14 @@ def evaluate(
     run_settings = {**settings.model_dump(mode="json"), "k": k, "retrieval_only": retrieval_only}
     run_settings["retriever"] = "baseline" if baseline else retriever
     if baseline:
-        from qa.baseline import Baseline, recipe
+        from qa.eval.baseline import Baseline, recipe
 
         with Baseline(settings) as system:
             records = run_items(system, items, k, retrieval_only, progress)
             run_settings["baseline"] = {**recipe(), "chunks": system.chunk_count}
     else:
-        from qa.embeddings import embedder_identity
-        from qa.pipeline import Pipeline
+        from qa.index.embeddings import embedder_identity
+        from qa.query.pipeline import Pipeline
 
         pipeline = Pipeline(settings)
         system = pipeline if retriever == "hybrid" else _RetrieverMode(pipeline, retriever)
@@ -355,7 +355,7 @@ def evaluate(
 
 
 def _check_retriever(retriever: str, retrieval_only: bool, baseline: bool) -> None:
-    from qa.retrieval import MODES
+    from qa.query.retrieval import MODES
 
     if retriever not in MODES:
         raise InputError(f"Unknown retriever '{retriever}'; choose one of: {', '.join(MODES)}.")

@@ -21,15 +21,12 @@ from langchain_chroma import Chroma
 from langchain_core.embeddings import Embeddings
 from langchain_text_splitters import RecursiveCharacterTextSplitter
 
-from qa.answering import Answer
-from qa.chunking import Chunk
-from qa.citations import Citation
 from qa.config import Settings
-from qa.documents import SUPPORTED_SUFFIXES
-from qa.embeddings import make_embeddings
 from qa.errors import InputError
-from qa.pipeline import Retrieval
-from qa.retrieval import RetrievalResult
+from qa.index.embeddings import make_embeddings
+from qa.ingest.documents import SUPPORTED_SUFFIXES
+from qa.query.pipeline import Retrieval
+from qa.records import Answer, Chunk, Citation, RetrievalResult
 
 CHUNK_SIZE = 300
 CHUNK_OVERLAP = 50

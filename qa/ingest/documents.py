@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
-from qa import loaders
 from qa.errors import InputError
-from qa.loaders import CLOSERS as CLOSERS
-from qa.loaders import Block, ends_sentence, join_pieces, markdown_blocks
+from qa.ingest import loaders
+from qa.ingest.loaders import CLOSERS as CLOSERS
+from qa.ingest.loaders import Block, ends_sentence, join_pieces, markdown_blocks
+from qa.records import Document, Paragraph
 
 TEXT_SUFFIXES = {".md", ".markdown", ".txt"}
 # Formats with a loader of their own: bytes -> blocks, every problem an InputError naming the file.
@@ -57,37 +58,6 @@ FIELD_LABELS = {
     "doi": "DOI 数字对象标识符 digital object identifier",
     "keywords": "关键词 keywords",
 }
-
-
-@dataclass(frozen=True)
-class Paragraph:
-    """One paragraph after repair; `number` is 1-based in document order."""
-
-    doc_id: str
-    number: int
-    section: str
-    text: str
-    start: int
-    end: int
-    kind: str = "body"  # body | heading | metadata
-    field: str = ""  # for metadata: title, author, position, serial, doi, ...
-    page: int = 0  # 1-based page of a paged source (PDF) where the paragraph starts; 0 if none
-
-    @property
-    def paragraph_id(self) -> str:
-        """Stable across re-ingests while the paragraph's text and position are unchanged."""
-        digest = hashlib.sha1(self.text.encode("utf-8")).hexdigest()[:10]
-        return f"{self.doc_id}#{digest}"
-
-
-@dataclass(frozen=True)
-class Document:
-    doc_id: str
-    source: str
-    title: str
-    content_hash: str
-    paragraphs: tuple[Paragraph, ...]
-    metadata: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

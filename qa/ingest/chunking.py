@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
-from qa.documents import CLOSERS, FIELD_LABELS, Document, Paragraph
-from qa.tokens import ENCODING_NAME, count_tokens
+from qa.ingest.documents import CLOSERS, FIELD_LABELS
+from qa.records import Chunk, Document, Paragraph
+from qa.text.tokens import ENCODING_NAME, count_tokens
 
 CHUNKING_VERSION = 6
 _NUMERAL = "一二三四五六七八九十"
@@ -23,40 +24,6 @@ _ABOUT_AUTHOR = {"position", "affiliation"}
 _HEADING_ORDINAL = re.compile(rf"^(?:第)?([{_NUMERAL}]{{1,3}}|\d{{1,2}})(?:部分)?\s*[、.．]")
 _ITEM_ORDINAL = re.compile(rf"^(?:第)?([{_NUMERAL}]{{1,3}})(?:是|要|、)")
 _SENTENCE = re.compile(rf"[^。！？!?；;]*?(?:[。！？!?；;…]+[{re.escape(CLOSERS)}]*|\.(?=\s)|$)", re.DOTALL)
-
-
-@dataclass(frozen=True)
-class Chunk:
-    chunk_id: str
-    doc_id: str
-    title: str
-    section: str
-    paragraphs: tuple[int, ...]
-    text: str
-    search_text: str
-    kind: str = "body"
-    page: int = 0  # page of a paged source where the paragraph starts; 0 when unpaged
-    paragraph_ids: tuple[str, ...] = ()
-
-    def as_json(self) -> dict:
-        """The chunk fields every retrieve result and citation carries (interfaces.md), plus the
-        document's title and page so a citation names its source among many documents."""
-        return {
-            "chunk_id": self.chunk_id,
-            "doc_id": self.doc_id,
-            "title": self.title,
-            "section": self.section,
-            "paragraphs": list(self.paragraphs),
-            "paragraph_ids": list(self.paragraph_ids),
-            "page": self.page or None,
-            "text": self.text,
-        }
-
-    def location(self) -> str:
-        """How a citation names its place for a reader: 'title · section · ¶12 · p. 3'."""
-        paragraphs = "¶" + ",".join(str(number) for number in self.paragraphs)
-        page = f"p. {self.page}" if self.page else ""
-        return " · ".join(filter(None, [self.title, self.section, paragraphs, page]))
 
 
 def chunking_signature(max_tokens: int, overlap_sentences: int) -> str:

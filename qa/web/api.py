@@ -8,11 +8,12 @@ question checks in the pipeline (400). Which sites may frame the pages or call t
 browser comes from one allow-list, `allowed_origins` (CSP frame-ancestors and CORS).
 
 Documents are added and removed from the web only when an admin token is set, through
-`qa.library.DocumentLibrary`, the one code path behind these routes and the page's admin panel.
+`qa.web.library.DocumentLibrary`, the one code path behind these routes and the page's admin panel.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import threading
 import time
@@ -33,7 +34,6 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.formparsers import MultiPartException, MultiPartParser
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from qa.answering import Answer
 from qa.config import Settings
 from qa.errors import (
     AccessError,
@@ -45,7 +45,9 @@ from qa.errors import (
     TooLargeError,
     WriterBusyError,
 )
-from qa.library import (
+from qa.query.pipeline import Pipeline
+from qa.records import Answer
+from qa.web.library import (
     MAX_UPLOAD_FILES,
     DocumentLibrary,
     DocumentList,
@@ -54,7 +56,7 @@ from qa.library import (
     same_secret,
     too_large,
 )
-from qa.pipeline import Pipeline
+from qa.web.streaming import answer_stream
 
 STATUSES: tuple[tuple[type[QAError], int], ...] = (
     (AccessError, 401),
@@ -67,7 +69,6 @@ STATUSES: tuple[tuple[type[QAError], int], ...] = (
 )
 API_PREFIX = "/api/"
 DOCUMENTS_ROUTE = "/api/documents"
-LONG_PIECE = 12  # characters; longer pieces are replayed in small ones
 
 
 class Turn(BaseModel):
@@ -163,58 +164,6 @@ ERRORS = {
         413: "A file is over QA_MAX_FILE_MB.",
     }.items()
 }
-
-
-def answer_stream(
-    pipeline: Pipeline, question: str, history: Sequence[dict], delay_s: float = 0.0
-) -> Iterator[str | Answer]:
-    """Text pieces of the answer as they are produced, then the finished Answer.
-
-    Uses `pipeline.ask_stream` when the pipeline has one (it yields str pieces and finally the
-    Answer), else `ask`. A piece longer than a few words (an extractive answer arrives whole)
-    is replayed in small pieces `delay_s` apart, so every answer reads as a stream. Errors
-    are raised before the first piece, so callers can still answer with a 4xx.
-    """
-    native = getattr(pipeline, "ask_stream", None)
-    items = iter(native(question, history) if callable(native) else [pipeline.ask(question, history)])
-    first = next(items)  # surfaces InputError and friends before anything is sent
-    for item in _chain(first, items):
-        if isinstance(item, Answer):
-            if not callable(native):
-                yield from _paced(item.answer, delay_s)
-            yield item
-            return
-        if isinstance(item, dict) and item.get("type") == "token":
-            item = str(item.get("text", ""))
-        if isinstance(item, str):
-            yield from _paced(item, delay_s) if len(item) > LONG_PIECE else [item]
-
-
-def _paced(text: str, delay_s: float) -> Iterator[str]:
-    for index, piece in enumerate(split_for_streaming(text)):
-        if delay_s and index:
-            time.sleep(delay_s)
-        yield piece
-
-
-def _chain(first: Any, rest: Iterator[Any]) -> Iterator[Any]:
-    yield first
-    yield from rest
-
-
-def split_for_streaming(text: str, size: int = 4) -> list[str]:
-    """Pieces of about `size` characters that never split a `[n]` marker."""
-    pieces: list[str] = []
-    current = ""
-    for char in text:
-        current += char
-        inside_marker = "[" in current and "]" not in current[current.rfind("[") :]
-        if len(current) >= size and not inside_marker:
-            pieces.append(current)
-            current = ""
-    if current:
-        pieces.append(current)
-    return pieces
 
 
 class RateLimiter:
@@ -406,7 +355,7 @@ def build_api(
 
         def events() -> Iterator[str]:
             try:
-                for item in _chain(first, pieces):
+                for item in itertools.chain([first], pieces):
                     if isinstance(item, Answer):
                         yield _event({"type": "done", **item.as_json()})
                     else:
@@ -474,7 +423,7 @@ def build_api(
 
     @app.get("/widget.js", include_in_schema=False)
     def widget() -> Response:
-        script = resources.files("qa").joinpath("static/widget.js").read_text(encoding="utf-8")
+        script = resources.files("qa.web").joinpath("static/widget.js").read_text(encoding="utf-8")
         return Response(
             script,
             media_type="text/javascript; charset=utf-8",
@@ -495,36 +444,3 @@ def build_api(
 
 def _event(payload: dict) -> str:
     return f"data: {json.dumps(payload, ensure_ascii=False)}\n\n"
-
-
-def build_app(pipeline: Pipeline, settings: Settings | None = None) -> FastAPI:
-    """API, widget and both chat pages, ready for any ASGI server; nothing is launched."""
-    import gradio as gr
-
-    from qa.ui import CSS, HEAD, build_ui, theme
-
-    settings = settings or pipeline.settings
-    library = DocumentLibrary(pipeline, settings)
-    app = build_api(pipeline, settings, library)
-    common: dict[str, Any] = {
-        "footer_links": [],
-        "ssr_mode": False,
-        "theme": theme(),
-        "css": CSS,
-        "head": HEAD,
-        "show_error": False,
-        # Gradio refuses bigger files in the browser, before sending them, with its own notice. It
-        # counts in MiB, so the number it shows is QA_MAX_FILE_MB; the panel checks the exact limit.
-        "max_file_size": int(settings.max_file_mb * 1024 * 1024),
-    }
-    gr.mount_gradio_app(app, build_ui(pipeline, settings, compact=True), path="/embed", **common)
-    return gr.mount_gradio_app(app, build_ui(pipeline, settings, library=library), path="/", **common)
-
-
-def serve(settings: Settings) -> None:
-    import uvicorn
-
-    pipeline = Pipeline(settings)
-    pipeline.health()  # fail now, in one sentence, if the index is missing or mismatched
-    print(f"Serving on http://{settings.host}:{settings.port}", flush=True)
-    uvicorn.run(build_app(pipeline), host=settings.host, port=settings.port, log_level="warning")

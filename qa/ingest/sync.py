@@ -17,13 +17,11 @@ from pathlib import Path
 from langchain_core.embeddings import Embeddings
 from tqdm import tqdm
 
-from qa.chunking import Chunk, chunk_document, chunking_signature
 from qa.config import Settings
-from qa.documents import SUPPORTED_SUFFIXES, Document, load_document
-from qa.embedding_cache import CacheBackedEmbeddings, open_cache
-from qa.embeddings import embedder_identity, make_embeddings
 from qa.errors import IndexMismatchError, IndexMissingError, InputError
-from qa.store import (
+from qa.index.embedding_cache import CacheBackedEmbeddings, open_cache
+from qa.index.embeddings import embedder_identity, make_embeddings
+from qa.index.store import (
     ChunkStore,
     DocumentStamp,
     Manifest,
@@ -34,6 +32,9 @@ from qa.store import (
     open_for_writing,
     writer_lock,
 )
+from qa.ingest.chunking import chunk_document, chunking_signature
+from qa.ingest.documents import SUPPORTED_SUFFIXES, load_document
+from qa.records import Chunk, Document
 
 
 @dataclass(frozen=True)

@@ -23,16 +23,15 @@ from pathlib import Path
 
 import gradio as gr
 
-from qa.answering import Answer
-from qa.api import answer_stream
-from qa.chunking import Chunk, split_sentences
-from qa.citations import Citation
 from qa.config import Settings
-from qa.documents import SUPPORTED_SUFFIXES
 from qa.errors import AccessError, QAError
-from qa.library import DocumentLibrary
-from qa.pipeline import Pipeline
-from qa.store import StoredDocument
+from qa.index.store import StoredDocument
+from qa.ingest.chunking import split_sentences
+from qa.ingest.documents import SUPPORTED_SUFFIXES
+from qa.query.pipeline import Pipeline
+from qa.records import Answer, Chunk, Citation
+from qa.web.library import DocumentLibrary
+from qa.web.streaming import answer_stream
 
 EXAMPLES = {
     "zh": ["有多少家机构成为绿色联盟合作伙伴？", "COP15第一阶段会议通过了什么？", "这篇文章的作者是谁？"],

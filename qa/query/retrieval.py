@@ -28,10 +28,11 @@ from langchain_core.documents import Document as LCDocument
 from langchain_core.embeddings import Embeddings
 from langchain_core.retrievers import BaseRetriever
 
-from qa.chunking import Chunk, split_sentences
 from qa.errors import ConfigError
-from qa.keywords import Concept, KeywordHits, KeywordIndex, is_chinese, normalize
-from qa.store import ChunkStore, chunks_from_records
+from qa.index.keywords import Concept, KeywordHits, KeywordIndex, is_chinese, normalize
+from qa.index.store import ChunkStore, chunks_from_records
+from qa.ingest.chunking import split_sentences
+from qa.records import Chunk, RetrievalResult
 
 MODES = ("hybrid", "dense", "bm25", "rrf")
 RRF_K = 60
@@ -43,16 +44,6 @@ CANDIDATES = 30
 COVERAGE_WEIGHT = 0.2
 NEAR_DUPLICATE = 0.5  # share of a chunk's text already shown above it that makes it a repeat
 RECORD_CACHE = 8192  # chunk records (text, metadata, unit vector) kept in memory per open index
-
-
-@dataclass(frozen=True)
-class RetrievalResult:
-    rank: int
-    chunk: Chunk
-    score: float
-
-    def as_json(self) -> dict:
-        return {"rank": self.rank, **self.chunk.as_json(), "score": round(self.score, 4)}
 
 
 @dataclass(frozen=True)

@@ -14,21 +14,20 @@ import re
 from collections.abc import Callable, Iterator, Sequence
 from typing import Protocol
 
-from qa.answering import (
-    Answer,
+from qa.config import Settings
+from qa.errors import BackendError, ConfigError
+from qa.ingest.documents import ends_sentence
+from qa.query.answering import (
     ExtractiveAnswerer,
     citations_from_markers,
     condense_extractive,
     language_of,
     refusal,
 )
-from qa.citations import CheckedSentence, Verifier, join_sentences, key_terms, normalize, split_claims
-from qa.config import Settings
-from qa.documents import ends_sentence
-from qa.errors import BackendError, ConfigError
-from qa.prompts import render
-from qa.retrieval import RetrievalResult
-from qa.tokens import count_tokens
+from qa.query.citations import CheckedSentence, Verifier, join_sentences, key_terms, normalize, split_claims
+from qa.query.prompts import render
+from qa.records import Answer, RetrievalResult
+from qa.text.tokens import count_tokens
 
 Messages = list[dict[str, str]]
 

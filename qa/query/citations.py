@@ -14,8 +14,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import cache, lru_cache
 
-from qa.chunking import Chunk, split_sentences
-from qa.keywords import quiet_jieba
+from qa.index.keywords import quiet_jieba
+from qa.ingest.chunking import split_sentences
+from qa.records import Chunk
 
 MARKER = re.compile(r"\s*\[(\d{1,3})\]")
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
@@ -35,16 +36,6 @@ _STOPWORD_TEXT = (
     "according named name mention mentioned tell me please"
 )
 STOPWORDS = frozenset(_STOPWORD_TEXT.split())
-
-
-@dataclass(frozen=True)
-class Citation:
-    n: int
-    chunk: Chunk
-    quote: str
-
-    def as_json(self) -> dict:
-        return {"n": self.n, **self.chunk.as_json(), "quote": self.quote}
 
 
 @dataclass(frozen=True)

@@ -36,10 +36,10 @@ from chromadb.config import Settings as ChromaSettings
 from langchain_chroma import Chroma
 from langchain_core.embeddings import Embeddings
 
-from qa.chunking import Chunk
 from qa.config import Settings
 from qa.errors import IndexMismatchError, IndexMissingError, StoreError, WriterBusyError
-from qa.keywords import KeywordIndex
+from qa.index.keywords import KeywordIndex
+from qa.records import Chunk
 
 FORMAT_VERSION = 1
 CURRENT_FILE = "CURRENT"

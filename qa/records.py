@@ -1,0 +1,118 @@
+"""The plain records passed between the stages: a document's paragraphs, the chunks made of them,
+what retrieval found, the citations an answer makes, and the answer itself. They print well,
+compare in tests and serialise to the JSON of docs/interfaces.md in one place (`as_json`).
+Nothing here imports another part of qa."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Paragraph:
+    """One paragraph after repair; `number` is 1-based in document order."""
+
+    doc_id: str
+    number: int
+    section: str
+    text: str
+    start: int
+    end: int
+    kind: str = "body"  # body | heading | metadata
+    field: str = ""  # for metadata: title, author, position, serial, doi, ...
+    page: int = 0  # 1-based page of a paged source (PDF) where the paragraph starts; 0 if none
+
+    @property
+    def paragraph_id(self) -> str:
+        """Stable across re-ingests while the paragraph's text and position are unchanged."""
+        digest = hashlib.sha1(self.text.encode("utf-8")).hexdigest()[:10]
+        return f"{self.doc_id}#{digest}"
+
+
+@dataclass(frozen=True)
+class Document:
+    doc_id: str
+    source: str
+    title: str
+    content_hash: str
+    paragraphs: tuple[Paragraph, ...]
+    metadata: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Chunk:
+    chunk_id: str
+    doc_id: str
+    title: str
+    section: str
+    paragraphs: tuple[int, ...]
+    text: str
+    search_text: str
+    kind: str = "body"
+    page: int = 0  # page of a paged source where the paragraph starts; 0 when unpaged
+    paragraph_ids: tuple[str, ...] = ()
+
+    def as_json(self) -> dict:
+        """The chunk fields every retrieve result and citation carries (interfaces.md), plus the
+        document's title and page so a citation names its source among many documents."""
+        return {
+            "chunk_id": self.chunk_id,
+            "doc_id": self.doc_id,
+            "title": self.title,
+            "section": self.section,
+            "paragraphs": list(self.paragraphs),
+            "paragraph_ids": list(self.paragraph_ids),
+            "page": self.page or None,
+            "text": self.text,
+        }
+
+    def location(self) -> str:
+        """How a citation names its place for a reader: 'title · section · ¶12 · p. 3'."""
+        paragraphs = "¶" + ",".join(str(number) for number in self.paragraphs)
+        page = f"p. {self.page}" if self.page else ""
+        return " · ".join(filter(None, [self.title, self.section, paragraphs, page]))
+
+
+@dataclass(frozen=True)
+class RetrievalResult:
+    rank: int
+    chunk: Chunk
+    score: float
+
+    def as_json(self) -> dict:
+        return {"rank": self.rank, **self.chunk.as_json(), "score": round(self.score, 4)}
+
+
+@dataclass(frozen=True)
+class Citation:
+    n: int
+    chunk: Chunk
+    quote: str
+
+    def as_json(self) -> dict:
+        return {"n": self.n, **self.chunk.as_json(), "quote": self.quote}
+
+
+@dataclass(frozen=True)
+class Answer:
+    question: str
+    answer: str
+    refused: bool
+    mode: str
+    citations: tuple[Citation, ...]
+    retrieved: tuple[RetrievalResult, ...]
+    latency_ms: float = 0.0
+    extra: dict = field(default_factory=dict)
+
+    def as_json(self) -> dict:
+        return {
+            "question": self.question,
+            "answer": self.answer,
+            "refused": self.refused,
+            "mode": self.mode,
+            "citations": [citation.as_json() for citation in self.citations],
+            "retrieved": [result.as_json() for result in self.retrieved],
+            "latency_ms": round(self.latency_ms, 1),
+            **self.extra,
+        }

@@ -1,0 +1,46 @@
+"""The whole web app: the HTTP API with the chat page (/) and the widget's compact page (/embed)
+mounted on it, and `serve`, which runs it. The one module that knows both the API and the UI."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI
+
+from qa.config import Settings
+from qa.query.pipeline import Pipeline
+from qa.web.api import build_api
+from qa.web.library import DocumentLibrary
+
+
+def build_app(pipeline: Pipeline, settings: Settings | None = None) -> FastAPI:
+    """API, widget and both chat pages, ready for any ASGI server; nothing is launched."""
+    import gradio as gr
+
+    from qa.web.ui import CSS, HEAD, build_ui, theme  # Gradio is heavy: only when the app is built
+
+    settings = settings or pipeline.settings
+    library = DocumentLibrary(pipeline, settings)
+    app = build_api(pipeline, settings, library)
+    common: dict[str, Any] = {
+        "footer_links": [],
+        "ssr_mode": False,
+        "theme": theme(),
+        "css": CSS,
+        "head": HEAD,
+        "show_error": False,
+        # Gradio refuses bigger files in the browser, before sending them, with its own notice. It
+        # counts in MiB, so the number it shows is QA_MAX_FILE_MB; the panel checks the exact limit.
+        "max_file_size": int(settings.max_file_mb * 1024 * 1024),
+    }
+    gr.mount_gradio_app(app, build_ui(pipeline, settings, compact=True), path="/embed", **common)
+    return gr.mount_gradio_app(app, build_ui(pipeline, settings, library=library), path="/", **common)
+
+
+def serve(settings: Settings) -> None:
+    import uvicorn
+
+    pipeline = Pipeline(settings)
+    pipeline.health()  # fail now, in one sentence, if the index is missing or mismatched
+    print(f"Serving on http://{settings.host}:{settings.port}", flush=True)
+    uvicorn.run(build_app(pipeline), host=settings.host, port=settings.port, log_level="warning")
