@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from qa.chunking import chunk_document
+from qa.ingest.chunking import chunk_document
 from qa.config import PROJECT_ROOT, load_settings
-from qa.evaluation import compact, load_set
-from qa.ingestion import load_documents
+from qa.eval.runner import compact, load_set
+from qa.ingest.sync import load_documents
 
 SETS = PROJECT_ROOT / "eval" / "sets"
 CORPORA = PROJECT_ROOT / "eval" / "corpora"
