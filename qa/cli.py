@@ -98,6 +98,11 @@ def _parser() -> argparse.ArgumentParser:
         metavar="MODE",
         help="with --retrieval-only: hybrid (default), dense, bm25 or rrf",
     )
+    evaluate.add_argument(
+        "--split",
+        metavar="PART",
+        help="run only the items of this part of the set: tune (fit on it) or heldout (only measured)",
+    )
     evaluate.set_defaults(run=_eval)
     return parser
 
@@ -220,6 +225,7 @@ def _eval(settings: Settings, args: argparse.Namespace) -> int:
         retrieval_only=args.retrieval_only,
         baseline=args.baseline,
         retriever=args.retriever,
+        split=args.split,
     )
     print(evaluation.format_tables(report))
     if args.out:

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from qa.ingest.chunking import chunk_document
 from qa.config import PROJECT_ROOT, load_settings
 from qa.eval.runner import compact, load_set
+from qa.ingest.chunking import chunk_document
 from qa.ingest.sync import load_documents
 
 SETS = PROJECT_ROOT / "eval" / "sets"

@@ -339,3 +339,35 @@ def test_unknown_retriever_is_one_line(tmp_path: Path, capsys):
 
 def test_other_retriever_without_retrieval_only_is_one_line(tmp_path: Path, capsys):
     _bad(capsys, ["eval", str(DEV_SET), "--retriever", "dense"], "--retrieval-only")
+
+
+# --- the tuning and held-out parts ---------------------------------------------------------
+
+
+def _with_splits(*splits: str) -> list[dict]:
+    return [{**item, "split": split} for item, split in zip(TINY, splits, strict=True)]
+
+
+def test_split_runs_only_that_part_and_the_report_names_it(index_env, tmp_path: Path, capsys):
+    path = _write_set(tmp_path / "s.jsonl", _with_splits("tune", "heldout", "heldout"))
+    code = main(["eval", str(path), "--retrieval-only", "--split", "heldout", "--out", str(tmp_path / "out")])
+    assert code == 0, capsys.readouterr().err
+    assert "(heldout part): 2 items" in capsys.readouterr().out
+    report = json.loads((tmp_path / "out" / "report.json").read_text(encoding="utf-8"))
+    assert report["settings"]["split"] == "heldout"
+    assert [(r["id"], r["split"]) for r in report["items"]] == [("t-page", "heldout"), ("t-none", "heldout")]
+    assert "(heldout part)" in (tmp_path / "out" / "report.md").read_text(encoding="utf-8")
+
+
+def test_unknown_split_is_one_line(tmp_path: Path, capsys):
+    path = _write_set(tmp_path / "s.jsonl", _with_splits("tune", "heldout", "heldout"))
+    _bad(capsys, ["eval", str(path), "--split", "dev"], "--split", "tune", "heldout", "'dev'")
+
+
+def test_split_the_set_does_not_have_is_one_line(tmp_path: Path, capsys):
+    _bad(capsys, ["eval", str(_write_set(tmp_path / "s.jsonl", TINY)), "--split", "tune"], "no items", "tune")
+
+
+def test_item_with_an_unknown_split_names_the_line(tmp_path: Path, capsys):
+    path = _write_set(tmp_path / "s.jsonl", _with_splits("tune", "train", "heldout"))
+    _bad(capsys, ["eval", str(path)], "line 2", "'split'", "'train'")

@@ -27,6 +27,7 @@ from qa.records import Answer
 REPORT_FORMAT = 1
 HIT_KS = (1, 3, 5)
 MRR_DEPTH = 5
+SPLITS = ("tune", "heldout")  # the parts eval/split.py gives every item: fit on tune, report heldout
 REQUIRED_FIELDS = {
     "id": str,
     "question": str,
@@ -70,6 +71,7 @@ class EvalItem:
     kind: str
     reference_answer: str = ""
     history: tuple[dict, ...] = ()
+    split: str = ""
 
 
 @dataclass(frozen=True)
@@ -155,6 +157,9 @@ def _parse_item(line: str, where: str) -> EvalItem:
         for turn in history
     ):
         raise InputError(f"{where}: 'history' must be a list of {{role, content}} objects.")
+    split = raw.get("split", "")
+    if split not in ("", *SPLITS):
+        raise InputError(f"{where}: 'split' must be one of {', '.join(SPLITS)}, not {split!r}.")
     return EvalItem(
         id=raw["id"],
         question=raw["question"],
@@ -164,7 +169,20 @@ def _parse_item(line: str, where: str) -> EvalItem:
         kind=raw["kind"],
         reference_answer=raw.get("reference_answer") or "",
         history=tuple({"role": turn["role"], "content": turn["content"]} for turn in history),
+        split=split,
     )
+
+
+def select_split(items: Sequence[EvalItem], split: str | None, path: Path) -> list[EvalItem]:
+    """The items of one part of the set: `tune` is fitted on, `heldout` only ever measured."""
+    if split is None:
+        return list(items)
+    if split not in SPLITS:
+        raise InputError(f"--split must be one of {', '.join(SPLITS)}, not {split!r}.")
+    chosen = [item for item in items if item.split == split]
+    if not chosen:
+        raise InputError(f"The eval set {path} has no items with split '{split}' (run eval/split.py).")
+    return chosen
 
 
 # --- scoring one item ----------------------------------------------------------------------
@@ -297,6 +315,7 @@ def _record(item: EvalItem, query: str, results: Sequence, answer: Answer | None
     return {
         "id": item.id,
         "kind": item.kind,
+        "split": item.split,
         "question": item.question,
         "history": list(item.history),
         "answerable": item.answerable,
@@ -321,17 +340,20 @@ def evaluate(
     baseline: bool = False,
     progress: bool = True,
     retriever: str = "hybrid",
+    split: str | None = None,
 ) -> Report:
     """Run an eval set through the product's pipeline, or through the plain baseline recipe.
 
     `retriever` picks the retrieval mode (hybrid, the product's; dense, bm25 or rrf to measure
-    it against); modes other than hybrid only make sense with `retrieval_only`.
+    it against); modes other than hybrid only make sense with `retrieval_only`. `split` runs only
+    the items of that part of the set (tune or heldout).
     """
     if k < MRR_DEPTH:
         raise InputError(f"-k must be at least {MRR_DEPTH}, so that hit@5 and mrr@5 can be computed.")
     _check_retriever(retriever, retrieval_only, baseline)
-    items = load_set(set_path)
+    items = select_split(load_set(set_path), split, set_path)
     run_settings = {**settings.model_dump(mode="json"), "k": k, "retrieval_only": retrieval_only}
+    run_settings["split"] = split or "all"
     run_settings["retriever"] = "baseline" if baseline else retriever
     if baseline:
         from qa.eval.baseline import Baseline, recipe
@@ -492,17 +514,23 @@ def format_tables(report: Report) -> str:
     overall = report.metrics["overall"]
     rows = [("metric", "value")] + [(name, _cell(overall[name], name)) for name in METRICS]
     head = (
-        f"{report.set_path}: {overall['items']} items ({overall['answerable']} answerable), "
+        f"{report.set_path}{_part(report)}: {overall['items']} items ({overall['answerable']} answerable), "
         f"mode {report.mode}"
     )
     legend = ", ".join(f"{short} = {name}" for name, short in KIND_COLUMNS.items() if short != name)
     return f"{head}\n\n{_table(rows)}\n\n{_table(_kind_rows(report))}\n({legend})"
 
 
+def _part(report: Report) -> str:
+    """Names the part of the set when only one part ran, so a heldout table is never taken for all."""
+    split = report.settings.get("split", "all")
+    return "" if split == "all" else f" ({split} part)"
+
+
 def format_markdown(report: Report, chart_name: str | None = "report.png") -> str:
     overall = report.metrics["overall"]
     lines = [
-        f"# Eval report: `{report.set_path}`",
+        f"# Eval report: `{report.set_path}`{_part(report)}",
         "",
         f"Mode **{report.mode}**, {overall['items']} items ({overall['answerable']} answerable), "
         f"k={report.settings.get('k')}, {report.created_at}.",
