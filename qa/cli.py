@@ -151,7 +151,7 @@ def _ask(settings: Settings, args: argparse.Namespace) -> int:
     if args.json:
         _print_json(answer.as_json())
         return 0
-    standalone = answer.extra.get("standalone_question")
+    standalone = answer.standalone_question
     if standalone:
         print(f"Rewritten question: {standalone}\n")
     print(answer.answer)
@@ -190,9 +190,15 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _docs(settings: Settings, args: argparse.Namespace) -> int:
-    from qa.query.pipeline import Pipeline
+    from qa.index.embeddings import embedder_identity, make_embeddings
+    from qa.index.store import open_for_query
 
-    documents = Pipeline(settings).store.documents()
+    # the index alone: listing loads no LLM and no retriever
+    store = open_for_query(settings, make_embeddings(settings), embedder_identity(settings))
+    try:
+        documents = store.documents()
+    finally:
+        store.close()
     if args.json:
         _print_json([doc.__dict__ for doc in documents])
         return 0

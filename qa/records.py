@@ -95,7 +95,22 @@ class Citation:
 
 
 @dataclass(frozen=True)
+class Unverified:
+    """A sentence an answerer proposed that its cited paragraph does not support, and why."""
+
+    sentence: str
+    reason: str
+
+    def as_json(self) -> dict:
+        return {"sentence": self.sentence, "reason": self.reason}
+
+
+@dataclass(frozen=True)
 class Answer:
+    """What a question gets: the text with `[n]` markers and the citations they open. The fields
+    after `latency_ms` say how it came about; `as_json` writes each only when it says something,
+    so the JSON of docs/interfaces.md stays as it was."""
+
     question: str
     answer: str
     refused: bool
@@ -103,10 +118,17 @@ class Answer:
     citations: tuple[Citation, ...]
     retrieved: tuple[RetrievalResult, ...]
     latency_ms: float = 0.0
-    extra: dict = field(default_factory=dict)
+    standalone_question: str = ""  # a follow-up rewritten with the history, when it was rewritten
+    related: tuple[RetrievalResult, ...] = ()  # a refusal's nearest paragraphs, named, not quoted
+    unverified: tuple[Unverified, ...] = ()  # proposed sentences removed by verification
+    verified: bool = True  # False: every proposed sentence failed and the text is shown flagged
+    injection: bool = False  # the question held instructions, which were not obeyed
+    llm: str = ""  # the chat backend that wrote the draft
+    llm_raw_answer: str | None = None  # the LLM's reply before verification
+    fallback: str = ""  # why another answerer's answer is shown instead
 
     def as_json(self) -> dict:
-        return {
+        out = {
             "question": self.question,
             "answer": self.answer,
             "refused": self.refused,
@@ -114,5 +136,15 @@ class Answer:
             "citations": [citation.as_json() for citation in self.citations],
             "retrieved": [result.as_json() for result in self.retrieved],
             "latency_ms": round(self.latency_ms, 1),
-            **self.extra,
         }
+        optional = {
+            "standalone_question": self.standalone_question,
+            "related": [result.as_json() | {"text": ""} for result in self.related],
+            "unverified": [sentence.as_json() for sentence in self.unverified],
+            "verified": None if self.verified else False,
+            "injection": self.injection or None,
+            "llm": self.llm,
+            "llm_raw_answer": self.llm_raw_answer,
+            "fallback": self.fallback,
+        }
+        return out | {key: value for key, value in optional.items() if value not in ("", None, [])}

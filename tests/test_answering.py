@@ -41,7 +41,7 @@ def test_refusal_is_in_the_question_language_and_states_no_fact(pipeline: Pipeli
     zh = refusal("昆明市的常住人口是多少？", list(results))
     en = refusal("What is the population of Kunming?", list(results))
     assert zh.refused and zh.answer.startswith("文章没有提到") and not zh.citations
-    assert en.answer.startswith("The article does not say") and en.extra["related"]
+    assert en.answer.startswith("The article does not say") and en.related
     assert not re.search(r"\d{3,}", zh.answer.split("相关的段落")[0])
 
 
@@ -60,7 +60,7 @@ def test_follow_up_in_the_pipeline_shows_the_rewritten_question(pipeline: Pipeli
         {"role": "assistant", "content": "第一阶段会议通过了《昆明宣言》。"},
     ]
     answer = pipeline.ask("那第二阶段呢？", history)
-    assert answer.extra["standalone_question"] == "COP15第二阶段会议通过了什么？"
+    assert answer.standalone_question == "COP15第二阶段会议通过了什么？"
     assert answer.as_json()["standalone_question"] and answer.question == "那第二阶段呢？"
     assert "框架" in answer.answer
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from qa.query.citations import Verifier, key_terms, split_claims
+from qa.query.citations import VerifiedStream, Verifier, key_terms, split_claims
 from qa.records import Chunk
 
 
@@ -74,3 +74,32 @@ def test_a_paraphrase_may_add_one_common_word_when_it_means_the_same():
 def test_english_around_chinese_that_is_in_the_source_is_its_translation():
     assert Verifier().supports("The Kunming Declaration (《昆明宣言》).", SOURCE.text)[0]
     assert not Verifier().supports("The Kunming Declaration (《北京宣言》).", SOURCE.text)[0]
+
+
+def _streamed(text: str, step: int, may_be_cut: bool = False) -> tuple[list[str], VerifiedStream]:
+    """Feeds `text` in pieces of `step` characters, as a model streams it."""
+    stream = VerifiedStream(Verifier(), {1: SOURCE})
+    shown = [piece for i in range(0, len(text), step) for piece in stream.feed(text[i : i + step])]
+    return shown + list(stream.finish(may_be_cut=may_be_cut)), stream
+
+
+def test_a_streamed_sentence_is_shown_once_complete_and_a_removed_one_never():
+    text = "第一阶段会议通过了《昆明宣言》[1]。中国承诺出资一百亿美元用于火星探测。[1] 第二阶段会议通过了“框架”。[1]"
+    for step in (1, 3, 7, len(text)):
+        shown, stream = _streamed(text, step)
+        assert "".join(shown) == stream.shown
+        assert "火星" not in stream.shown and "第二阶段会议通过了“框架”。[1]" in stream.shown
+        assert [s.text for s in stream.removed] == ["中国承诺出资一百亿美元用于火星探测。"]
+
+
+def test_a_sentence_is_held_back_until_its_markers_have_arrived():
+    stream = VerifiedStream(Verifier(), {1: SOURCE})
+    assert list(stream.feed("第一阶段会议通过了《昆明宣言》。 [")) == []
+    assert list(stream.feed("1]")) == []  # more markers may follow
+    assert "".join(stream.feed(" 第二")) == "第一阶段会议通过了《昆明宣言》。 [1]"
+
+
+def test_a_draft_cut_off_mid_sentence_does_not_show_the_fragment():
+    shown, stream = _streamed("第一阶段会议通过了《昆明宣言》。[1] 第二阶段会议通过了", 4, may_be_cut=True)
+    assert stream.shown == "第一阶段会议通过了《昆明宣言》。[1]"
+    assert stream.removed[-1].reason == "unfinished sentence"

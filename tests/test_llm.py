@@ -114,8 +114,8 @@ def test_tiny_llm_inventions_never_appear_as_cited_claims(llm_pipeline: Pipeline
             for n in markers:
                 assert checker.supports(claim, evidence(chunks[n]))[0], f"unsupported: {claim} [{n}]"
         assert "100亿" not in answer.answer
-        removed += len(answer.extra.get("unverified", []))
-        assert answer.extra.get("llm_raw_answer") is not None or answer.refused
+        removed += len(answer.unverified)
+        assert answer.llm_raw_answer is not None or answer.refused
     assert removed > 0, "the tiny model's answers should have needed some removals"
 
 
@@ -132,7 +132,7 @@ def test_follow_up_is_condensed_by_the_llm_or_the_rule(llm_pipeline: Pipeline):
         {"role": "assistant", "content": "第一阶段会议通过了《昆明宣言》。"},
     ]
     answer = llm_pipeline.ask("那第二阶段呢？", history)
-    assert "第二阶段" in answer.extra["standalone_question"]
+    assert "第二阶段" in answer.standalone_question
 
 
 def test_context_is_fenced_labelled_and_within_budget(pipeline: Pipeline):

@@ -305,7 +305,7 @@ def run_items(
             started = time.perf_counter()
             answer = system.ask(item.question, item.history)
             latency = (time.perf_counter() - started) * 1000
-            query = answer.extra.get("standalone_question") or item.question
+            query = answer.standalone_question or item.question
             retrieval = system.retrieve(query, k)
         records.append(_record(item, query, retrieval.results, answer, latency))
     return records

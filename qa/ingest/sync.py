@@ -163,14 +163,16 @@ def ingest(
     paths: Sequence[Path] | None = None,
     rebuild: bool = False,
     progress: bool = True,
+    embeddings: Embeddings | None = None,
 ) -> IngestReport:
-    """Bring the index up to date with these files; unchanged files are not even parsed."""
+    """Bring the index up to date with these files; unchanged files are not even parsed.
+    `embeddings`: a running app passes the embedder it already has, instead of loading another."""
     started = time.perf_counter()
     paths = list(paths or settings.documents)
     files = collect_files(paths)
     chunking = chunking_signature(settings.chunk_max_tokens, settings.chunk_overlap_sentences)
     identity = embedder_identity(settings)
-    timed = TimedEmbeddings(make_embeddings(settings))
+    timed = TimedEmbeddings(embeddings or make_embeddings(settings))
     max_bytes = int(settings.max_file_mb * 1_000_000)
     with writer_lock(settings):
         stored, has_keywords = ({}, False) if rebuild else _stored(settings, timed, identity)
@@ -290,13 +292,15 @@ def _report(
     )
 
 
-def remove_documents(settings: Settings, doc_ids: Sequence[str]) -> dict[str, int]:
+def remove_documents(
+    settings: Settings, doc_ids: Sequence[str], embeddings: Embeddings | None = None
+) -> dict[str, int]:
     """Delete documents' chunks from the vectors and the keyword index, in one crash-safe write.
 
     An id that is not in the index is an error before anything is touched, naming the ids
     that are (so a typo loses nothing)."""
     identity = embedder_identity(settings)
-    embeddings = make_embeddings(settings)
+    embeddings = embeddings or make_embeddings(settings)
     with writer_lock(settings):
         store = open_for_query(settings, embeddings, identity)
         try:

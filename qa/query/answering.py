@@ -17,11 +17,12 @@ The LLM answerer lives in llm.py; every answer passes citations.Verifier either 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 from qa.ingest.chunking import split_sentences
-from qa.query.citations import _CJK, Verifier, best_quote, join_sentences, key_terms, normalize, numbers
+from qa.query.answerer import Draft
+from qa.query.citations import _CJK, Verifier, join_sentences, key_terms, normalize, numbers
 from qa.query.retrieval import new_places
 from qa.records import Answer, Citation, RetrievalResult
 
@@ -42,6 +43,14 @@ REFUSAL = {
     "zh": "文章没有提到这一点，我无法根据文章回答。",
     "en": "The article does not say, so I cannot answer this from it.",
 }
+_SAYS_NOT_ANSWERED = re.compile(r"^\s*(文章没有提到|the article does not say)", re.IGNORECASE)
+
+
+def says_not_answered(text: str) -> bool:
+    """Whether a drafted answer opens by saying the documents do not answer (an LLM refusing)."""
+    return bool(_SAYS_NOT_ANSWERED.match(text))
+
+
 RELATED = {"zh": "相关的段落：{items}。", "en": "Related paragraphs: {items}."}
 
 
@@ -78,7 +87,7 @@ def refusal(
         mode="extractive",
         citations=(),
         retrieved=tuple(results),
-        extra={"related": [result.as_json() | {"text": ""} for result in nearest]},
+        related=tuple(nearest),
     )
 
 
@@ -218,18 +227,19 @@ class ExtractiveAnswerer:
         self.embed = embed
         self.verifier = verifier or Verifier(embed=embed)
 
-    def answer(
-        self, question: str, results: list[RetrievalResult], answerable: bool, language: str | None = None
-    ) -> Answer:
-        language = language or language_of(question)
-        if not answerable or not results:
-            return refusal(question, results, language)
-        chosen = self.select(question, results)
+    def draft(
+        self, question: str, results: Sequence[RetrievalResult], language: str
+    ) -> Iterator[str | Draft]:
+        """The chosen sentences with their markers in one piece, and the quote of each marker;
+        nothing when no sentence answers (the pipeline then refuses)."""
+        chosen = self.select(question, results) if results else []
         if not chosen:
-            return refusal(question, results, language)
-        return self.compose(question, results, chosen, language)
+            yield Draft()
+            return
+        yield self.compose(chosen, language)
+        yield Draft(quotes={citation.n: citation.quote for citation in citations_for(chosen, results)})
 
-    # The steps, public so the LLM answerer can fall back on them.
+    # The steps.
 
     def select(self, question: str, results: Sequence[RetrievalResult]) -> list[Candidate]:
         part = _ORDINAL_PART.search(question)
@@ -386,9 +396,7 @@ class ExtractiveAnswerer:
                 items[head.group(0)] = candidate
         return sorted(items.values(), key=lambda c: NUMERALS.index(c.sentence[0])) if len(items) >= 2 else []
 
-    def compose(
-        self, question: str, results: Sequence[RetrievalResult], chosen: Sequence[Candidate], language: str
-    ) -> Answer:
+    def compose(self, chosen: Sequence[Candidate], language: str) -> str:
         lines = []
         for i, candidate in enumerate(chosen):
             if language == "zh":
@@ -396,15 +404,7 @@ class ExtractiveAnswerer:
             else:
                 frame = "The article says:" if i == 0 else "It also says:"
                 lines.append(f"{frame} “{candidate.sentence}” [{candidate.n}]")
-        citations = citations_for(chosen, results)
-        return Answer(
-            question=question,
-            answer=join_sentences(lines) if language == "zh" else " ".join(lines),
-            refused=False,
-            mode=self.mode,
-            citations=citations,
-            retrieved=tuple(results),
-        )
+        return join_sentences(lines) if language == "zh" else " ".join(lines)
 
 
 def citations_for(chosen: Sequence[Candidate], results: Sequence[RetrievalResult]) -> tuple[Citation, ...]:
@@ -412,18 +412,6 @@ def citations_for(chosen: Sequence[Candidate], results: Sequence[RetrievalResult
     for candidate in chosen:
         quotes.setdefault(candidate.n, []).append(candidate.sentence)
     return tuple(Citation(n, results[n - 1].chunk, "".join(quotes[n])) for n in sorted(quotes))
-
-
-def citations_from_markers(
-    text_by_marker: dict[int, list[str]], results: Sequence[RetrievalResult]
-) -> tuple[Citation, ...]:
-    """Citations for verified LLM sentences: the quote is the chunk's best-matching sentence(s)."""
-    citations = []
-    for n in sorted(text_by_marker):
-        chunk = results[n - 1].chunk
-        quotes = list(dict.fromkeys(best_quote(claim, chunk) for claim in text_by_marker[n]))
-        citations.append(Citation(n, chunk, "".join(quotes)))
-    return tuple(citations)
 
 
 # --- prompt injection ---------------------------------------------------------------------------

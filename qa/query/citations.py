@@ -10,13 +10,14 @@ What it does not do: choose sentences (answering.py) or call a model (llm.py).
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cache, lru_cache
 
 from qa.index.keywords import quiet_jieba
 from qa.ingest.chunking import split_sentences
-from qa.records import Chunk
+from qa.ingest.loaders import ends_sentence
+from qa.records import Chunk, Citation, RetrievalResult
 
 MARKER = re.compile(r"\s*\[(\d{1,3})\]")
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
@@ -296,3 +297,87 @@ def best_quote(claim: str, chunk: Chunk) -> str:
         for sentence in sentences
     ]
     return max(scored, key=lambda pair: pair[0])[1].strip()
+
+
+class VerifiedStream:
+    """Checks a streamed answer sentence by sentence, whichever answerer wrote it: a sentence is
+    let through once it is complete (the text after it has begun, so its closing quote and
+    markers are in) and its cited paragraph supports it; a removed one never reaches the screen.
+
+    A sentence that keeps all its markers is shown as written; one that lost some, or borrowed a
+    citation it lacked, is shown with the markers that held. At the end of a draft that may be
+    cut off (an LLM at its token limit) an unfinished sentence is no claim, and a sentence already
+    shown is not shown twice (small models loop)."""
+
+    def __init__(self, verifier: Verifier, chunks: dict[int, Chunk]) -> None:
+        self.verifier = verifier
+        self.chunks = chunks
+        self.kept: list[CheckedSentence] = []
+        self.removed: list[CheckedSentence] = []
+        self.shown = ""
+        self.raw = ""
+        self._buffer = ""
+
+    def feed(self, text: str) -> Iterator[str]:
+        """The newly verified text (to append to what was shown) after `text` arrives."""
+        self.raw += text
+        self._buffer += text
+        *lines, rest = self._buffer.split("\n")
+        pieces = [piece for line in lines for piece in _sentences_with_markers(line)]
+        ongoing = list(_PIECE.finditer(rest))
+        ongoing = [match for match in ongoing if match.group(0).strip()]
+        # the last piece may still grow; a piece of bare markers may still bind to the one before
+        waiting = 2 if ongoing and ongoing[-1].group(0).lstrip().startswith("[") else 1
+        done, waiting_from = ongoing[:-waiting], ongoing[-waiting:] if ongoing else []
+        pieces += [match.group(0) for match in done]
+        self._buffer = rest[waiting_from[0].start() :] if waiting_from else rest
+        for piece in pieces:
+            yield from self._check(piece, final=False)
+
+    def finish(self, may_be_cut: bool = False) -> Iterator[str]:
+        """Whatever is left once the draft has ended."""
+        rest, self._buffer = self._buffer, ""
+        for line in rest.split("\n"):
+            for piece in _sentences_with_markers(line):
+                yield from self._check(piece, final=may_be_cut)
+
+    def _check(self, piece: str, final: bool) -> Iterator[str]:
+        for claim, markers in split_claims(piece):
+            if final and not ends_sentence(claim):
+                self.removed.append(CheckedSentence(claim, (), False, "unfinished sentence"))
+                continue
+            if any(normalize(claim) == normalize(sentence.text) for sentence in self.kept):
+                self.removed.append(CheckedSentence(claim, (), False, "repeats a sentence already shown"))
+                continue
+            checked = self.verifier.check(claim, markers, self.chunks)
+            if not checked.supported:
+                self.removed.append(checked)
+                continue
+            self.kept.append(checked)
+            as_written = checked.markers == markers and len(split_claims(piece)) == 1
+            text = piece.strip() if as_written else checked.rendered()
+            joined = join_sentences([self.shown, text]) if self.shown else text
+            new, self.shown = joined[len(self.shown) :], joined
+            yield new
+
+    @property
+    def cited(self) -> dict[int, list[str]]:
+        """Per marker, the kept sentences that cite it."""
+        by_marker: dict[int, list[str]] = {}
+        for sentence in self.kept:
+            for n in sentence.markers:
+                by_marker.setdefault(n, []).append(sentence.text)
+        return by_marker
+
+
+def citations_for_markers(
+    cited: dict[int, list[str]], results: Sequence[RetrievalResult], quotes: dict[int, str]
+) -> tuple[Citation, ...]:
+    """A citation per marker that verified sentences kept: the quote the answerer gave for it, or
+    else the chunk's sentences that best match the sentences citing it."""
+    citations = []
+    for n in sorted(cited):
+        chunk = results[n - 1].chunk
+        quote = quotes.get(n) or "".join(dict.fromkeys(best_quote(claim, chunk) for claim in cited[n]))
+        citations.append(Citation(n, chunk, quote))
+    return tuple(citations)

@@ -3,37 +3,28 @@
 Backends are one-method contracts (`stream(messages) -> Iterator[str]`): `OpenAIChat` through
 langchain-openai (DeepSeek, Qwen, Ollama, vLLM, llama.cpp's server) and `LocalGGUFChat` through
 llama-cpp-python in-process (the `llm` extra). The answerer packs retrieved chunks into the
-prompt up to a token budget (tiktoken), streams the reply, and lets through only sentences that
-citations.Verifier confirms; when none survive, the extractive answer is given instead.
-What it does not do: retrieval, or any decision to refuse (the retriever and pipeline decide).
+prompt up to a token budget (tiktoken) and streams the reply as a draft (qa/query/answerer.py).
+What it does not do: retrieval, verification, or any decision to refuse (the pipeline does those).
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterator, Sequence
 from typing import Protocol
 
 from qa.config import Settings
 from qa.errors import BackendError, ConfigError
-from qa.ingest.documents import ends_sentence
+from qa.query.answerer import Draft
 from qa.query.answering import (
-    ExtractiveAnswerer,
-    citations_from_markers,
     condense_extractive,
     language_of,
-    refusal,
 )
-from qa.query.citations import CheckedSentence, Verifier, join_sentences, key_terms, normalize, split_claims
+from qa.query.citations import key_terms, normalize
 from qa.query.prompts import render
-from qa.records import Answer, RetrievalResult
+from qa.records import RetrievalResult
 from qa.text.tokens import count_tokens
 
 Messages = list[dict[str, str]]
-
-# A complete sentence at the front of the stream buffer: its end, then any markers, then more text.
-_COMPLETE = re.compile(r"^(.*?(?:[。！？!?\n]|\.\s))((?:\s*\[\d{1,3}\])*)(?=\s*[^\s\[])", re.DOTALL)
-_REFUSAL = re.compile(r"^\s*(文章没有提到|the article does not say)", re.IGNORECASE)
 
 
 class ChatBackend(Protocol):
@@ -106,12 +97,18 @@ class LocalGGUFChat:
                 yield text
 
 
+# Chat backends by name, like the embedders: the first whose setting is given is used.
+CHAT_BACKENDS: dict[str, tuple[Callable[[Settings], bool], Callable[[Settings], ChatBackend]]] = {
+    "openai": (lambda settings: bool(settings.llm_base_url), OpenAIChat),
+    "gguf": (lambda settings: settings.llm_gguf_path is not None, LocalGGUFChat),
+}
+
+
 def make_chat(settings: Settings) -> ChatBackend | None:
     """The configured chat backend, or None when no LLM is configured (extractive mode)."""
-    if settings.llm_base_url:
-        return OpenAIChat(settings)
-    if settings.llm_gguf_path is not None:
-        return LocalGGUFChat(settings)
+    for configured, backend in CHAT_BACKENDS.values():
+        if configured(settings):
+            return backend(settings)
     return None
 
 
@@ -147,107 +144,24 @@ def answer_messages(
 
 
 class LLMAnswerer:
-    """Streams an LLM's answer sentence by sentence, each verified before it is shown."""
+    """Drafts an answer with a chat model: the retrieved chunks packed into the prompt up to a
+    token budget, the reply streamed as it comes. The pipeline verifies it."""
 
     mode = "llm"
 
-    def __init__(
-        self, chat: ChatBackend, settings: Settings, verifier: Verifier, fallback: ExtractiveAnswerer
-    ) -> None:
+    def __init__(self, chat: ChatBackend, settings: Settings) -> None:
         self.chat = chat
         self.settings = settings
-        self.verifier = verifier
-        self.fallback = fallback
 
-    def answer(
-        self, question: str, results: list[RetrievalResult], answerable: bool, language: str | None = None
-    ) -> Answer:
-        final = None
-        for piece in self.answer_stream(question, results, answerable, language):
-            if isinstance(piece, Answer):
-                final = piece
-        assert final is not None
-        return final
-
-    def answer_stream(
-        self, question: str, results: list[RetrievalResult], answerable: bool, language: str | None = None
-    ) -> Iterator[str | Answer]:
-        """Yields verified text pieces, then the final Answer (its text is what was yielded)."""
-        language = language or language_of(question)
-        if not answerable or not results:
-            answer = refusal(question, results, language)
-            yield answer.answer
-            yield answer
-            return
-        chunks = {n: result.chunk for n, result in enumerate(results, start=1)}
+    def draft(
+        self, question: str, results: Sequence[RetrievalResult], language: str
+    ) -> Iterator[str | Draft]:
         messages = answer_messages(question, results, language, self.settings.llm_context_tokens)
-        raw, buffer, shown = "", "", ""
-        kept: list[CheckedSentence] = []
-        removed: list[CheckedSentence] = []
+        raw = ""
         for token in self.chat.stream(messages):
             raw += token
-            buffer += token
-            while match := _COMPLETE.match(buffer):
-                sentence = match.group(0)
-                buffer = buffer[match.end() :]
-                for piece in self._check(sentence, chunks, kept, removed):
-                    shown, text = _append(shown, piece)
-                    yield text
-        for piece in self._check(buffer, chunks, kept, removed, final=True):
-            shown, text = _append(shown, piece)
-            yield text
-        extra = {
-            "llm": self.chat.name,
-            "llm_raw_answer": raw,
-            "unverified": [{"sentence": s.text, "reason": s.reason} for s in removed],
-        }
-        if not kept and _REFUSAL.match(raw):
-            answer = refusal(question, results, language)
-            answer = Answer(**{**answer.__dict__, "mode": self.mode, "extra": {**answer.extra, **extra}})
-            yield answer.answer
-            yield answer
-            return
-        if not kept:
-            fallback = self.fallback.answer(question, results, True, language)
-            extra["fallback"] = "extractive: no sentence of the LLM's answer was supported"
-            yield ("\n" if shown else "") + fallback.answer
-            yield Answer(**{**fallback.__dict__, "extra": {**fallback.extra, **extra}})
-            return
-        by_marker: dict[int, list[str]] = {}
-        for sentence in kept:
-            for n in sentence.markers:
-                by_marker.setdefault(n, []).append(sentence.text)
-        yield Answer(
-            question=question,
-            answer=shown,
-            refused=False,
-            mode=self.mode,
-            citations=citations_from_markers(by_marker, results),
-            retrieved=tuple(results),
-            extra=extra,
-        )
-
-    def _check(self, text: str, chunks, kept: list, removed: list, final: bool = False) -> Iterator[str]:
-        """Verified sentences of `text`; at the end of the stream, an unfinished one (cut off by
-        the token limit) is no claim, and a sentence already shown is not shown again."""
-        for claim, markers in split_claims(text):
-            if final and not ends_sentence(claim):
-                removed.append(CheckedSentence(claim, (), False, "unfinished sentence"))
-                continue
-            if any(normalize(claim) == normalize(sentence.text) for sentence in kept):
-                removed.append(CheckedSentence(claim, (), False, "repeats a sentence already shown"))
-                continue  # small models loop
-            checked = self.verifier.check(claim, markers, chunks)
-            if checked.supported:
-                kept.append(checked)
-                yield checked.rendered()
-            else:
-                removed.append(checked)
-
-
-def _append(shown: str, piece: str) -> tuple[str, str]:
-    joined = join_sentences([shown, piece]) if shown else piece
-    return joined, joined[len(shown) :]
+            yield token
+        yield Draft(backend=self.chat.name, raw=raw, may_be_cut=True)
 
 
 class LLMCondenser:
@@ -280,6 +194,3 @@ def _keeps_terms(question: str, rewritten: str) -> bool:
         return True
     haystack = normalize(rewritten)
     return sum(term in haystack for term in terms) / len(terms) >= 0.5
-
-
-Condenser = Callable[[str, Sequence[dict]], str]

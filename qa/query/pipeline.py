@@ -1,7 +1,8 @@
 """ask(question, history) -> Answer: the one place that wires the steps together.
 
-condense (follow-ups become standalone questions) -> retrieve -> is_answerable -> answer
-(extractive, or LLM when one is configured) -> every sentence verified against its citation.
+condense (follow-ups become standalone questions) -> retrieve -> is_answerable -> draft (the
+extractive answerer, or an LLM when one is configured; qa/query/answerer.py is their contract)
+-> every sentence verified against its citation, here and only here.
 The CLI, the HTTP API, the web page and the eval runner all call this object, so they answer
 identically; `ask_stream` yields the same answer's text in pieces, then the Answer itself.
 It reopens the index when an ingest has committed a new generation.
@@ -12,7 +13,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass, replace
 
 from langchain_core.embeddings import Embeddings
@@ -21,10 +22,20 @@ from qa.config import Settings
 from qa.errors import InputError
 from qa.index.embeddings import embedder_identity, make_embeddings
 from qa.index.store import ChunkStore, index_version, open_for_query
-from qa.query.answering import ExtractiveAnswerer, condense_extractive, language_of, refusal, strip_injection
-from qa.query.citations import Verifier, key_terms
+from qa.query.answerer import Answerer, Draft
+from qa.query.answering import (
+    ExtractiveAnswerer,
+    condense_extractive,
+    language_of,
+    refusal,
+    says_not_answered,
+    strip_injection,
+)
+from qa.query.citations import VerifiedStream, Verifier, citations_for_markers, key_terms
 from qa.query.retrieval import Retriever
-from qa.records import Answer, RetrievalResult
+from qa.records import Answer, Citation, RetrievalResult, Unverified
+
+Condenser = Callable[[str, Sequence[dict]], str]
 
 
 @dataclass(frozen=True)
@@ -80,11 +91,10 @@ class Pipeline:
         self.verifier = Verifier(embed=self.embeddings.embed_texts)
         self.extractive = ExtractiveAnswerer(embed=self.embeddings.embed_texts, verifier=self.verifier)
         self.chat = make_chat(settings)
-        if self.chat is None:
-            self.answerer = self.extractive
-            self.condense = condense_extractive
-        else:
-            self.answerer = LLMAnswerer(self.chat, settings, self.verifier, self.extractive)
+        self.answerer: Answerer = self.extractive
+        self.condense: Condenser = condense_extractive
+        if self.chat is not None:
+            self.answerer = LLMAnswerer(self.chat, settings)
             self.condense = LLMCondenser(self.chat)
         self._lock = threading.Lock()
         self._store: ChunkStore | None = None
@@ -137,47 +147,68 @@ class Pipeline:
         retriever = Retriever(self.store, self.embeddings)
         results = retriever.retrieve(standalone or question, self.settings.top_k)
         answerable = bool(key_terms(standalone)) and retriever.is_answerable(standalone, results)
-        if injected and not answerable:
-            answer = replace(refusal(question, results, language), extra={"injection": True})
-            yield answer.answer
-        elif self.chat is None:
-            answer = self.extractive.answer(standalone, results, answerable, language)
-            answer = self._verified(answer)
-            yield answer.answer
+        if answerable and results:
+            answer = yield from self._verified(self.answerer, standalone, results, language)
         else:
-            answer = None
-            for piece in self.answerer.answer_stream(standalone, results, answerable, language):
-                if isinstance(piece, Answer):
-                    answer = piece
-                else:
-                    yield piece
-            assert answer is not None
-        extra = dict(answer.extra)
-        if injected:
-            extra["injection"] = True
-        if standalone and standalone != question:
-            extra["standalone_question"] = standalone
+            answer = refusal(question, results, language)
+            yield answer.answer
         yield replace(
-            answer, question=question, extra=extra, latency_ms=(time.perf_counter() - started) * 1000
+            answer,
+            question=question,
+            standalone_question=standalone if standalone and standalone != question else "",
+            injection=injected,
+            latency_ms=(time.perf_counter() - started) * 1000,
         )
 
-    def _verified(self, answer: Answer) -> Answer:
-        """The extractive answer passes the same gate as the LLM's; a failure is reported, not shown."""
-        if answer.refused:
-            return answer
-        chunks = {c.n: c.chunk for c in answer.citations}
-        report = self.verifier.verify(answer.answer, chunks)
-        if not report.removed:
-            return answer
-        extra = {
-            **answer.extra,
-            "unverified": [{"sentence": s.text, "reason": s.reason} for s in report.removed],
-        }
-        cited = set(report.cited)
-        citations = tuple(c for c in answer.citations if c.n in cited)
-        if not report.kept:
-            return answer
-        return replace(answer, answer=report.text, citations=citations, extra=extra)
+    def _verified(
+        self, answerer: Answerer, question: str, results: Sequence[RetrievalResult], language: str
+    ) -> Generator[str, None, Answer]:
+        """The one gate every answer passes: the answerer's draft, sentence by sentence, checked
+        against the paragraphs it cites, shown as it holds. A draft that says the documents do not
+        answer is a refusal; an LLM draft of which nothing holds gives way to the extractive
+        answer; an extractive draft of which nothing holds is shown flagged as unverified."""
+        chunks = {n: result.chunk for n, result in enumerate(results, start=1)}
+        stream = VerifiedStream(self.verifier, chunks)
+        draft = Draft()
+        for piece in answerer.draft(question, results, language):
+            if isinstance(piece, Draft):
+                draft = piece
+            else:
+                yield from stream.feed(piece)
+        yield from stream.finish(may_be_cut=draft.may_be_cut)
+        unverified = tuple(Unverified(s.text, s.reason) for s in stream.removed)
+        about = {"llm": draft.backend, "llm_raw_answer": draft.raw, "unverified": unverified}
+        if stream.kept:
+            citations = citations_for_markers(stream.cited, results, draft.quotes)
+            return Answer(question, stream.shown, False, answerer.mode, citations, tuple(results), **about)
+        if not stream.removed or says_not_answered(draft.raw or ""):
+            answer = refusal(question, results, language)
+            yield answer.answer
+            return replace(answer, mode=answerer.mode, **about)
+        if answerer is not self.extractive:
+            fallback = yield from self._verified(self.extractive, question, results, language)
+            reason = "extractive: no sentence of the LLM's answer was supported"
+            return replace(
+                fallback,
+                llm=draft.backend,
+                llm_raw_answer=draft.raw,
+                fallback=reason,
+                unverified=unverified + fallback.unverified,
+            )
+        yield stream.raw.strip()
+        citations = tuple(
+            Citation(n, results[n - 1].chunk, quote) for n, quote in sorted(draft.quotes.items())
+        )
+        return Answer(
+            question,
+            stream.raw.strip(),
+            False,
+            answerer.mode,
+            citations,
+            tuple(results),
+            unverified=unverified,
+            verified=False,
+        )
 
     def health(self) -> dict:
         return {"status": "ok", "chunks": self.store.count(), "embedder": self.identity}

@@ -212,7 +212,12 @@ class DocumentLibrary:
                     os.replace(final, backup)
                 moved.append((final, backup))
                 os.replace(temporary, final)
-            report = ingest(self.settings, [final for final, _ in moved], progress=False)
+            report = ingest(
+                self.settings,
+                [final for final, _ in moved],
+                progress=False,
+                embeddings=self.pipeline.embeddings,
+            )
         except QAError as exc:
             self._put_back(moved)
             raise type(exc)(self._plain(str(exc))) from None
@@ -242,7 +247,7 @@ class DocumentLibrary:
         if not self._lock.acquire(blocking=False):
             raise WriterBusyError("Another upload or removal is under way; try again when it has finished.")
         try:
-            removed = remove_documents(self.settings, [doc_id])
+            removed = remove_documents(self.settings, [doc_id], self.pipeline.embeddings)
             uploaded = self._uploaded_file(known[doc_id])
             if uploaded is not None:
                 uploaded.unlink(missing_ok=True)
