@@ -84,7 +84,10 @@ def _streamed(text: str, step: int, may_be_cut: bool = False) -> tuple[list[str]
 
 
 def test_a_streamed_sentence_is_shown_once_complete_and_a_removed_one_never():
-    text = "第一阶段会议通过了《昆明宣言》[1]。中国承诺出资一百亿美元用于火星探测。[1] 第二阶段会议通过了“框架”。[1]"
+    text = (
+        "第一阶段会议通过了《昆明宣言》[1]。中国承诺出资一百亿美元用于火星探测。[1] "
+        "第二阶段会议通过了“框架”。[1]"
+    )
     for step in (1, 3, 7, len(text)):
         shown, stream = _streamed(text, step)
         assert "".join(shown) == stream.shown
