@@ -18,7 +18,7 @@ import math
 import re
 import unicodedata
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 from importlib.resources import files
 from pathlib import Path
@@ -30,6 +30,7 @@ from qa.errors import IndexMissingError
 
 FORMAT_VERSION = 1
 META_FILE = "keywords.json"
+EMPTY_TOKEN = "\x00empty"  # stands for a text without searchable words
 BM25_DIR = "bm25"
 
 # Function words and question words that carry no topic; both languages.
@@ -166,7 +167,9 @@ class KeywordIndex:
 
     @classmethod
     def build(cls, chunk_ids: Sequence[str], texts: Sequence[str]) -> KeywordIndex:
-        corpus = [tokenize(text) or ["\x00empty"] for text in texts]
+        # bm25s cannot index nothing: an empty collection (its last document removed) is one
+        # placeholder document whose token no question can contain, and no chunk id.
+        corpus = [tokenize(text) or [EMPTY_TOKEN] for text in texts] or [[EMPTY_TOKEN]]
         bm25 = bm25s.BM25(k1=1.2, b=0.75)
         bm25.index(corpus, show_progress=False)
         vocabulary = {token for tokens in corpus for token in tokens}
@@ -316,6 +319,13 @@ class KeywordHits:
             chosen = np.argpartition(-self.scores, n - 1)[:n]
         order = chosen[np.lexsort((self.positions[chosen], -self.scores[chosen]))]
         return [int(self.positions[i]) for i in order]
+
+    def within(self, positions: np.ndarray) -> KeywordHits:
+        """The hits among the chunks at `positions` only (a scoped question's documents)."""
+        keep = np.isin(self.positions, positions)
+        return replace(
+            self, positions=self.positions[keep], scores=self.scores[keep], coverage=self.coverage[keep]
+        )
 
     def lookup(self, position: int | None) -> tuple[float, float]:
         """(BM25 score, coverage) of the chunk at `position`; zeros when it holds no concept."""

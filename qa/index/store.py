@@ -129,12 +129,17 @@ class ChunkStore:
     def count(self) -> int:
         return self.collection.count()
 
-    def search_ids(self, vector: Sequence[float], k: int) -> list[tuple[str, float]]:
-        """Nearest chunk ids with cosine similarity, without fetching their texts."""
+    def search_ids(
+        self, vector: Sequence[float], k: int, documents: Sequence[str] = ()
+    ) -> list[tuple[str, float]]:
+        """Nearest chunk ids with cosine similarity, without fetching their texts; with
+        `documents`, only their chunks (a filter inside the vector search, not after it)."""
         if k <= 0:
             return []
         query = np.asarray(vector, dtype=np.float32).reshape(1, -1)
-        found = self.collection.query(query_embeddings=query, n_results=k, include=["distances"])
+        found = self.collection.query(
+            query_embeddings=query, n_results=k, where=within(documents), include=["distances"]
+        )
         return [
             (chunk_id, 1.0 - distance)
             for chunk_id, distance in zip(found["ids"][0], found["distances"][0], strict=True)
@@ -172,7 +177,19 @@ class ChunkStore:
         ]
 
     def chunk_ids_of(self, doc_id: str) -> set[str]:
-        return set(self.collection.get(where={"doc_id": doc_id}, include=[])["ids"])
+        return self.chunk_ids_in([doc_id])
+
+    def chunk_ids_in(self, documents: Sequence[str]) -> set[str]:
+        """The ids of every chunk of these documents."""
+        return set(self.collection.get(where=within(documents), include=[])["ids"])
+
+    def missing_documents(self, documents: Sequence[str]) -> list[str]:
+        """Those of `documents` with no chunk in the collection (one id-only lookup each)."""
+        return [
+            doc_id
+            for doc_id in documents
+            if not self.collection.get(where={"doc_id": doc_id}, limit=1, include=[])["ids"]
+        ]
 
     def document_chunks(self, doc_id: str) -> list[Chunk]:
         """One document's chunks in reading order (paragraph number, then window)."""
@@ -242,6 +259,11 @@ class ChunkStore:
     def close(self) -> None:
         """Release this client only; other open stores in the process keep theirs."""
         self.client.close()
+
+
+def within(documents: Sequence[str]) -> dict | None:
+    """The Chroma `where` filter that keeps the chunks of `documents`; None (all) when empty."""
+    return {"doc_id": {"$in": list(documents)}} if documents else None
 
 
 def _single_version(entries: list[dict]) -> str:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import stat
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -82,18 +83,31 @@ def load_document(path: Path, max_bytes: int) -> Document:
     if suffix not in SUPPORTED_SUFFIXES:
         supported = ", ".join(sorted(SUPPORTED_SUFFIXES))
         raise InputError(f"{path} has an unsupported type '{path.suffix}' (supported: {supported}).")
-    size = path.stat().st_size
-    if size > max_bytes:
-        raise InputError(
-            f"{path} is {size / 1e6:.1f} MB, over the {max_bytes / 1e6:.1f} MB limit (QA_MAX_FILE_MB)."
-        )
-    data = path.read_bytes()
+    data = read_capped(path, max_bytes)
     if suffix in TEXT_SUFFIXES:
         return parse_document(decode_text(data, str(path)), doc_id=path.name, source=str(path))
     if not data.strip():
         raise InputError(f"{path} is empty.")
     text, blocks = _laid_out(FORMAT_LOADERS[suffix](data, str(path)))
     return _document(blocks, text, doc_id=path.name, source=str(path))
+
+
+def read_capped(path: Path, max_bytes: int) -> bytes:
+    """The bytes of a regular file of at most `max_bytes`. A FIFO, a device such as /dev/zero
+    (also behind a symlink) or a socket is refused before it is opened, since reading one can
+    block for ever or never end; the read itself stops one byte past the cap, so a file that
+    grows while it is read cannot exhaust memory either."""
+    status = path.stat()
+    if not stat.S_ISREG(status.st_mode):
+        raise InputError(f"{path} is not a regular file (a pipe, device or socket); give a real file.")
+    too_large = f"over the {max_bytes / 1e6:.1f} MB limit (QA_MAX_FILE_MB)"
+    if status.st_size > max_bytes:
+        raise InputError(f"{path} is {status.st_size / 1e6:.1f} MB, {too_large}.")
+    with open(path, "rb") as handle:
+        data = handle.read(max_bytes + 1)
+    if len(data) > max_bytes:
+        raise InputError(f"{path} grew while it was read and is now {too_large}.")
+    return data
 
 
 def _laid_out(blocks: list[Block]) -> tuple[str, list[Block]]:

@@ -19,6 +19,7 @@ import re
 import statistics
 import zipfile
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import docx
@@ -178,12 +179,22 @@ class _HtmlWalker:
         self.found: list[Block] = []
 
     def blocks(self, root: Tag) -> list[Block]:
-        self._walk(root, 0)
+        self._walk(root)
         self._flush(0)
         return self.found
 
-    def _walk(self, node: Tag, level: int) -> None:
-        for child in node.children:
+    def _walk(self, root: Tag) -> None:
+        """Depth-first with an explicit stack, so a page nested 100,000 levels deep is read like
+        any other instead of overflowing Python's recursion limit."""
+        stack: list[tuple[Iterator, int, int | None]] = [(iter(root.children), 0, None)]
+        while stack:
+            children, level, closes = stack[-1]
+            child = next(children, None)
+            if child is None:
+                stack.pop()
+                if closes is not None:
+                    self._flush(closes)
+                continue
             if isinstance(child, HTML_SKIPPED_STRINGS):
                 continue
             if isinstance(child, NavigableString):
@@ -193,10 +204,9 @@ class _HtmlWalker:
             elif child.name in HTML_BLOCKS:
                 inner = int(child.name[1]) if re.fullmatch(r"h[1-6]", child.name) else level
                 self._flush(level)
-                self._walk(child, inner)
-                self._flush(inner)
+                stack.append((iter(child.children), inner, inner))
             else:
-                self._walk(child, level)
+                stack.append((iter(child.children), level, None))
 
     def _flush(self, level: int) -> None:
         raw = "".join(self.pieces)

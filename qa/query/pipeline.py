@@ -81,6 +81,18 @@ class CachedEmbeddings(Embeddings):
         return [self.embed_query(text) for text in texts]
 
 
+def check_encodable(text: str, what: str) -> None:
+    """Text that is not valid Unicode (a lone surrogate such as \\ud800, which JSON can carry)
+    is refused here, before jieba, OpenCC or the embedder fail on it deep inside."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InputError(
+            f"{what} holds an invalid character (a lone surrogate at position {exc.start}); "
+            "send valid UTF-8 text."
+        ) from None
+
+
 class Pipeline:
     def __init__(self, settings: Settings) -> None:
         from qa.query.llm import LLMAnswerer, LLMCondenser, make_chat
@@ -114,6 +126,7 @@ class Pipeline:
         question = (question or "").strip()
         if not question:
             raise InputError("The question is empty.")
+        check_encodable(question, "The question")
         if len(question) > self.settings.max_question_chars:
             raise InputError(
                 f"The question is {len(question)} characters long; the limit is "
@@ -140,6 +153,8 @@ class Pipeline:
     def ask_stream(self, question: str, history: Sequence[dict] = ()) -> Iterator[str | Answer]:
         """Text pieces as they are verified, then the final Answer (whose text they add up to)."""
         question = self.check_question(question)
+        for turn in history or ():
+            check_encodable(str(turn.get("content", "")), "A turn of the history")
         started = time.perf_counter()
         language = language_of(question)
         clean, injected = strip_injection(question)

@@ -235,6 +235,52 @@ class BodyLimit:
         await response(scope, receive, send)
 
 
+NOT_ROUTED = {404: "There is no such page.", 405: "That method is not allowed here."}
+
+
+class RoutingErrors:
+    """ASGI middleware: a 404 or 405 in JSON from anywhere in the app, including the mounted
+    Gradio apps and their /gradio_api routes (which answer `{"detail": ...}` themselves), leaves
+    as `{"error": "one sentence"}` like every other error of the API."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        replacing: dict[str, Any] = {}
+
+        async def send_json_error(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = dict(message.get("headers", []))
+                json_body = headers.get(b"content-type", b"").startswith(b"application/json")
+                if message["status"] in NOT_ROUTED and json_body:
+                    replacing["start"] = message
+                    return
+            elif message["type"] == "http.response.body" and "start" in replacing:
+                replacing["body"] = replacing.get("body", b"") + message.get("body", b"")
+                if message.get("more_body", False):
+                    return
+                start, body = replacing.pop("start"), replacing.pop("body")
+                if not _is_error_body(body):  # our own routes' 404s already say what is missing
+                    body = json.dumps({"error": NOT_ROUTED[start["status"]]}).encode()
+                kept = [h for h in start.get("headers", []) if h[0].lower() != b"content-length"]
+                await send({**start, "headers": [*kept, (b"content-length", str(len(body)).encode())]})
+                message = {"type": "http.response.body", "body": body}
+            await send(message)
+
+        await self.app(scope, receive, send_json_error)
+
+
+def _is_error_body(body: bytes) -> bool:
+    try:
+        return "error" in json.loads(body)
+    except (ValueError, TypeError):
+        return False
+
+
 class FrameAncestors:
     """ASGI middleware: every response says which sites may frame it (CSP frame-ancestors)."""
 
@@ -294,9 +340,7 @@ def build_api(
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        message = {404: "There is no such page.", 405: "That method is not allowed here."}.get(
-            exc.status_code, "The request could not be served."
-        )
+        message = NOT_ROUTED.get(exc.status_code, "The request could not be served.")
         return JSONResponse({"error": message}, status_code=exc.status_code)
 
     @app.exception_handler(Exception)

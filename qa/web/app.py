@@ -9,7 +9,7 @@ from fastapi import FastAPI
 
 from qa.config import Settings
 from qa.query.pipeline import Pipeline
-from qa.web.api import build_api
+from qa.web.api import RoutingErrors, build_api
 from qa.web.library import DocumentLibrary
 
 
@@ -34,7 +34,9 @@ def build_app(pipeline: Pipeline, settings: Settings | None = None) -> FastAPI:
         "max_file_size": int(settings.max_file_mb * 1024 * 1024),
     }
     gr.mount_gradio_app(app, build_ui(pipeline, settings, compact=True), path="/embed", **common)
-    return gr.mount_gradio_app(app, build_ui(pipeline, settings, library=library), path="/", **common)
+    app = gr.mount_gradio_app(app, build_ui(pipeline, settings, library=library), path="/", **common)
+    app.add_middleware(RoutingErrors)  # outermost: covers the Gradio mounts' 404/405 too
+    return app
 
 
 def serve(settings: Settings) -> None:

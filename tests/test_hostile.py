@@ -1,0 +1,164 @@
+"""Hostile and careless input (issue 13, first part): each case gets one sentence and a 4xx or
+exit 1, never a traceback, a hang or a lost document. Every run is bounded by a timeout, so a
+regression fails here instead of hanging the suite."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from live_server import LiveServer
+
+from qa.config import Settings
+from qa.query.pipeline import Pipeline
+from qa.web.app import build_app
+
+ARTICLE = Path(__file__).resolve().parent.parent / "data" / "article.md"
+BOUND_S = 120  # no case may take longer than this (a loaded 2-core machine: each CLI run is ~10 s)
+
+
+def run_qa(*args: str, index: Path) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("QA_")}
+    env["QA_VECTORSTORE_DIR"] = str(index)
+    return subprocess.run(
+        [sys.executable, "-m", "qa", *args], env=env, capture_output=True, text=True, timeout=BOUND_S
+    )
+
+
+def assert_one_sentence(result: subprocess.CompletedProcess, fragment: str) -> None:
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip() and "Warning" not in line]
+    assert lines[-1].startswith("error: ") and fragment in lines[-1], result.stderr
+
+
+def chunk_count(index: Path) -> int:
+    listed = run_qa("docs", "list", "--json", index=index)
+    assert listed.returncode == 0, listed.stderr
+    return sum(doc["chunks"] for doc in json.loads(listed.stdout))
+
+
+@pytest.fixture
+def article_index(tmp_path: Path, article_settings: Settings) -> Path:
+    """A copy of the session's article index, embedding cache included: re-ingesting is cheap."""
+    return Path(shutil.copytree(article_settings.vectorstore_dir, tmp_path / "index"))
+
+
+@pytest.fixture(scope="module")
+def server(pipeline: Pipeline, article_settings: Settings) -> Iterator[str]:
+    with LiveServer(build_app(pipeline, article_settings)) as live:
+        yield live.url
+
+
+# --- the HTTP edge ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        '{"question": "\\ud800 COP15是什么？"}',
+        '{"question": "COP15是什么？", "history": [{"role": "user", "content": "\\udfff"}]}',
+    ],
+    ids=["question", "history"],
+)
+def test_a_lone_surrogate_is_a_400_with_one_sentence(server: str, body: str) -> None:
+    response = httpx.post(
+        f"{server}/api/ask", content=body, headers={"content-type": "application/json"}, timeout=BOUND_S
+    )
+    assert response.status_code == 400
+    assert "lone surrogate" in response.json()["error"]
+    healthy = httpx.get(f"{server}/api/health", timeout=BOUND_S)
+    assert healthy.status_code == 200 and healthy.json()["chunks"] > 0
+
+
+UNKNOWN_ROUTES = ["/no-such-page", "/api/no-such-route", "/gradio_api/no-such", "/embed/nope"]
+
+
+@pytest.mark.parametrize("path", UNKNOWN_ROUTES)
+def test_routes_the_app_does_not_have_answer_in_the_error_shape(server: str, path: str) -> None:
+    response = httpx.get(f"{server}{path}", timeout=BOUND_S)
+    assert response.status_code == 404
+    assert response.json() == {"error": "There is no such page."}
+    assert int(response.headers["content-length"]) == len(response.content)
+
+
+def test_the_pages_still_work_beside_the_error_rewrite(server: str) -> None:
+    assert httpx.get(f"{server}/", timeout=BOUND_S).status_code == 200
+    assert httpx.get(f"{server}/widget.js", timeout=BOUND_S).status_code == 200
+
+
+# --- files that are not what they claim --------------------------------------------------------
+
+
+def test_a_fifo_is_refused_without_blocking_the_ingest_lock(tmp_path: Path, article_index: Path) -> None:
+    fifo = tmp_path / "pipe.md"
+    os.mkfifo(fifo)
+    index = article_index
+    assert_one_sentence(run_qa("ingest", str(fifo), index=index), "not a regular file")
+    # the lock was not kept: the next ingest goes through
+    assert run_qa("ingest", str(ARTICLE), index=index).returncode == 0
+
+
+def test_a_link_to_dev_zero_is_refused_without_reading_it(tmp_path: Path) -> None:
+    zero = tmp_path / "zero.md"
+    zero.symlink_to("/dev/zero")
+    assert_one_sentence(run_qa("ingest", str(zero), index=tmp_path / "index"), "not a regular file")
+
+
+def test_html_nested_100000_levels_deep_is_read(tmp_path: Path) -> None:
+    page = tmp_path / "deep.html"
+    depth = 100_000
+    page.write_text(f"<html><body>{'<div>' * depth}深处的一句话。{'</div>' * depth}</body></html>")
+    index = tmp_path / "index"
+    result = run_qa("ingest", str(page), index=index)
+    assert result.returncode == 0, result.stderr[-2000:]
+    found = run_qa("retrieve", "深处的一句话", "--json", index=index)
+    assert "深处的一句话" in json.loads(found.stdout)["results"][0]["text"]
+
+
+# --- the index itself --------------------------------------------------------------------------
+
+
+def test_removing_the_last_document_leaves_an_empty_index_that_refuses_politely(article_index: Path) -> None:
+    index = article_index
+    removed = run_qa("docs", "remove", "article.md", index=index)
+    assert removed.returncode == 0 and "Traceback" not in removed.stderr, removed.stderr
+    assert chunk_count(index) == 0
+    asked = run_qa("ask", "COP15第一阶段会议通过了什么？", "--json", index=index)
+    assert asked.returncode == 0, asked.stderr
+    assert json.loads(asked.stdout)["refused"] is True
+    assert run_qa("ingest", str(ARTICLE), index=index).returncode == 0
+    assert chunk_count(index) > 0
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
+def test_a_read_only_index_folder_is_one_sentence_and_loses_nothing(
+    tmp_path: Path, article_index: Path
+) -> None:
+    index = article_index
+    before = chunk_count(index)
+    other = tmp_path / "other.md"
+    other.write_text("# 另一篇\n\n这是另一篇文档的唯一段落。\n", encoding="utf-8")
+    os.chmod(index, 0o555)
+    try:
+        result = run_qa("ingest", str(other), index=index)
+        assert_one_sentence(result, "nothing was changed")
+    finally:
+        os.chmod(index, 0o755)
+    assert chunk_count(index) == before
+
+
+def test_an_index_folder_that_cannot_be_created_is_one_sentence(tmp_path: Path) -> None:
+    """Like a read-only or full disk, but also as root: the folder's parent is a file."""
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder", encoding="utf-8")
+    result = run_qa("ingest", str(ARTICLE), index=blocker / "index")
+    assert_one_sentence(result, "nothing was changed")
+    assert blocker.read_text(encoding="utf-8") == "not a folder"
