@@ -15,6 +15,7 @@ import re
 import shutil
 import threading
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -24,7 +25,7 @@ from live_server import LiveServer, free_port
 from qa.config import Settings
 from qa.index.store import StoredDocument
 from qa.query.pipeline import Pipeline
-from qa.records import Answer
+from qa.records import Answer, Unverified
 from qa.web.app import build_app
 from qa.web.ui import (
     document_choices,
@@ -93,6 +94,18 @@ def test_rendered_answer_links_markers_to_cards_and_escapes_document_text(pipeli
     assert '<a class="qa-cite" href="#qa-k-1">[1]</a>' in rendered
     assert '<details class="qa-card" id="qa-k-1">' in rendered
     assert "\n\n" not in rendered  # one HTML block, so Markdown leaves it alone
+
+
+def test_an_unverified_answer_is_flagged_and_removed_sentences_are_listed_apart(pipeline: Pipeline) -> None:
+    answer = pipeline.ask("COP15第一阶段会议通过了什么文件？")
+    removed = (Unverified("第一阶段会议通过了<b>火星</b>宣言。", "the cited text does not say “火星”"),)
+    with_removed = render_answer(replace(answer, unverified=removed), lang="en", key="k")
+    assert "Sentences removed as unsupported (1)" in with_removed and "&lt;b&gt;火星" in with_removed
+    assert with_removed.index("qa-answer") < with_removed.index("qa-dropped")  # apart, after the answer
+    assert "qa-flag" not in with_removed
+    flagged = render_answer(replace(answer, verified=False, unverified=removed), lang="zh", key="k")
+    assert "qa-flag" in flagged and "没有通过" in flagged and "qa-dropped" not in flagged
+    assert "qa-flag" not in render_answer(answer, key="k")
 
 
 def test_citation_card_names_the_document_section_paragraph_and_page(pipeline: Pipeline) -> None:

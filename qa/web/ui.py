@@ -71,6 +71,8 @@ LABELS = {
         "bad_token": "管理员令牌不正确。",
         "no_file": "请先选择文件。",
         "no_doc": "请先选择要删除的文档。",
+        "flagged": "注意：这个回答的句子都没有通过与所引段落的核对，请对照出处阅读。",
+        "dropped": "已删除的未经证实的句子（{n}）",
     },
     "en": {
         "title": "Document Q&A",
@@ -100,6 +102,8 @@ LABELS = {
         "bad_token": "The admin token is missing or wrong.",
         "no_file": "Choose a file first.",
         "no_doc": "Choose the document to remove first.",
+        "flagged": "Note: no sentence of this answer passed the check against its cited paragraph.",
+        "dropped": "Sentences removed as unsupported ({n})",
     },
 }
 
@@ -166,6 +170,9 @@ HEAD = """
 CSS = """
 footer { display: none !important; }
 .qa-answer { line-height: 1.6; }
+.qa-flag { margin-bottom: 0.4em; padding: 0.3em 0.6em; border-radius: 6px; font-size: 0.9em;
+  background: var(--color-accent-soft); }
+details.qa-dropped { margin-top: 0.4em; font-size: 0.85em; color: var(--body-text-color-subdued); }
 a.qa-cite { font-weight: 600; text-decoration: none; cursor: pointer; padding: 0 1px; }
 .qa-cards { margin-top: 0.6em; display: flex; flex-direction: column; gap: 0.4em; }
 details.qa-card { border: 1px solid var(--border-color-primary); border-radius: 8px;
@@ -286,6 +293,14 @@ def render_answer(answer: Answer, lang: str = "", in_article: bool = True, key: 
     key = key or uuid.uuid4().hex[:8]
     cards = "".join(render_card(c, key, lang, in_article) for c in answer.citations)
     body = f'<div class="qa-answer">{render_text(answer.answer, answer.citations, key)}</div>'
+    if not answer.verified:
+        body = f'<div class="qa-flag">{label(lang, "flagged")}</div>' + body
+    if answer.unverified and answer.verified:
+        items = "".join(
+            f"<li>{html.escape(s.sentence)} <i>({html.escape(s.reason)})</i></li>" for s in answer.unverified
+        )
+        summary = label(lang, "dropped").format(n=len(answer.unverified))
+        body += f'<details class="qa-dropped"><summary>{summary}</summary><ul>{items}</ul></details>'
     return body + (f'<div class="qa-cards">{cards}</div>' if cards else "")
 
 
