@@ -241,6 +241,8 @@ def _eval(settings: Settings, args: argparse.Namespace) -> int:
     if args.out:
         written = evaluation.write_report(report, args.out)
         print("\nWrote " + ", ".join(str(path) for path in written))
+        if not evaluation.charts_available():
+            print(evaluation.CHART_HINT, file=sys.stderr)
     if other is not None:
         print("\n" + evaluation.format_comparison(report, other, str(args.compare)))
     short = evaluation.shortfalls(report.metrics["overall"], thresholds)

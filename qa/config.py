@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, SecretStr, ValidationError
+from pydantic import Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -21,8 +21,32 @@ from pydantic_settings import (
 
 from qa.errors import ConfigError
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = Path(__file__).resolve().parent.parent  # the checkout; in an installed wheel, site-packages
+PACKAGE_DIR = Path(__file__).resolve().parent
 ENV_PREFIX = "QA_"
+APP_NAME = "qa-chat"
+
+
+def is_checkout(folder: Path) -> bool:
+    """A checkout of this project: its pyproject.toml beside the qa package."""
+    return (folder / "pyproject.toml").is_file() and (folder / "qa" / "config.py").is_file()
+
+
+def default_vectorstore_dir() -> Path:
+    """The data folder (index, uploads, feedback): ./vectorstore in a checkout or where one
+    already exists, else the per-user data folder (~/.local/share/qa-chat/vectorstore on
+    Linux), so an installed package never writes into site-packages."""
+    here = Path.cwd()
+    if (here / "vectorstore").is_dir() or is_checkout(here):
+        return here / "vectorstore"
+    from platformdirs import user_data_path
+
+    return user_data_path(APP_NAME) / "vectorstore"
+
+
+def packaged(*parts: str) -> Path:
+    """A file shipped inside the qa package (prompts, the default article, static files)."""
+    return PACKAGE_DIR.joinpath(*parts)
 
 
 class Settings(BaseSettings):
@@ -32,12 +56,19 @@ class Settings(BaseSettings):
 
     config: Path | None = Field(None, description="Optional TOML settings file (QA_CONFIG).")
     vectorstore_dir: Path = Field(
-        PROJECT_ROOT / "vectorstore",
-        description="Where the index lives: Chroma data, the BM25 index, the manifest.",
+        default_factory=default_vectorstore_dir,
+        description=(
+            "The data folder: Chroma data, the BM25 index, the manifest, uploads and feedback. "
+            "Default: ./vectorstore in a checkout or where it exists, else the per-user data folder."
+        ),
     )
     documents: list[Path] = Field(
-        [PROJECT_ROOT / "data" / "article.md"],
-        description="What `qa ingest` reads when given no paths.",
+        [packaged("data", "article.md")],
+        description="What `qa ingest` reads when given no paths (default: the bundled article).",
+    )
+    prompts_dir: Path = Field(
+        packaged("prompts"),
+        description="The prompt files (system/answer/condense .zh/.en.md); default: the bundled ones.",
     )
     collection: str = Field("documents", description="Chroma collection name.")
 
@@ -124,9 +155,21 @@ class Settings(BaseSettings):
         description="Pause between streamed pieces when the answerer cannot stream itself; 0 for none.",
     )
     feedback_file: Path = Field(
-        PROJECT_ROOT / "feedback.jsonl",
-        description="Where thumbs up/down from the chat page are appended, one JSON object a line.",
+        None,  # filled from vectorstore_dir by _feedback_in_data_folder
+        description=(
+            "Where thumbs up/down from the chat page are appended, one JSON object a line; "
+            "default: QA_VECTORSTORE_DIR/feedback.jsonl."
+        ),
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _feedback_in_data_folder(cls, values: Any) -> Any:
+        """Feedback lives in the data folder unless set, so it follows QA_VECTORSTORE_DIR."""
+        if isinstance(values, dict) and not values.get("feedback_file"):
+            folder = values.get("vectorstore_dir") or default_vectorstore_dir()
+            values = {**values, "vectorstore_dir": folder, "feedback_file": Path(folder) / "feedback.jsonl"}
+        return values
 
     @classmethod
     def settings_customise_sources(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -223,6 +224,16 @@ def test_eval_writes_the_table_and_three_report_files(tiny_run: dict):
     assert "hit@5" in (out / "report.md").read_text(encoding="utf-8")
     assert (out / "report.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "mrr@5" in tiny_run["stdout"] and "page-break" in tiny_run["stdout"]
+
+
+def test_without_matplotlib_the_report_is_written_without_its_chart(
+    tiny_run: dict, index_env, tmp_path, monkeypatch, capsys
+):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # as if the `report` extra were not installed
+    assert main(["eval", str(tiny_run["set"]), "--retrieval-only", "--out", str(tmp_path)]) == 0
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["report.json", "report.md"]
+    assert "report.png" not in (tmp_path / "report.md").read_text(encoding="utf-8")
+    assert "pip install 'qa-chat[report]'" in capsys.readouterr().err
 
 
 def test_fail_under_exits_1_naming_the_metric(tiny_run: dict):

@@ -591,10 +591,25 @@ def write_report(report: Report, out_dir: Path) -> list[Path]:
     except OSError as exc:
         raise InputError(f"Cannot create the output folder {out_dir}: {exc.strerror}.") from None
     paths = [out_dir / "report.json", out_dir / "report.md", out_dir / "report.png"]
+    chart = paths[2] if charts_available() else None
     paths[0].write_text(json.dumps(report.as_json(), ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
-    paths[1].write_text(format_markdown(report, paths[2].name), encoding="utf-8")
-    plot_report(report, paths[2])
+    paths[1].write_text(format_markdown(report, chart.name if chart else None), encoding="utf-8")
+    if chart is None:
+        return paths[:2]
+    plot_report(report, chart)
     return paths
+
+
+CHART_HINT = "No report.png: the chart needs matplotlib, `pip install 'qa-chat[report]'`."
+
+
+def charts_available() -> bool:
+    """matplotlib is the `report` extra: without it the report is written without its chart."""
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 # --- the chart -----------------------------------------------------------------------------

@@ -10,6 +10,7 @@ What it does not do: retrieval, verification, or any decision to refuse (the pip
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 from typing import Protocol
 
 from qa.config import Settings
@@ -20,7 +21,7 @@ from qa.query.answering import (
     language_of,
 )
 from qa.query.citations import key_terms, normalize
-from qa.query.prompts import render
+from qa.query.prompts import PROMPTS_DIR, render
 from qa.records import RetrievalResult
 from qa.text.tokens import count_tokens
 
@@ -112,7 +113,7 @@ def make_chat(settings: Settings) -> ChatBackend | None:
     return None
 
 
-def pack_context(results: Sequence[RetrievalResult], budget: int) -> str:
+def pack_context(results: Sequence[RetrievalResult], budget: int, prompts: Path = PROMPTS_DIR) -> str:
     """Fenced, numbered chunks in rank order, as many as fit the token budget (the first always)."""
     items: list[str] = []
     used = 0
@@ -122,7 +123,7 @@ def pack_context(results: Sequence[RetrievalResult], budget: int) -> str:
             filter(None, [chunk.section, "段落 " + ",".join(str(p) for p in chunk.paragraphs)])
         )
         text = chunk.text.replace("```", "'''")
-        item = render("context_item", n=str(n), where=where, text=text)
+        item = render("context_item", prompts, n=str(n), where=where, text=text)
         size = count_tokens(item)
         if items and used + size > budget:
             break
@@ -132,13 +133,18 @@ def pack_context(results: Sequence[RetrievalResult], budget: int) -> str:
 
 
 def answer_messages(
-    question: str, results: Sequence[RetrievalResult], language: str, budget: int
+    question: str,
+    results: Sequence[RetrievalResult],
+    language: str,
+    budget: int,
+    prompts: Path = PROMPTS_DIR,
 ) -> Messages:
+    context = pack_context(results, budget, prompts)
     return [
-        {"role": "system", "content": render(f"system.{language}")},
+        {"role": "system", "content": render(f"system.{language}", prompts)},
         {
             "role": "user",
-            "content": render(f"answer.{language}", context=pack_context(results, budget), question=question),
+            "content": render(f"answer.{language}", prompts, context=context, question=question),
         },
     ]
 
@@ -156,7 +162,9 @@ class LLMAnswerer:
     def draft(
         self, question: str, results: Sequence[RetrievalResult], language: str
     ) -> Iterator[str | Draft]:
-        messages = answer_messages(question, results, language, self.settings.llm_context_tokens)
+        messages = answer_messages(
+            question, results, language, self.settings.llm_context_tokens, self.settings.prompts_dir
+        )
         raw = ""
         for token in self.chat.stream(messages):
             raw += token
@@ -168,8 +176,9 @@ class LLMCondenser:
     """Rewrites a follow-up into a standalone question with the condense prompt; falls back on
     the extractive rule when the model's rewrite drops the follow-up's own words."""
 
-    def __init__(self, chat: ChatBackend) -> None:
+    def __init__(self, chat: ChatBackend, prompts: Path = PROMPTS_DIR) -> None:
         self.chat = chat
+        self.prompts = prompts
 
     def __call__(self, question: str, history: Sequence[dict]) -> str:
         if not history:
@@ -178,7 +187,7 @@ class LLMCondenser:
         transcript = "\n".join(
             f"{turn.get('role', 'user')}: {str(turn.get('content', '')).strip()}" for turn in history[-6:]
         ).replace("```", "'''")
-        prompt = render(f"condense.{language}", history=transcript, question=question)
+        prompt = render(f"condense.{language}", self.prompts, history=transcript, question=question)
         text = "".join(self.chat.stream([{"role": "user", "content": prompt}])).strip()
         rewritten = text.splitlines()[0].strip(" \"'“”") if text else ""
         if _keeps_terms(question, rewritten) and len(rewritten) <= 4 * len(question) + 60:

@@ -107,7 +107,7 @@ class Pipeline:
         self.condense: Condenser = condense_extractive
         if self.chat is not None:
             self.answerer = LLMAnswerer(self.chat, settings)
-            self.condense = LLMCondenser(self.chat)
+            self.condense = LLMCondenser(self.chat, settings.prompts_dir)
         self._lock = threading.Lock()
         self._store: ChunkStore | None = None
         self._version = ""

@@ -1,8 +1,10 @@
-"""Prompts are files in prompts/ (`answer.zh.md`, `condense.en.md`, ...), filled by name, strictly.
+"""Prompts are files in qa/prompts/ (`answer.zh.md`, `condense.en.md`, ...), filled by name, strictly.
 
 A template names its fields as `{field}`; rendering with a field missing, or with one the
 template does not use, is a ConfigError, so an edited prompt cannot silently lose the question
-or the retrieved text. What it does not do: choose the language (the caller does).
+or the retrieved text. The packaged files are the default; QA_PROMPTS_DIR points at an edited
+copy (`prompts/` at the checkout's root is a link to qa/prompts/). What it does not do: choose the
+language (the caller does).
 """
 
 from __future__ import annotations
@@ -11,10 +13,10 @@ import string
 from functools import cache
 from pathlib import Path
 
-from qa.config import PROJECT_ROOT
+from qa.config import packaged
 from qa.errors import ConfigError
 
-PROMPTS_DIR = PROJECT_ROOT / "prompts"
+PROMPTS_DIR = packaged("prompts")
 
 
 @cache
