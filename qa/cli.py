@@ -165,7 +165,7 @@ def _ask(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _read_history(path: Path) -> list[dict]:
-    """The interfaces.md history shape, [{"role": ..., "content": ...}], from a file or stdin."""
+    """The docs/interfaces.md history shape, [{"role": ..., "content": ...}], from a file or stdin."""
     name = "standard input" if str(path) == "-" else str(path)
     try:
         text = sys.stdin.read() if str(path) == "-" else path.read_text(encoding="utf-8")

@@ -54,7 +54,7 @@ class Chunk:
     paragraph_ids: tuple[str, ...] = ()
 
     def as_json(self) -> dict:
-        """The chunk fields every retrieve result and citation carries (interfaces.md), plus the
+        """The chunk fields every retrieve result and citation carries (docs/interfaces.md), plus the
         document's title and page so a citation names its source among many documents."""
         return {
             "chunk_id": self.chunk_id,

@@ -1,4 +1,4 @@
-"""The HTTP API on a real server: shapes from interfaces.md, guards, the widget script, load."""
+"""The HTTP API on a real server: shapes from docs/interfaces.md, guards, the widget script, load."""
 
 from __future__ import annotations
 

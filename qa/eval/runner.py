@@ -1,6 +1,6 @@
 """Eval sets: load them, put every question to the pipeline (or the baseline), score, report.
 
-What it does: reads the JSONL format of interfaces.md; asks each question with the same calls
+What it does: reads the JSONL format of docs/interfaces.md; asks each question with the same calls
 the CLI and the web use (`retrieve` and `ask`); scores each item against its gold quotes and
 keywords; aggregates the metrics overall and per kind from the per-item records (so anyone can
 recompute them from report.json); writes report.json, report.md and report.png.
@@ -193,7 +193,7 @@ def compact(text: str) -> str:
 
 
 def supports(text: str, gold_quotes: Iterable[str]) -> bool:
-    """The interfaces.md rule: whitespace removed from both, the chunk contains a gold quote."""
+    """The docs/interfaces.md rule: whitespace removed from both, the chunk contains a gold quote."""
     haystack = compact(text)
     return any(compact(quote) and compact(quote) in haystack for quote in gold_quotes)
 
@@ -230,7 +230,7 @@ def score_item(item: EvalItem, retrieved: Sequence[str], answer: Answer | None) 
 
 
 def aggregate(records: Sequence[dict]) -> dict:
-    """Every metric of interfaces.md from report.json item records; None where undefined."""
+    """Every metric of docs/interfaces.md from report.json item records; None where undefined."""
     answerable = [r for r in records if r["answerable"]]
     unanswerable = [r for r in records if not r["answerable"]]
     answered = any("refused" in r["scores"] for r in records)
