@@ -1,13 +1,21 @@
-"""Shared fixtures: one real index of the article, built once per session with the bundled embedder."""
+"""Shared fixtures: one real index of the article, built once per session with the bundled embedder.
+
+Tests that only read use it as it is (`article_settings`, `pipeline`). Tests that write get a copy
+(`article_copy`, a shutil.copytree of the folder) or an empty index folder seeded with the session's
+embedding cache (`fresh_settings`, `seeded_dir`): their ingests go through the whole diff, chunking and
+Chroma, but the article's vectors come from the cache instead of being embedded again.
+"""
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from qa.config import PROJECT_ROOT, Settings, load_settings
+from qa.index.embedding_cache import CACHE_FILE
 from qa.ingest.sync import ingest
 from qa.query.pipeline import Pipeline
 
@@ -54,6 +62,25 @@ def pipeline(article_settings: Settings) -> Pipeline:
 
 
 @pytest.fixture
-def fresh_settings(tmp_path: Path) -> Settings:
-    """Settings pointing at an empty index folder of this test's own."""
-    return load_settings(vectorstore_dir=tmp_path / "index")
+def seeded_dir(article_settings: Settings, tmp_path: Path) -> Path:
+    """An index folder of this test's own with no index yet, only the article's embedding cache."""
+    folder = tmp_path / "index"
+    folder.mkdir()
+    shutil.copy(article_settings.vectorstore_dir / CACHE_FILE, folder / CACHE_FILE)
+    return folder
+
+
+@pytest.fixture
+def fresh_settings(seeded_dir: Path) -> Settings:
+    """Settings pointing at an empty index folder of this test's own (its embedding cache seeded)."""
+    return load_settings(vectorstore_dir=seeded_dir)
+
+
+@pytest.fixture
+def article_copy(article_settings: Settings, tmp_path: Path) -> Settings:
+    """A copy of the session's ingested index that this test may change."""
+    folder = tmp_path / "index-copy"
+    shutil.copytree(article_settings.vectorstore_dir, folder)
+    return article_settings.model_copy(
+        update={"vectorstore_dir": folder, "feedback_file": folder / "f.jsonl"}
+    )

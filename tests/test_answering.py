@@ -77,22 +77,22 @@ def test_injection_is_answered_from_the_article_not_obeyed(pipeline: Pipeline):
 
 
 def test_sentence_without_the_kind_of_fact_asked_for_does_not_answer():
-    from qa.query.answering import _answers_type
+    from qa.query.answering import answers_type
 
-    assert not _answers_type("会议是在哪一天召开的？", "会议于去年召开。")
-    assert _answers_type("会议是在哪一天召开的？", "会议于3月5日召开。")
-    assert not _answers_type("项目一共筹集了多少资金？", "项目于2020年启动。")
-    assert _answers_type("项目一共筹集了多少资金？", "项目筹集了5亿元。")
-    assert not _answers_type("中国办事处设在哪个城市？", "去年成立了中国办事处。")
-    assert _answers_type("技术中心设在哪里？", "技术中心（深圳）于去年成立。")
+    assert not answers_type("会议是在哪一天召开的？", "会议于去年召开。")
+    assert answers_type("会议是在哪一天召开的？", "会议于3月5日召开。")
+    assert not answers_type("项目一共筹集了多少资金？", "项目于2020年启动。")
+    assert answers_type("项目一共筹集了多少资金？", "项目筹集了5亿元。")
+    assert not answers_type("中国办事处设在哪个城市？", "去年成立了中国办事处。")
+    assert answers_type("技术中心设在哪里？", "技术中心（深圳）于去年成立。")
 
 
 def test_which_items_question_is_a_list_not_a_count():
-    from qa.query.answering import _COUNT_QUESTION, _NUMBER_QUESTION
+    from qa.query.answering import COUNT_QUESTION, NUMBER_QUESTION
 
-    assert not _COUNT_QUESTION.search("要协同推进哪几项工作？")
-    assert not _NUMBER_QUESTION.search("要协同推进哪几项工作？")
-    assert _COUNT_QUESTION.search("第一部分从几个方面总结？")
+    assert not COUNT_QUESTION.search("要协同推进哪几项工作？")
+    assert not NUMBER_QUESTION.search("要协同推进哪几项工作？")
+    assert COUNT_QUESTION.search("第一部分从几个方面总结？")
 
 
 def test_date_question_about_a_named_event_is_refused_when_no_date_is_given(pipeline: Pipeline):
@@ -125,11 +125,11 @@ def test_list_question_quotes_the_sentence_that_enumerates_the_items(pipeline: P
 
 
 def test_which_aspects_question_asks_for_every_item_like_a_count():
-    from qa.query.answering import _ASPECTS_QUESTION
+    from qa.query.answering import ASPECTS_QUESTION
 
-    assert _ASPECTS_QUESTION.search("第一部分从哪几个方面总结了成绩？")
-    assert _ASPECTS_QUESTION.search("Which aspects does part one cover?")
-    assert not _ASPECTS_QUESTION.search("要协同推进哪几项工作？")
+    assert ASPECTS_QUESTION.search("第一部分从哪几个方面总结了成绩？")
+    assert ASPECTS_QUESTION.search("Which aspects does part one cover?")
+    assert not ASPECTS_QUESTION.search("要协同推进哪几项工作？")
 
 
 def test_english_follow_up_pronoun_becomes_the_previous_questions_subject():

@@ -56,8 +56,8 @@ def test_ask_json_has_the_interface_shape(article_settings, capsys, monkeypatch)
         assert f"[{citation['n']}]" in output["answer"]
 
 
-def test_ingest_json_reports_counts_and_is_idempotent(tmp_path):
-    env = {"QA_VECTORSTORE_DIR": str(tmp_path / "index")}
+def test_ingest_json_reports_counts_and_is_idempotent(seeded_dir):
+    env = {"QA_VECTORSTORE_DIR": str(seeded_dir)}
     first = run_qa("ingest", "--json", env=env)
     assert first.returncode == 0, first.stderr
     report = json.loads(first.stdout)
@@ -125,10 +125,10 @@ def test_unreachable_chroma_server_is_one_sentence(tmp_path):
     assert_one_sentence_error(run_qa("ask", "作者是谁", env=env), "Cannot reach the Chroma server")
 
 
-def test_ingest_and_app_entry_points_are_thin(tmp_path):
+def test_ingest_and_app_entry_points_are_thin(seeded_dir):
     root = Path(__file__).resolve().parent.parent
     env = {k: v for k, v in os.environ.items() if not k.startswith("QA_")}
-    env["QA_VECTORSTORE_DIR"] = str(tmp_path / "index")
+    env["QA_VECTORSTORE_DIR"] = str(seeded_dir)
     result = subprocess.run(
         [sys.executable, str(root / "ingest.py"), "--json"], env=env, capture_output=True, text=True
     )

@@ -45,11 +45,11 @@ def folder(tmp_path):
 
 
 @pytest.fixture
-def use_index(monkeypatch, tmp_path) -> Settings:
+def use_index(monkeypatch, seeded_dir) -> Settings:
     """The CLI reads its settings from the environment: point it at this test's index."""
     for name in [n for n in __import__("os").environ if n.startswith("QA_")]:
         monkeypatch.delenv(name)
-    monkeypatch.setenv("QA_VECTORSTORE_DIR", str(tmp_path / "index"))
+    monkeypatch.setenv("QA_VECTORSTORE_DIR", str(seeded_dir))
     return load_settings()
 
 

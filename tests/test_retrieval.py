@@ -12,12 +12,12 @@ from qa.index.store import current_generation, open_for_query
 from qa.ingest.chunking import split_sentences
 from qa.query.retrieval import (
     MODES,
+    Candidate,
     LangChainRetriever,
     Retriever,
-    _Candidate,
-    _spread,
     asked_facts,
     rarest_name,
+    spread,
 )
 from qa.records import Chunk
 
@@ -88,8 +88,8 @@ def test_overlap_windows_of_one_paragraph_do_not_crowd_the_top() -> None:
         chunk("b", 2, "别的段落。"),
     ]
     chunks = {c.chunk_id: c for c in windows}
-    candidates = [_Candidate(chunk_id, 1.0 - i / 10, 0.9, 0.5) for i, chunk_id in enumerate(chunks)]
-    assert [c.chunk_id for c in _spread(candidates, chunks)] == ["a1", "a3", "b", "a2"]
+    candidates = [Candidate(chunk_id, 1.0 - i / 10, 0.9, 0.5) for i, chunk_id in enumerate(chunks)]
+    assert [c.chunk_id for c in spread(candidates, chunks)] == ["a1", "a3", "b", "a2"]
 
 
 def test_top_five_repeat_no_window_already_shown(retriever: Retriever) -> None:

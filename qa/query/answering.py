@@ -95,9 +95,9 @@ def refusal(
 
 _ORDINAL_PART = re.compile(rf"第([{NUMERALS}\d])(?:部分|章|节)")
 _ORDINAL_ITEM = re.compile(rf"第([{NUMERALS}\d])(?:项|点|条|个方面|方面)")
-_COUNT_QUESTION = re.compile(r"(?<!哪)(几个方面|几项|几点|几个部分)|多少项|多少个方面")
+COUNT_QUESTION = re.compile(r"(?<!哪)(几个方面|几项|几点|几个部分)|多少项|多少个方面")
 # "From which aspects": the answer is every "一是…二是…" item of the section, like a count.
-_ASPECTS_QUESTION = re.compile(
+ASPECTS_QUESTION = re.compile(
     r"哪几个方面|哪几方面|哪些方面|哪几个部分|(what|which|how many) (aspects|areas|parts|points)",
     re.IGNORECASE,
 )
@@ -118,7 +118,7 @@ RESTATED_LIST = 0.9
 EMBED_RESULTS = 2
 
 
-_NUMBER_QUESTION = re.compile(
+NUMBER_QUESTION = re.compile(
     r"多少|(?<!哪)几[个次项年家位]|哪一年|哪年|哪一天|什么时候|什么时间|何时"
     r"|how (many|much)|which year|what year|\bwhen\b",
     re.IGNORECASE,
@@ -155,10 +155,10 @@ _ANSWER_TYPES = (
 _PLACE_QUESTION = re.compile(r"哪个城市|哪座城市|哪个地方|在哪里|在哪儿|设在哪|\bwhere\b", re.IGNORECASE)
 
 
-def _answers_type(question: str, sentence: str) -> bool:
+def answers_type(question: str, sentence: str) -> bool:
     """Whether the sentence holds the kind of fact the question asks for (a date, a sum, a place)."""
     question = normalize(question)
-    if _NUMBER_QUESTION.search(question) and not _has_quantity(sentence):
+    if NUMBER_QUESTION.search(question) and not _has_quantity(sentence):
         return False
     if any(asks.search(question) and not holds.search(sentence) for asks, holds in _ANSWER_TYPES):
         return False
@@ -260,11 +260,11 @@ class ExtractiveAnswerer:
         best = candidates[0]
         if best.score < 0.25:
             return []
-        if _COUNT_QUESTION.search(question) or _ASPECTS_QUESTION.search(question):
+        if COUNT_QUESTION.search(question) or ASPECTS_QUESTION.search(question):
             enumeration = self._enumeration(best, candidates)  # the items themselves answer
             if enumeration:
                 return enumeration
-        if not _answers_type(question, best.sentence):
+        if not answers_type(question, best.sentence):
             return []
         if item and re.match(rf"[“\"]?{_numeral(item.group(1))}是", best.sentence):
             return [best]  # the item asked for by its ordinal is the whole answer

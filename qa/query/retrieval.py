@@ -47,7 +47,7 @@ RECORD_CACHE = 8192  # chunk records (text, metadata, unit vector) kept in memor
 
 
 @dataclass(frozen=True)
-class _Candidate:
+class Candidate:
     chunk_id: str
     fused: float
     dense: float  # cosine similarity to the question
@@ -73,7 +73,7 @@ class Retriever:
         candidates, hits = self._candidates(question, max(CANDIDATES, 4 * k))
         shortlist = candidates[: 3 * k]
         chunks = chunk_records(self.store).chunks([c.chunk_id for c in shortlist])
-        ordered = _spread(shortlist, chunks)[:k]
+        ordered = spread(shortlist, chunks)[:k]
         facts = asked_facts(question)
         name = rarest_name(question, hits, self.store.keywords)
         results = []
@@ -92,7 +92,7 @@ class Retriever:
 
     # --- the two searches and their fusion -------------------------------------------------
 
-    def _candidates(self, question: str, n: int) -> tuple[list[_Candidate], KeywordHits]:
+    def _candidates(self, question: str, n: int) -> tuple[list[Candidate], KeywordHits]:
         """The union of both searches' top n with their cosines, ordered best first.
 
         Beyond embedding the question: the question's posting lists, one vector-index query,
@@ -123,7 +123,7 @@ class Retriever:
                 fused = (1 - weight) * dense + weight * keyword / top + COVERAGE_WEIGHT * coverage
             else:
                 fused = self._fuse(dense_rank.get(chunk_id), bm25_rank.get(chunk_id), english)
-            candidates.append(_Candidate(chunk_id, fused, cosine, coverage, hits.unknown))
+            candidates.append(Candidate(chunk_id, fused, cosine, coverage, hits.unknown))
         candidates.sort(key=lambda c: (-c.fused, -c.dense))
         return candidates, hits
 
@@ -211,7 +211,7 @@ def chunk_records(store: ChunkStore) -> ChunkRecords:
         return _RECORDS[store]
 
 
-def _spread(candidates: list[_Candidate], chunks: dict[str, Chunk]) -> list[_Candidate]:
+def spread(candidates: list[Candidate], chunks: dict[str, Chunk]) -> list[Candidate]:
     """Best first, but a near-duplicate of a chunk already shown waits until the distinct ones are out.
 
     A near-duplicate is an overlap window of a paragraph already shown that repeats more than
