@@ -15,6 +15,7 @@ import gzip
 import json
 import logging
 import math
+import os
 import re
 import unicodedata
 from collections.abc import Iterator, Sequence
@@ -111,10 +112,20 @@ def _search_tokens(text: str) -> Iterator[str]:
 
 @cache
 def quiet_jieba() -> None:
-    """Load jieba's dictionary once, without its "Building prefix dict" lines."""
+    """Load jieba's dictionary once, without its "Building prefix dict" lines. Its parsed copy
+    (jieba.cache, which makes later loads fast) goes to the per-user cache folder when that is
+    writable, else to jieba's default, the temp folder."""
     import jieba
+    from platformdirs import user_cache_path
 
     jieba.setLogLevel(logging.WARNING)
+    folder = user_cache_path("qa-chat")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        if os.access(folder, os.W_OK):
+            jieba.dt.tmp_dir = str(folder)
+    except OSError:
+        pass
     jieba.initialize()
 
 
