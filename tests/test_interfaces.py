@@ -124,7 +124,7 @@ def test_llm_mode_produces_the_documented_llm_fields(qa_json):
 def test_the_eval_report_has_every_documented_field(article_settings: Settings, monkeypatch, tmp_path):
     monkeypatch.setenv("QA_VECTORSTORE_DIR", str(article_settings.vectorstore_dir))
     items = [
-        {"id": "direct-02", "question": QUESTION, "gold_quotes": ["通过了《昆明宣言》"],
+        {"id": "direct-02", "question": QUESTION, "split": "heldout", "gold_quotes": ["通过了《昆明宣言》"],
          "answer_keywords": ["昆明宣言"], "answerable": True, "kind": "direct"},
         {"id": "none-01", "question": "文章提到了火星探测吗？", "gold_quotes": [], "answer_keywords": [],
          "answerable": False, "kind": "unanswerable"},
