@@ -85,14 +85,13 @@ def test_a_changed_chunk_size_rechunks_everything(fresh_settings):
     assert {c.chunk_id for c in stored_chunks(smaller)} == expected_ids([ARTICLE], smaller)
 
 
-def test_a_bad_file_leaves_the_index_as_it_was(fresh_settings, tmp_path):
-    ingest(fresh_settings, progress=False)
-    before = sorted(c.chunk_id for c in stored_chunks(fresh_settings))
+def test_a_bad_file_leaves_the_index_as_it_was(article_copy, tmp_path):
+    before = sorted(c.chunk_id for c in stored_chunks(article_copy))
     binary = tmp_path / "binary.txt"
     binary.write_bytes(os.urandom(2000) + b"\x00" * 10)
     with pytest.raises(InputError):
-        ingest(fresh_settings, [ARTICLE, binary], progress=False)
-    assert sorted(c.chunk_id for c in stored_chunks(fresh_settings)) == before
+        ingest(article_copy, [ARTICLE, binary], progress=False)
+    assert sorted(c.chunk_id for c in stored_chunks(article_copy)) == before
 
 
 def test_another_embedder_is_refused_with_a_reingest_hint(fresh_settings):
@@ -113,15 +112,14 @@ def test_another_embedder_is_refused_with_a_reingest_hint(fresh_settings):
     assert Pipeline(other).retrieve("Who wrote it?").results
 
 
-def test_readers_see_the_new_generation_after_an_ingest(fresh_settings, tmp_path):
-    ingest(fresh_settings, progress=False)
-    pipeline = Pipeline(fresh_settings)
+def test_readers_see_the_new_generation_after_an_ingest(article_copy, tmp_path):
+    pipeline = Pipeline(article_copy)
     before = pipeline.health()["chunks"]
     extra = tmp_path / "extra.md"
     extra.write_text("# 附录\n\n绿色丝路使者计划已培训三千人次。\n", encoding="utf-8")
-    ingest(fresh_settings, [extra], progress=False)
+    ingest(article_copy, [extra], progress=False)
     assert pipeline.health()["chunks"] > before
-    generations = sorted(p.name for p in fresh_settings.vectorstore_dir.glob(f"{GENERATION_PREFIX}*"))
+    generations = sorted(p.name for p in article_copy.vectorstore_dir.glob(f"{GENERATION_PREFIX}*"))
     assert len(generations) == 2  # the current one and the previous, for readers still on it
 
 
