@@ -148,6 +148,15 @@ class Settings(BaseSettings):
     concurrency_limit: int = Field(
         4, ge=1, le=256, description="Questions answered at the same time (Gradio queue and API each)."
     )
+    queue_wait_s: float = Field(
+        10,
+        gt=0,
+        le=600,
+        description="Seconds a question waits for a free answer slot before it gets 503 with Retry-After.",
+    )
+    answer_timeout_s: float = Field(
+        120, gt=0, description="Longest time one answer may take; then it is stopped with one sentence."
+    )
     stream_delay_ms: float = Field(
         15,
         ge=0,

@@ -63,3 +63,7 @@ class IndexMismatchError(StoreError):
 
 class BackendError(QAError):
     pass
+
+
+class TimeLimitError(QAError):
+    """Work ran past its time limit (QA_ANSWER_TIMEOUT_S, QA_CHROMA_TIMEOUT_S) and was stopped."""

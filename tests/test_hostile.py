@@ -7,8 +7,10 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -162,3 +164,83 @@ def test_an_index_folder_that_cannot_be_created_is_one_sentence(tmp_path: Path) 
     result = run_qa("ingest", str(ARTICLE), index=blocker / "index")
     assert_one_sentence(result, "nothing was changed")
     assert blocker.read_text(encoding="utf-8") == "not a folder"
+
+
+# --- concurrency that cannot leak ------------------------------------------------------------
+
+QUESTION = {"question": "COP15第一阶段会议通过了什么？"}
+
+
+def serve_with(pipeline: Pipeline, settings: Settings, **changes: object) -> LiveServer:
+    return LiveServer(build_app(pipeline, settings.model_copy(update=changes)))
+
+
+def hang_up_after_the_first_event(url: str) -> None:
+    client = httpx.Client(timeout=BOUND_S)
+    with client, client.stream("POST", f"{url}/api/ask/stream", json=QUESTION) as response:
+        next(response.iter_lines())
+    # leaving the block closes the socket without reading the rest
+
+
+def hang_up_before_the_first_byte(url: str) -> None:
+    host, port = url.removeprefix("http://").split(":")
+    body = json.dumps(QUESTION).encode()
+    head = (
+        f"POST /api/ask/stream HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    ).encode()
+    with socket.create_connection((host, int(port)), timeout=BOUND_S) as sock:
+        sock.sendall(head + body)
+
+
+@pytest.mark.parametrize("after_first_event", [False, True], ids=["before-first-byte", "after-first-event"])
+def test_streams_hung_up_give_their_slots_back(
+    pipeline: Pipeline, article_settings: Settings, after_first_event: bool
+) -> None:
+    with serve_with(pipeline, article_settings, concurrency_limit=2, stream_delay_ms=200) as live:
+        for _ in range(4):  # twice the slots
+            if after_first_event:
+                hang_up_after_the_first_event(live.url)
+            else:
+                hang_up_before_the_first_byte(live.url)
+        started = time.monotonic()
+        answered = httpx.post(f"{live.url}/api/ask", json=QUESTION, timeout=BOUND_S)
+        assert answered.status_code == 200, answered.text
+        streamed = httpx.post(f"{live.url}/api/ask/stream", json=QUESTION, timeout=BOUND_S)
+        assert streamed.status_code == 200 and '"type": "done"' in streamed.text
+        assert time.monotonic() - started < 30
+
+
+def test_over_capacity_a_request_waits_briefly_then_gets_503_while_health_answers(
+    pipeline: Pipeline, article_settings: Settings
+) -> None:
+    with serve_with(
+        pipeline, article_settings, concurrency_limit=1, queue_wait_s=1, stream_delay_ms=300
+    ) as live:
+        client = httpx.Client(timeout=BOUND_S)
+        with client, client.stream("POST", f"{live.url}/api/ask/stream", json=QUESTION) as slow:
+            lines = slow.iter_lines()  # kept: a dropped iterator closes the response (a hang-up)
+            next(lines)  # the one slot is now busy for seconds
+            started = time.monotonic()
+            refused = httpx.post(f"{live.url}/api/ask", json=QUESTION, timeout=BOUND_S)
+            waited = time.monotonic() - started
+            healthy = httpx.get(f"{live.url}/api/health", timeout=BOUND_S)
+        assert refused.status_code == 503, refused.text
+        assert "slots are busy" in refused.json()["error"]
+        assert refused.headers["retry-after"] == "1"
+        assert 0.9 <= waited < 15
+        assert healthy.status_code == 200 and healthy.json()["status"] == "ok"
+
+
+def test_an_answer_past_its_time_limit_is_stopped_with_one_sentence(
+    pipeline: Pipeline, article_settings: Settings
+) -> None:
+    with serve_with(pipeline, article_settings, answer_timeout_s=2, stream_delay_ms=1000) as live:
+        started = time.monotonic()
+        streamed = httpx.post(f"{live.url}/api/ask/stream", json=QUESTION, timeout=BOUND_S)
+        took = time.monotonic() - started
+        events = [json.loads(line[6:]) for line in streamed.text.splitlines() if line.startswith("data: ")]
+        assert events[-1]["type"] == "error" and "QA_ANSWER_TIMEOUT_S" in events[-1]["error"]
+        assert took < 20
+        # the slot came back: the next question is answered
+        assert httpx.post(f"{live.url}/api/ask", json=QUESTION, timeout=BOUND_S).status_code == 200

@@ -13,12 +13,14 @@ Documents are added and removed from the web only when an admin token is set, th
 
 from __future__ import annotations
 
-import itertools
+import asyncio
+import contextlib
 import json
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import aclosing
 from importlib import resources
 from typing import Any
@@ -42,11 +44,20 @@ from qa.errors import (
     NotFoundError,
     QAError,
     StoreError,
+    TimeLimitError,
     TooLargeError,
     WriterBusyError,
 )
 from qa.query.pipeline import Pipeline
 from qa.records import Answer
+from qa.web.concurrency import (
+    AnswerSlots,
+    ClientGone,
+    Overloaded,
+    pieces_in_thread,
+    result_in_thread,
+    unless_gone,
+)
 from qa.web.library import (
     MAX_UPLOAD_FILES,
     DocumentLibrary,
@@ -66,6 +77,7 @@ STATUSES: tuple[tuple[type[QAError], int], ...] = (
     (InputError, 400),
     (WriterBusyError, 409),
     (StoreError, 503),
+    (TimeLimitError, 504),
 )
 API_PREFIX = "/api/"
 DOCUMENTS_ROUTE = "/api/documents"
@@ -311,7 +323,8 @@ def build_api(
     library = library or DocumentLibrary(pipeline, settings)
     token = settings.api_token.get_secret_value()
     limiter = RateLimiter(settings.rate_limit_per_minute)
-    slots = threading.BoundedSemaphore(settings.concurrency_limit)
+    slots = AnswerSlots(settings.concurrency_limit, settings.queue_wait_s)
+    health_threads = ThreadPoolExecutor(max_workers=2, thread_name_prefix="qa-health")
     delay_s = settings.stream_delay_ms / 1000
 
     app = FastAPIOffline(  # Swagger UI and ReDoc served from the package: /docs works offline
@@ -325,12 +338,19 @@ def build_api(
 
     @app.exception_handler(QAError)
     async def qa_error(request: Request, exc: QAError) -> JSONResponse:
-        headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, AccessError) else None
-        return JSONResponse({"error": str(exc)}, status_code=_status(exc), headers=headers)
+        return _error_response(exc)
 
     @app.exception_handler(ApiError)
     async def api_error(request: Request, exc: ApiError) -> JSONResponse:
         return JSONResponse({"error": str(exc)}, status_code=exc.status, headers=exc.headers)
+
+    @app.exception_handler(Overloaded)
+    async def overloaded(request: Request, exc: Overloaded) -> JSONResponse:
+        return _error_response(exc)
+
+    @app.exception_handler(ClientGone)
+    async def gone(request: Request, exc: ClientGone) -> JSONResponse:
+        return _error_response(exc)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -372,14 +392,28 @@ def build_api(
             )
 
     @app.get("/api/health", summary="Is the index loaded, and with which embedder")
-    def health() -> dict:
-        return pipeline.health()
+    async def health() -> dict:
+        # Its own small thread pool and a time limit: never queued behind answers or a hung index.
+        loop = asyncio.get_running_loop()
+        try:
+            return await asyncio.wait_for(
+                loop.run_in_executor(health_threads, pipeline.health), timeout=settings.answer_timeout_s
+            )
+        except TimeoutError:
+            raise StoreError("The index did not answer in time; try again shortly.") from None
 
     @app.post("/api/ask", summary="Answer a question, with citations", dependencies=[Depends(guard)])
-    def ask(request: AskRequest) -> dict:
-        history = [turn.model_dump() for turn in request.history]
-        with slots:
-            return pipeline.ask(request.question, history).as_json()
+    async def ask(body: AskRequest, request: Request) -> dict:
+        history = [turn.model_dump() for turn in body.history]
+
+        async def answer() -> dict:
+            async with slots.hold():
+                found = await result_in_thread(
+                    lambda: pipeline.ask(body.question, history), settings.answer_timeout_s
+                )
+                return found.as_json()
+
+        return await unless_gone(request.receive, answer)
 
     @app.post(
         "/api/ask/stream",
@@ -387,28 +421,12 @@ def build_api(
         dependencies=[Depends(guard)],
         response_class=StreamingResponse,
     )
-    def ask_stream(request: AskRequest) -> StreamingResponse:
-        history = [turn.model_dump() for turn in request.history]
-        slots.acquire()
-        try:
-            pieces = answer_stream(pipeline, request.question, history, delay_s)
-            first = next(pieces)  # errors surface here, before the 200 is sent
-        except BaseException:
-            slots.release()
-            raise
-
-        def events() -> Iterator[str]:
-            try:
-                for item in itertools.chain([first], pieces):
-                    if isinstance(item, Answer):
-                        yield _event({"type": "done", **item.as_json()})
-                    else:
-                        yield _event({"type": "token", "text": item})
-            finally:
-                slots.release()
-
-        return StreamingResponse(
-            events(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"}
+    async def ask_stream(body: AskRequest) -> Response:
+        history = [turn.model_dump() for turn in body.history]
+        return AnswerEvents(
+            slots,
+            lambda: answer_stream(pipeline, body.question, history, delay_s),
+            settings.answer_timeout_s,
         )
 
     @app.get(
@@ -484,6 +502,107 @@ def build_api(
     app.add_middleware(FrameAncestors, origins=settings.allowed_origins)
     app.add_middleware(BodyLimit, limit=settings.max_request_bytes)
     return app
+
+
+def _error_response(exc: BaseException) -> JSONResponse:
+    """The JSON error for a refusal raised while answering, before any byte was sent."""
+    headers: dict[str, str] = {}
+    if isinstance(exc, Overloaded):
+        status, headers = 503, {"Retry-After": str(exc.retry_after_s)}
+    elif isinstance(exc, ClientGone):
+        status = 499  # nobody reads it: the client has gone
+    elif isinstance(exc, QAError):
+        status = _status(exc)
+        if isinstance(exc, AccessError):
+            headers = {"WWW-Authenticate": "Bearer"}
+    else:
+        return JSONResponse({"error": "Something went wrong while answering."}, status_code=500)
+    return JSONResponse({"error": str(exc)}, status_code=status, headers=headers)
+
+
+class AnswerEvents(Response):
+    """An answer as server-sent events, its slot held only while this response runs.
+
+    The whole exchange lives in one `__call__`: wait for a slot (503 after QA_QUEUE_WAIT_S),
+    compute the first piece (a refusal before it is a JSON 4xx, since nothing was sent yet), then
+    stream. A watcher reads the connection; a hang-up cancels the exchange at once, which
+    releases the slot and stops the worker before its next piece. Past QA_ANSWER_TIMEOUT_S the
+    stream ends with an `error` event.
+    """
+
+    media_type = "text/event-stream"
+
+    def __init__(
+        self, slots: AnswerSlots, make: Callable[[], Iterator[str | Answer]], timeout_s: float
+    ) -> None:
+        super().__init__(media_type=self.media_type)
+        self.raw_headers = [  # no content-length: the length is not known
+            (b"content-type", b"text/event-stream; charset=utf-8"),
+            (b"cache-control", b"no-cache"),
+        ]
+        self.slots = slots
+        self.make = make
+        self.timeout_s = timeout_s
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        exchange = asyncio.ensure_future(self._exchange(scope, send))
+
+        async def watch() -> None:
+            while (await receive())["type"] != "http.disconnect":
+                pass
+
+        watcher = asyncio.ensure_future(watch())
+        try:
+            await asyncio.wait({exchange, watcher}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            watcher.cancel()
+            if not exchange.done():
+                exchange.cancel()
+                await asyncio.wait({exchange})
+        if exchange.done() and not exchange.cancelled() and exchange.exception() is not None:
+            raise exchange.exception()  # type: ignore[misc]
+
+    async def _exchange(self, scope: Scope, send: Send) -> None:
+        started = False
+        try:
+            async with self.slots.hold():
+                pieces = pieces_in_thread(self.make, self.timeout_s)
+                try:
+                    async for item in pieces:
+                        if not started:
+                            await send(
+                                {"type": "http.response.start", "status": 200, "headers": self.raw_headers}
+                            )
+                            started = True
+                        await send(_body(_piece_event(item), more=True))
+                finally:
+                    await pieces.aclose()
+        except Exception as exc:  # noqa: BLE001 - one sentence instead of a broken stream
+            if not started:
+                await _error_response(exc)(scope, _nothing, send)
+                return
+            known = isinstance(exc, (QAError, Overloaded))
+            said = str(exc) if known else "Something went wrong while answering."
+            with contextlib.suppress(Exception):  # the connection itself may be what failed
+                await send(_body(_event({"type": "error", "error": said}), more=True))
+        if not started:
+            await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
+        with contextlib.suppress(Exception):
+            await send(_body("", more=False))
+
+
+async def _nothing() -> Message:
+    return {"type": "http.disconnect"}
+
+
+def _body(text: str, more: bool) -> Message:
+    return {"type": "http.response.body", "body": text.encode(), "more_body": more}
+
+
+def _piece_event(item: str | Answer) -> str:
+    if isinstance(item, Answer):
+        return _event({"type": "done", **item.as_json()})
+    return _event({"type": "token", "text": item})
 
 
 def _event(payload: dict) -> str:

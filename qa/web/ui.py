@@ -15,6 +15,7 @@ import html
 import json
 import re
 import threading
+import time
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack
@@ -24,7 +25,7 @@ from pathlib import Path
 import gradio as gr
 
 from qa.config import Settings
-from qa.errors import AccessError, QAError
+from qa.errors import AccessError, QAError, TimeLimitError
 from qa.index.store import StoredDocument
 from qa.ingest.chunking import split_sentences
 from qa.ingest.documents import SUPPORTED_SUFFIXES
@@ -504,8 +505,15 @@ def build_ui(
         yield "", display, turns
         history = [{"role": t["role"], "content": t["content"]} for t in turns]
         text, answer = "", None
+        deadline = time.monotonic() + settings.answer_timeout_s
+        pieces = answer_stream(pipeline, question, history, delay_s)
         try:
-            for item in answer_stream(pipeline, question, history, delay_s):
+            for item in pieces:
+                if time.monotonic() > deadline:  # a slow answer gives its queue slot back
+                    raise TimeLimitError(
+                        f"The answer took longer than {settings.answer_timeout_s:g} s "
+                        "(QA_ANSWER_TIMEOUT_S) and was stopped."
+                    )
                 if isinstance(item, Answer):
                     answer = item
                 else:
@@ -517,6 +525,8 @@ def build_ui(
             turns += [_message("user", question), {**_message("assistant", str(exc)), "error": True}]
             yield "", display, turns
             return
+        finally:
+            pieces.close()
         assert answer is not None
         display[-1] = _message("assistant", render_answer(answer, lang, in_article=not compact))
         turns += [
