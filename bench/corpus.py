@@ -29,7 +29,7 @@ from pathlib import Path
 
 from qa.config import PROJECT_ROOT
 from qa.ingest.documents import parse_document
-from qa.ingest.loaders import ends_sentence
+from qa.text.sentences import ends_sentence
 
 ARTICLE = PROJECT_ROOT / "data" / "article.md"
 FORMATS = (".md", ".txt", ".html", ".docx", ".pdf")

@@ -32,10 +32,10 @@ from qa.index.store import (
     open_for_query,
     open_for_writing,
 )
-from qa.ingest.chunking import split_sentences
 from qa.ingest.sync import ingest
 from qa.query.retrieval import Retriever, chunk_records
 from qa.records import Chunk
+from qa.text.sentences import split_sentences
 
 QUESTIONS = PROJECT_ROOT / "eval" / "sets" / "article_dev.jsonl"
 # Not in the dev set, so the measured questions are all new to the retriever.

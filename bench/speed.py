@@ -48,8 +48,8 @@ def cold_ratio(env: dict, runs: int) -> dict:
 
 def language_ratio(index: Path) -> dict:
     """Warm p50 of English against Chinese dev-set questions (single-turn, answerable or not)."""
-    from qa.query.answering import language_of
     from qa.query.pipeline import Pipeline
+    from qa.text.language import language_of
 
     pipeline = Pipeline(load_settings(vectorstore_dir=index))
     items = [item for item in load_set(DEV_SET) if not item.history]

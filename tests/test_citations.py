@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from qa.query.citations import VerifiedStream, Verifier, key_terms, split_claims
+from qa.query.citations import VerifiedStream, Verifier, split_claims
 from qa.records import Chunk
+from qa.text.terms import key_terms
 
 
 def _chunk(text: str, n: int = 1) -> Chunk:

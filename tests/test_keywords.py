@@ -6,7 +6,10 @@ from pathlib import Path
 
 import numpy as np
 
-from qa.index.keywords import KeywordIndex, is_chinese, normalize, tokenize
+from qa.index.keywords import KeywordIndex
+from qa.text.language import is_chinese
+from qa.text.normalize import normalize
+from qa.text.terms import tokenize
 
 TEXTS = [
     "全力推动第一阶段会议通过了《昆明宣言》。",

@@ -9,17 +9,17 @@ from qa.errors import ConfigError
 from qa.index.embeddings import embedder_identity, make_embeddings
 from qa.index.keywords import KeywordIndex
 from qa.index.store import current_generation, open_for_query
-from qa.ingest.chunking import split_sentences
 from qa.query.retrieval import (
     MODES,
     Candidate,
     LangChainRetriever,
     Retriever,
-    asked_facts,
     rarest_name,
     spread,
 )
 from qa.records import Chunk
+from qa.text.facts import asked_facts
+from qa.text.sentences import split_sentences
 
 
 @pytest.fixture(scope="module")

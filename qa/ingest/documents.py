@@ -18,9 +18,9 @@ from pathlib import Path
 
 from qa.errors import InputError
 from qa.ingest import loaders
-from qa.ingest.loaders import CLOSERS as CLOSERS
-from qa.ingest.loaders import Block, ends_sentence, join_pieces, markdown_blocks
+from qa.ingest.loaders import Block, markdown_blocks
 from qa.records import Document, Paragraph
+from qa.text.sentences import ends_sentence, join_pieces
 
 TEXT_SUFFIXES = {".md", ".markdown", ".txt"}
 # Formats with a loader of their own: bytes -> blocks, every problem an InputError naming the file.

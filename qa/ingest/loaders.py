@@ -31,10 +31,8 @@ from docx.table import Table
 from lxml.etree import XMLSyntaxError
 
 from qa.errors import InputError
-
-# Characters that may end a sentence, and closers that may follow them.
-SENTENCE_END = "。！？!?…；;."
-CLOSERS = "”’」』）)》〉】\"'"
+from qa.text.numerals import DIGITS
+from qa.text.sentences import ends_sentence, join_pieces
 
 
 @dataclass(frozen=True)
@@ -46,22 +44,6 @@ class Block:
     page: int = 0  # 1-based page where the block starts, for paged formats
     start: int = 0
     end: int = 0
-
-
-def ends_sentence(text: str) -> bool:
-    stripped = text.rstrip().rstrip(CLOSERS)
-    return bool(stripped) and stripped[-1] in SENTENCE_END
-
-
-def join_pieces(left: str, right: str) -> str:
-    """Chinese text joins without a space, Latin words with one; a line-end hyphen joins directly."""
-    if not left or not right:
-        return left + right
-    if left[-1] == "-" and left[-2:-1].isalpha() and right[0].isalpha():
-        return left + right
-    if left[-1].isascii() and right[0].isascii():
-        return f"{left} {right}"
-    return left + right
 
 
 def join_lines(lines: list[str]) -> str:
@@ -229,8 +211,8 @@ PAGE_NUMBER = re.compile(
     re.IGNORECASE,
 )
 NUMBERED_HEADING = re.compile(
-    r"^(?:[一二三四五六七八九十百]+、|[（(][一二三四五六七八九十]+[）)]"
-    r"|第[一二三四五六七八九十百\d]+[章节部分篇]|\d+\.(?:\d+\.?)*\s+\S)"
+    rf"^(?:[{DIGITS}百]+、|[（(][{DIGITS}]+[）)]"
+    rf"|第[{DIGITS}百\d]+[章节部分篇]|\d+\.(?:\d+\.?)*\s+\S)"
 )
 BOLD_WEIGHT = 600
 

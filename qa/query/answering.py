@@ -20,23 +20,20 @@ import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
-from qa.ingest.chunking import split_sentences
 from qa.query.answerer import Draft
-from qa.query.citations import _CJK, Verifier, join_sentences, key_terms, normalize, numbers
-from qa.query.retrieval import new_places
+from qa.query.citations import Verifier
 from qa.records import Answer, Citation, RetrievalResult
+from qa.text.facts import answers_kind
+from qa.text.language import CJK, language_of
+from qa.text.normalize import compact as normalize
+from qa.text.numerals import DIGITS as NUMERALS
+from qa.text.numerals import chinese_numeral as _numeral
+from qa.text.sentences import clauses, join_sentences, split_sentences
+from qa.text.terms import key_terms, numbers
 
 MAX_SENTENCES = 4
 # Retrieval ranks the right chunk first most of the time; its order breaks near-ties in wording.
 RANK_PRIOR = 0.35
-NUMERALS = "一二三四五六七八九十"
-
-
-def language_of(text: str) -> str:
-    """'zh' when the text has any Chinese character, else 'en'."""
-    return "zh" if _CJK.search(text) else "en"
-
-
 # --- refusal ---------------------------------------------------------------------------------
 
 REFUSAL = {
@@ -116,57 +113,6 @@ PROXIMITY_WEIGHT = 0.5
 LIST_WEIGHT = 0.5
 RESTATED_LIST = 0.9
 EMBED_RESULTS = 2
-
-
-NUMBER_QUESTION = re.compile(
-    r"多少|(?<!哪)几[个次项年家位]|哪一年|哪年|哪一天|什么时候|什么时间|何时"
-    r"|how (many|much)|which year|what year|\bwhen\b",
-    re.IGNORECASE,
-)
-_QUANTITY = re.compile(rf"\d|[{NUMERALS}两百千万]+(?:个|次|项|家|年|大|方面)")
-
-
-def _has_quantity(sentence: str) -> bool:
-    return bool(_QUANTITY.search(sentence))
-
-
-# What a question asks for, and what a sentence must hold to answer it: "when exactly", "how much
-# money" and "in which place" are not answered by a sentence that merely names the same subject.
-_ANSWER_TYPES = (
-    (
-        re.compile(r"哪一天|哪天|几月几[日号]|什么日期|具体日期|which day|what date|what day", re.IGNORECASE),
-        re.compile(
-            rf"\d{{1,2}}\s*[月日号]|[{NUMERALS}]{{1,3}}[月日号]|\b(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)",
-            re.IGNORECASE,
-        ),
-    ),
-    (
-        re.compile(
-            r"(资金|出资|金额|经费|费用|捐款|投资|拨款).{0,6}多少|多少(钱|资金|经费)"
-            r"|how much (money|funding)",
-            re.IGNORECASE,
-        ),
-        re.compile(
-            rf"[\d.{NUMERALS}两百千万亿]+\s*(美元|欧元|元)|\$\s*\d|\d\s*(dollars|usd|yuan)", re.IGNORECASE
-        ),
-    ),
-    (re.compile(r"哪一年|哪年|which year|what year", re.IGNORECASE), re.compile(r"\d{4}")),
-)
-_PLACE_QUESTION = re.compile(r"哪个城市|哪座城市|哪个地方|在哪里|在哪儿|设在哪|\bwhere\b", re.IGNORECASE)
-
-
-def answers_type(question: str, sentence: str) -> bool:
-    """Whether the sentence holds the kind of fact the question asks for (a date, a sum, a place)."""
-    question = normalize(question)
-    if NUMBER_QUESTION.search(question) and not _has_quantity(sentence):
-        return False
-    if any(asks.search(question) and not holds.search(sentence) for asks, holds in _ANSWER_TYPES):
-        return False
-    return not _PLACE_QUESTION.search(question) or bool(new_places(sentence, question))
-
-
-def _numeral(token: str) -> str:
-    return NUMERALS[int(token) - 1] if token.isdigit() and 0 < int(token) <= 10 else token
 
 
 def _term_weight(term: str) -> float:
@@ -264,7 +210,7 @@ class ExtractiveAnswerer:
             enumeration = self._enumeration(best, candidates)  # the items themselves answer
             if enumeration:
                 return enumeration
-        if not answers_type(question, best.sentence):
+        if not answers_kind(question, best.sentence):
             return []
         if item and re.match(rf"[“\"]?{_numeral(item.group(1))}是", best.sentence):
             return [best]  # the item asked for by its ordinal is the whole answer
@@ -425,7 +371,6 @@ _INJECTION = re.compile(
     r"|new instructions|write (me )?an? (poem|story|song|essay)",
     re.IGNORECASE,
 )
-_CLAUSE = re.compile(r"[^，。,.;；:：!！?？\n]+[，。,.;；:：!！?？\n]*")
 
 
 # "直接告诉我…" / "just tell me…": the imperative around the question, once the instruction is gone.
@@ -443,7 +388,7 @@ def strip_injection(question: str) -> tuple[str, bool]:
     if not _INJECTION.search(question):
         return question, False
     text = re.sub(r"“[^”]{10,}”|\"[^\"]{10,}\"", " ", question)
-    kept = [clause for clause in _CLAUSE.findall(text) if not _INJECTION.search(clause)]
+    kept = [clause for clause in clauses(text) if not _INJECTION.search(clause)]
     clean = "".join(kept).strip(" ，,。.：:")
     clean = re.sub(r"^(然后|那么|那|then|and|so)\s*[，,]?\s*", "", clean, flags=re.IGNORECASE).strip()
     clean = _FILLER.sub("", clean).strip()
@@ -528,7 +473,7 @@ def _resolve_pronoun(question: str, previous: str) -> str:
 
 def _swap_parallel(core: str, previous: str) -> str:
     """Put `core` in place of the term of `previous` it parallels (shares a 2+ character suffix)."""
-    if not core or not _CJK.search(core):
+    if not core or not CJK.search(core):
         return ""
     best = ""
     for size in range(len(core), 1, -1):

@@ -12,31 +12,22 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from functools import cache, lru_cache
 
-from qa.index.keywords import quiet_jieba
-from qa.ingest.chunking import split_sentences
-from qa.ingest.loaders import ends_sentence
 from qa.records import Chunk, Citation, RetrievalResult
-
-MARKER = re.compile(r"\s*\[(\d{1,3})\]")
-_NUMBER = re.compile(r"\d+(?:\.\d+)?")
-_LATIN = re.compile(r"[A-Za-z][A-Za-z0-9\-]{1,}")
-_CJK = re.compile(r"[\u4e00-\u9fff]")
-_QUESTION_END = re.compile(r"[?？]\s*[”’」』）)\"']*\s*$")
-
-# Words that carry no claim: question words, function words and English stopwords.
-_STOPWORD_TEXT = (
-    "的 了 是 在 和 与 及 并 也 都 就 而 或 被 把 将 对 为 以 于 之 其 这 那 此 该 等 中 上 下 有 个 一 不 "
-    "什么 哪 哪些 哪个 哪一个 哪一 哪里 哪类 哪项 哪几 哪几个 多少 几 几个 怎样 怎么 如何 为什么 是否 吗 呢 "
-    "谁 请 告诉 我 你 我们 他们 它 这个 那个 这些 这位 其中 文章 本文 作者认为 提到 提出 说 讲 指 "
-    "根据 关于 方面 一下 哪一年 哪年 年 一个 篇文章 这篇 本篇 该文 此文 全文 原文 作为 那次 这次 "
-    "会 能 要 去 来 做 看 用 想 让 给 到 得 "
-    "the a an of to in on for and or is are was were be been what which who whom whose how many much "
-    "when where why does did do this that these those it its with by from as at about article says "
-    "according named name mention mentioned tell me please"
+from qa.text.language import CJK
+from qa.text.markers import marker_numbers, strip_markers
+from qa.text.normalize import compact as normalize
+from qa.text.sentences import (
+    CLOSERS,
+    SENTENCE_WITH_MARKERS,
+    ends_sentence,
+    join_sentences,
+    sentences_with_markers,
+    split_sentences,
 )
-STOPWORDS = frozenset(_STOPWORD_TEXT.split())
+from qa.text.terms import key_terms, numbers, word_tags
+
+_QUESTION_END = re.compile(rf"[?？]\s*[{re.escape(CLOSERS)}]*\s*$")
 
 
 @dataclass(frozen=True)
@@ -68,55 +59,6 @@ class Verification:
         return tuple(sorted({n for sentence in self.kept for n in sentence.markers}))
 
 
-@cache
-def _t2s():
-    import opencc
-
-    return opencc.OpenCC("t2s")
-
-
-def normalize(text: str) -> str:
-    """Lower-case, simplified Chinese, no whitespace: the form every lexical check compares."""
-    return "".join(_t2s().convert(text).lower().split())
-
-
-def key_terms(text: str) -> list[str]:
-    """Content words (jieba for Chinese, words for Latin script) and numbers, stopwords dropped.
-
-    A one-character word counts when jieba's dictionary calls it a noun or a verb: 汞 (mercury)
-    or 写 (wrote) carry the question as much as any two-character word.
-    """
-    return list(_key_terms(text))
-
-
-@cache
-def _single_tags() -> dict[str, str]:
-    import jieba.posseg
-
-    quiet_jieba()
-    return jieba.posseg.dt.word_tag_tab
-
-
-@lru_cache(maxsize=8192)
-def _key_terms(text: str) -> tuple[str, ...]:
-    import jieba
-
-    tags = _single_tags()  # first, so jieba starts quietly
-    terms: list[str] = []
-    for token in jieba.lcut(_t2s().convert(MARKER.sub("", text))):
-        token = token.strip().lower()
-        if not token or token in STOPWORDS:
-            continue
-        word = _CJK.search(token) and (len(token) >= 2 or tags.get(token, "x")[:1] in ("n", "v"))
-        if _NUMBER.fullmatch(token) or _LATIN.fullmatch(token) or word:
-            terms.append(token)
-    return tuple(dict.fromkeys(terms))
-
-
-def numbers(text: str) -> set[str]:
-    return set(_NUMBER.findall(MARKER.sub("", text)))
-
-
 def lexical_overlap(claim: str, source: str) -> float:
     """Share of the claim's key terms found in the source (1.0 when the claim has none)."""
     terms = key_terms(claim)
@@ -126,40 +68,19 @@ def lexical_overlap(claim: str, source: str) -> float:
     return sum(term.replace(" ", "") in haystack for term in terms) / len(terms)
 
 
-def join_sentences(sentences: Sequence[str]) -> str:
-    """Chinese sentences run on; a sentence ending in Latin punctuation is followed by a space."""
-    out = ""
-    for sentence in sentences:
-        sentence = sentence.strip()
-        if out and (out[-1].isascii() or sentence[:1].isascii()):
-            out += " "
-        out += sentence
-    return out
-
-
 def split_claims(answer: str) -> list[tuple[str, tuple[int, ...]]]:
     """Answer text -> (sentence without markers, markers) pairs; a marker binds to the sentence before it."""
     claims: list[tuple[str, tuple[int, ...]]] = []
     for line in answer.splitlines():
-        for piece in _sentences_with_markers(line):
-            markers = tuple(dict.fromkeys(int(n) for n in MARKER.findall(piece)))
-            text = MARKER.sub("", piece).strip()
+        for piece in sentences_with_markers(line):
+            markers = marker_numbers(piece)
+            text = strip_markers(piece).strip()
             if text:
                 claims.append((text, markers))
             elif markers and claims:
                 previous, old = claims[-1]
                 claims[-1] = (previous, tuple(dict.fromkeys(old + markers)))
     return claims
-
-
-_PIECE = re.compile(
-    r"[^。！？!?；;\n]*?(?:[。！？!?；;]+[”’」』）)》\"']*|\.(?=\s|$)|$)(?:\s*\[\d{1,3}\])*", re.DOTALL
-)
-
-
-def _sentences_with_markers(line: str) -> list[str]:
-    """Sentences with the markers that follow their end (closing quotes stay with the sentence)."""
-    return [m.group(0) for m in _PIECE.finditer(line) if m.group(0).strip()]
 
 
 Embed = Callable[[list[str]], list[list[float]]]
@@ -203,8 +124,8 @@ class Verifier:
         new_words = [term for term in terms if term.replace(" ", "") not in haystack]
         if terms and not new_words:
             return True, "", overlap, None
-        chinese_new = [word for word in new_words if _CJK.search(word)]
-        if not _CJK.search(claim):  # English about Chinese text: only the meaning can be compared
+        chinese_new = [word for word in new_words if CJK.search(word)]
+        if not CJK.search(claim):  # English about Chinese text: only the meaning can be compared
             needed = self.cross_lingual_similarity
         elif not chinese_new and _glossed(claim):
             needed = self.translation_similarity  # "The Kunming Declaration (《昆明宣言》)"
@@ -285,8 +206,8 @@ _PROPER_TAGS = ("nr", "ns", "nt", "nz", "m", "eng")
 def _ordinary_word(term: str) -> bool:
     """A real, common Chinese word (jieba's dictionary), not a name, place, number or a garbled
     run of characters: the only kind of word a paraphrase may add to what its source says."""
-    tag = _single_tags().get(term)
-    return bool(_CJK.search(term)) and tag is not None and not tag.startswith(_PROPER_TAGS)
+    tag = word_tags().get(term)
+    return bool(CJK.search(term)) and tag is not None and not tag.startswith(_PROPER_TAGS)
 
 
 def best_quote(claim: str, chunk: Chunk) -> str:
@@ -323,8 +244,8 @@ class VerifiedStream:
         self.raw += text
         self._buffer += text
         *lines, rest = self._buffer.split("\n")
-        pieces = [piece for line in lines for piece in _sentences_with_markers(line)]
-        ongoing = list(_PIECE.finditer(rest))
+        pieces = [piece for line in lines for piece in sentences_with_markers(line)]
+        ongoing = list(SENTENCE_WITH_MARKERS.finditer(rest))
         ongoing = [match for match in ongoing if match.group(0).strip()]
         # the last piece may still grow; a piece of bare markers may still bind to the one before
         waiting = 2 if ongoing and ongoing[-1].group(0).lstrip().startswith("[") else 1
@@ -338,7 +259,7 @@ class VerifiedStream:
         """Whatever is left once the draft has ended."""
         rest, self._buffer = self._buffer, ""
         for line in rest.split("\n"):
-            for piece in _sentences_with_markers(line):
+            for piece in sentences_with_markers(line):
                 yield from self._check(piece, final=may_be_cut)
 
     def _check(self, piece: str, final: bool) -> Iterator[str]:

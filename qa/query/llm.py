@@ -16,13 +16,12 @@ from typing import Protocol
 from qa.config import Settings
 from qa.errors import BackendError, ConfigError
 from qa.query.answerer import Draft
-from qa.query.answering import (
-    condense_extractive,
-    language_of,
-)
-from qa.query.citations import key_terms, normalize
+from qa.query.answering import condense_extractive
 from qa.query.prompts import PROMPTS_DIR, render
 from qa.records import RetrievalResult
+from qa.text.language import language_of
+from qa.text.normalize import compact as normalize
+from qa.text.terms import key_terms
 from qa.text.tokens import count_tokens
 
 Messages = list[dict[str, str]]

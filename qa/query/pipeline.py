@@ -26,14 +26,15 @@ from qa.query.answerer import Answerer, Draft
 from qa.query.answering import (
     ExtractiveAnswerer,
     condense_extractive,
-    language_of,
     refusal,
     says_not_answered,
     strip_injection,
 )
-from qa.query.citations import VerifiedStream, Verifier, citations_for_markers, key_terms
+from qa.query.citations import VerifiedStream, Verifier, citations_for_markers
 from qa.query.retrieval import Retriever
 from qa.records import Answer, Citation, RetrievalResult, Unverified
+from qa.text.language import language_of
+from qa.text.terms import key_terms
 
 Condenser = Callable[[str, Sequence[dict]], str]
 

@@ -29,10 +29,13 @@ from langchain_core.embeddings import Embeddings
 from langchain_core.retrievers import BaseRetriever
 
 from qa.errors import ConfigError
-from qa.index.keywords import Concept, KeywordHits, KeywordIndex, is_chinese, normalize
+from qa.index.keywords import Concept, KeywordHits, KeywordIndex
 from qa.index.store import ChunkStore, chunks_from_records
-from qa.ingest.chunking import split_sentences
 from qa.records import Chunk, RetrievalResult
+from qa.text.facts import asked_facts, holds_facts
+from qa.text.language import is_chinese
+from qa.text.normalize import normalize
+from qa.text.sentences import split_sentences
 
 MODES = ("hybrid", "dense", "bm25", "rrf")
 RRF_K = 60
@@ -253,40 +256,6 @@ def support(dense: float, coverage: float, unknown: float, fact: float = 1.0) ->
     return 1.0 / (1.0 + math.exp(-logit))
 
 
-# --- what kind of fact a question asks for, and whether a sentence holds one ----------------
-
-_NUMERALS = "一二三四五六七八九十两百千万亿"
-_OTHER_QUESTION = re.compile(r"什么|哪些|哪个|哪位|哪种|谁|怎样|怎么|如何|为什么")
-_ASKS = {
-    "sum": re.compile(
-        r"(资金|出资|金额|经费|费用|捐款|投资|拨款|筹集).{0,6}多少|多少(钱|资金|经费)"
-        r"|how much (money|funding)|pledged?\b"
-    ),
-    "date": re.compile(r"哪一天|哪天|几月|什么日期|具体日期|which day|what date|what day"),
-    "time": re.compile(r"哪一年|哪年|什么时间|什么时候|何时|which year|what year|\bwhen\b"),
-    "place": re.compile(r"哪个城市|哪座城市|哪个地方|在哪里|在哪儿|设在哪|\bwhere\b|which city"),
-    "number": re.compile(
-        r"多少|(?<!哪)几(?=[个次项年家位名种十百千万])|how (many|much)|what (share|percentage)"
-    ),
-}
-_HOLDS = {
-    "sum": re.compile(rf"[\d.{_NUMERALS}]+\s*(美元|欧元|元)|\$\s*\d|\d\s*(dollars|usd|yuan)"),
-    "date": re.compile(rf"\d{{1,2}}\s*[月日号]|[{_NUMERALS}]{{1,3}}[月日号]"),
-    "time": re.compile(rf"(?<![\d.])\d{{4}}(?![\d.])|\d{{1,2}}\s*[月日号]|[{_NUMERALS}]{{1,3}}[月日号]"),
-    # A digit not inside a name like COP15, or a numeral with a measure word; 一是…四是 counts items.
-    "number": re.compile(rf"(?<![a-z\d.])\d|[{_NUMERALS}]+(个|次|项|家|年|大|方面|种|位|名|国|是)"),
-}
-
-
-def asked_facts(question: str) -> tuple[str, ...]:
-    """The kinds of fact the question asks for: sum, date, time, place, number (or none)."""
-    text = normalize(question)
-    asks = [kind for kind, pattern in _ASKS.items() if pattern.search(text)]
-    if "number" in asks and ({"sum", "date", "time"} & set(asks) or _OTHER_QUESTION.search(text)):
-        asks.remove("number")  # "how much money" is a sum; "几位领导人…设立什么" asks what, not how many
-    return tuple(asks)
-
-
 _NAME_TAGS = {"ns", "nt", "nz", "nr"}  # jieba: place, organisation, other proper noun, person
 _CAPITALISED = re.compile(r"[A-Z][A-Za-z0-9]+")
 
@@ -317,42 +286,13 @@ def rarest_name(question: str, hits: KeywordHits, index: KeywordIndex) -> Concep
 def fact_share(facts: Sequence[str], question: str, hits: KeywordHits, chunk: Chunk) -> float:
     """The largest share of the question covered by one of the chunk's sentences that holds a
     fact of every asked kind (numbers the question itself names do not count)."""
-    asked = normalize(question)
-    named = re.findall(r"\d+", asked)
     best = 0.0
     text = chunk.search_text if chunk.kind == "metadata" else chunk.text
     for sentence in split_sentences(text) or [text]:
-        sentence = normalize(sentence)
-        share = hits.share(sentence)
-        if share <= best:
-            continue
-        for number in named:
-            sentence = sentence.replace(number, " ")
-        if all(_holds(kind, sentence, asked) for kind in facts):
+        share = hits.share(normalize(sentence))
+        if share > best and holds_facts(facts, sentence, question):
             best = share
     return best
-
-
-def _holds(kind: str, sentence: str, question: str) -> bool:
-    if kind == "place":
-        return bool(new_places(sentence, question))
-    return bool(_HOLDS[kind].search(sentence))
-
-
-def new_places(sentence: str, question: str) -> list[str]:
-    """Place names the question does not name, set off as places: after 在/于, in brackets, or
-    before 市/省/县 (jieba tags too many words `ns` to trust the tag alone)."""
-    import jieba.posseg
-
-    words = list(jieba.posseg.cut(re.sub(r"《[^》]*》", "《》", sentence)))
-    places = []
-    for i, word in enumerate(words):
-        before = words[i - 1].word[-1:] if i else ""
-        after = words[i + 1].word[:1] if i + 1 < len(words) else ""
-        set_off = before in ("在", "于", "（", "(") or after in ("市", "省", "县", "）", ")")
-        if word.flag == "ns" and set_off and word.word not in question:
-            places.append(word.word)
-    return places
 
 
 class LangChainRetriever(BaseRetriever):

@@ -27,10 +27,10 @@ import gradio as gr
 from qa.config import Settings
 from qa.errors import AccessError, QAError, TimeLimitError
 from qa.index.store import StoredDocument
-from qa.ingest.chunking import split_sentences
 from qa.ingest.documents import SUPPORTED_SUFFIXES
 from qa.query.pipeline import Pipeline
 from qa.records import Answer, Chunk, Citation
+from qa.text.sentences import split_sentences
 from qa.web.library import DocumentLibrary
 from qa.web.streaming import answer_stream
 

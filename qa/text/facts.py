@@ -1,0 +1,88 @@
+"""What kind of fact a question asks for, and whether a sentence holds one.
+
+"When exactly", "how much money" and "in which place" are not answered by a sentence that merely
+names the same subject. Retrieval uses this to judge support, answering to choose sentences.
+What it does not do: weigh it (query/retrieval.py decides what a missing fact costs).
+"""
+
+from __future__ import annotations
+
+import re
+
+from qa.text.normalize import normalize
+from qa.text.numerals import NUMERAL_CHARS
+
+_OTHER_QUESTION = re.compile(r"什么|哪些|哪个|哪位|哪种|谁|怎样|怎么|如何|为什么")
+_ASKS = {
+    "sum": re.compile(
+        r"(资金|出资|金额|经费|费用|捐款|投资|拨款|筹集).{0,6}多少|多少(钱|资金|经费)"
+        r"|how much (money|funding)|pledged?\b"
+    ),
+    "date": re.compile(r"哪一天|哪天|几月|什么日期|具体日期|which day|what date|what day"),
+    "time": re.compile(r"哪一年|哪年|什么时间|什么时候|何时|which year|what year|\bwhen\b"),
+    "place": re.compile(r"哪个城市|哪座城市|哪个地方|在哪里|在哪儿|设在哪|\bwhere\b|which city"),
+    "number": re.compile(
+        r"多少|(?<!哪)几(?=[个次项年家位名种十百千万])|how (many|much)|what (share|percentage)"
+    ),
+}
+_DATE = (
+    rf"\d{{1,2}}\s*[月日号]|[{NUMERAL_CHARS}]{{1,3}}[月日号]"
+    r"|\b(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)"
+)
+_HOLDS = {
+    "sum": re.compile(rf"[\d.{NUMERAL_CHARS}]+\s*(美元|欧元|元)|\$\s*\d|\d\s*(dollars|usd|yuan)"),
+    "date": re.compile(_DATE),
+    "time": re.compile(rf"(?<![\d.])\d{{4}}(?![\d.])|{_DATE}"),
+    # A digit not inside a name like COP15, or a numeral with a measure word; 一是…四是 counts items.
+    "number": re.compile(rf"(?<![a-z\d.])\d|[{NUMERAL_CHARS}]+(个|次|项|家|年|大|方面|种|位|名|国|是)"),
+}
+_DIGITS = re.compile(r"\d+")
+_TITLE = re.compile(r"《[^》]*》")
+
+
+def asked_facts(question: str) -> tuple[str, ...]:
+    """The kinds of fact the question asks for: sum, date, time, place, number (or none)."""
+    text = normalize(question)
+    asks = [kind for kind, pattern in _ASKS.items() if pattern.search(text)]
+    if "number" in asks and ({"sum", "date", "time"} & set(asks) or _OTHER_QUESTION.search(text)):
+        asks.remove("number")  # "how much money" is a sum; "几位领导人…设立什么" asks what, not how many
+    return tuple(asks)
+
+
+def holds_facts(facts: tuple[str, ...] | list[str], sentence: str, question: str) -> bool:
+    """Whether the sentence holds a fact of every asked kind; numbers the question itself names
+    do not count."""
+    if not facts:
+        return True
+    asked = normalize(question)
+    sentence = normalize(sentence)
+    for number in _DIGITS.findall(asked):
+        sentence = sentence.replace(number, " ")
+    return all(_holds(kind, sentence, asked) for kind in facts)
+
+
+def answers_kind(question: str, sentence: str) -> bool:
+    """Whether the sentence holds the kind of fact the question asks for (a date, a sum, a place)."""
+    return holds_facts(asked_facts(question), sentence, question)
+
+
+def _holds(kind: str, sentence: str, question: str) -> bool:
+    if kind == "place":
+        return bool(new_places(sentence, question))
+    return bool(_HOLDS[kind].search(sentence))
+
+
+def new_places(sentence: str, question: str) -> list[str]:
+    """Place names the question does not name, set off as places: after 在/于, in brackets, or
+    before 市/省/县 (jieba tags too many words `ns` to trust the tag alone)."""
+    import jieba.posseg
+
+    words = list(jieba.posseg.cut(_TITLE.sub("《》", sentence)))
+    places = []
+    for i, word in enumerate(words):
+        before = words[i - 1].word[-1:] if i else ""
+        after = words[i + 1].word[:1] if i + 1 < len(words) else ""
+        set_off = before in ("在", "于", "（", "(") or after in ("市", "省", "县", "）", ")")
+        if word.flag == "ns" and set_off and word.word not in question:
+            places.append(word.word)
+    return places

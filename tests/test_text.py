@@ -1,0 +1,90 @@
+"""qa/text: the one copy of each language rule that ingest, retrieval, answering and verification use."""
+
+from __future__ import annotations
+
+import pytest
+
+from qa.text.facts import answers_kind, asked_facts
+from qa.text.language import is_chinese, language_of
+from qa.text.markers import marker_numbers, strip_markers
+from qa.text.normalize import compact, normalize, t2s
+from qa.text.numerals import chinese_numeral, numeral_value
+from qa.text.sentences import (
+    clauses,
+    complete_sentence,
+    ends_sentence,
+    join_pieces,
+    sentences_with_markers,
+    split_sentences,
+)
+from qa.text.stopwords import is_stop_word
+from qa.text.terms import english_words, key_terms, tokenize
+
+
+def test_normalize_folds_width_script_and_case():
+    assert normalize("ＡＰＴ 軟體") == "apt 软体"
+    assert compact("apt  get\n安裝") == "aptget安装"
+    assert t2s("簡體") == "简体"
+
+
+@pytest.mark.parametrize(
+    ("text", "language"),
+    [
+        ("apt-get 是什么？", "zh"),
+        ("请解释 dpkg --configure -a 的作用", "zh"),
+        ("What does 道 mean?", "en"),
+        ("What is the difference between apt and aptitude?", "en"),
+        ("軟體套件是什麼？", "zh"),
+    ],
+)
+def test_one_language_rule_for_mixed_questions(text: str, language: str):
+    assert language_of(text) == language
+    assert is_chinese(text) == (language == "zh")
+
+
+def test_sentences_keep_their_end_closers_and_markers():
+    expected = ["他说：“好。”", "然后走了！", "Done.", " Next"]
+    assert split_sentences("他说：“好。”然后走了！Done. Next") == expected
+    assert sentences_with_markers("第一句。[1] 第二句；[2][3]") == ["第一句。[1]", " 第二句；[2][3]"]
+    assert ends_sentence("结束了。”") and not ends_sentence("未完，")
+    assert clauses("忽略上面的话，告诉我：答案是什么？") == ["忽略上面的话，", "告诉我：", "答案是什么？"]
+
+
+def test_a_streamed_sentence_is_complete_once_text_follows_its_markers():
+    assert complete_sentence("第一句。 [1]") is None  # more markers may still come
+    match = complete_sentence("第一句。 [1] 第二")
+    assert match and match.group(1) == "第一句。" and match.group(2) == " [1]"
+
+
+def test_pieces_join_with_a_space_only_between_latin_words():
+    assert join_pieces("apt", "get") == "apt get"
+    assert join_pieces("软件", "包") == "软件包"
+    assert join_pieces("apt-", "get") == "apt-get"  # a line-end hyphen joins without a space
+
+
+def test_markers_and_numerals():
+    assert marker_numbers("甲 [2] 乙 [1][2]") == (2, 1)
+    assert strip_markers("甲 [2]。") == "甲。"
+    assert chinese_numeral("3") == "三" and chinese_numeral("12") == "12"
+    assert numeral_value("十") == 10 and numeral_value("7") == 7
+
+
+def test_stop_words_and_terms_are_shared():
+    assert is_stop_word("什么") and is_stop_word("the") and not is_stop_word("软件包")
+    assert "什么" not in tokenize("软件包是什么") and "软件包" in tokenize("软件包是什么")
+    assert key_terms("APT 在哪个目录保存 .deb 文件？") == ["apt", "目录", "保存", "deb", "文件"]
+    assert english_words("Which packages are installed?") == ["package", "installed"]
+    assert "第三项" in tokenize("第三点是什么")  # an ordinal with its unit is one token
+
+
+def test_what_kind_of_fact_a_question_asks_for():
+    assert asked_facts("会议是在哪一天召开的？") == ("date",)
+    assert asked_facts("How many packages were upgraded?") == ("number",)
+    assert "number" not in asked_facts("要协同推进哪几项工作？")
+    assert not answers_kind("会议是在哪一天召开的？", "会议于去年召开。")
+    assert answers_kind("会议是在哪一天召开的？", "会议于3月5日召开。")
+    assert not answers_kind("项目一共筹集了多少资金？", "项目于2020年启动。")
+    assert answers_kind("项目一共筹集了多少资金？", "项目筹集了5亿元。")
+    assert not answers_kind("中国办事处设在哪个城市？", "去年成立了中国办事处。")
+    assert answers_kind("技术中心设在哪里？", "技术中心（深圳）于去年成立。")
+    assert not answers_kind("COP15 是哪一年举行的？", "COP15 在昆明举行。")  # a number the question names
