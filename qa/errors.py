@@ -4,14 +4,16 @@ QAError
  ├── ConfigError          an unknown or invalid setting, an unknown embedder
  ├── InputError           a file or question we cannot use (missing, empty, binary, mis-encoded, too long)
  │    ├── TooLargeError        a file over QA_MAX_FILE_MB
- │    └── NotFoundError        no document with that id
+ │    ├── NotFoundError        no document with that id
+ │    └── NameTakenError       an upload named like a document it did not create
  ├── AccessError          a missing or wrong admin token
  ├── ChangesDisabledError documents cannot be changed from the web (no admin token is set)
  ├── StoreError           the index cannot be reached or used
  │    ├── IndexMissingError    nothing has been ingested yet
  │    ├── IndexMismatchError   the index was built with another embedder or chunking
  │    └── WriterBusyError      another ingest is writing to the index
- └── BackendError         an embedder or LLM endpoint failed or is unreachable
+ ├── BackendError         an embedder or LLM endpoint failed or is unreachable
+ └── TimeLimitError       an answer or the Chroma server ran past its time limit
 
 Edges (CLI, HTTP API, UI) turn these into one line or a JSON body; nothing else is caught.
 """
@@ -34,6 +36,10 @@ class TooLargeError(InputError):
 
 
 class NotFoundError(InputError):
+    pass
+
+
+class NameTakenError(InputError):
     pass
 
 

@@ -244,3 +244,93 @@ def test_an_answer_past_its_time_limit_is_stopped_with_one_sentence(
         assert took < 20
         # the slot came back: the next question is answered
         assert httpx.post(f"{live.url}/api/ask", json=QUESTION, timeout=BOUND_S).status_code == 200
+
+
+# --- one door ---------------------------------------------------------------------------------
+
+API_TOKEN = "api-secret-for-tests"
+ADMIN_TOKEN = "admin-secret-for-tests"
+
+
+@pytest.fixture(scope="module")
+def locked_server(pipeline: Pipeline, article_settings: Settings) -> Iterator[str]:
+    from pydantic import SecretStr
+
+    settings = article_settings.model_copy(
+        update={"api_token": SecretStr(API_TOKEN), "allowed_origins": ["https://ok.example"]}
+    )
+    with LiveServer(build_app(pipeline, settings)) as live:
+        yield live.url
+
+
+@pytest.mark.parametrize(
+    "method, path",
+    [
+        ("POST", "/gradio_api/call/chat"),
+        ("POST", "/gradio_api/upload"),
+        ("POST", "/gradio_api/queue/join"),
+        ("POST", "/embed/gradio_api/call/chat"),
+        ("GET", "/config"),
+        ("POST", "/api/ask"),
+    ],
+)
+def test_with_an_api_token_every_route_that_answers_needs_it(
+    locked_server: str, method: str, path: str
+) -> None:
+    body = {"data": ["COP15是什么？", [], [], "zh"]} if "gradio" in path else QUESTION
+    response = httpx.request(method, f"{locked_server}{path}", json=body, timeout=BOUND_S)
+    assert response.status_code == 401, response.text
+    assert "token" in response.json()["error"]
+
+
+def test_with_the_token_the_api_answers(locked_server: str) -> None:
+    headers = {"Authorization": f"Bearer {API_TOKEN}"}
+    response = httpx.post(f"{locked_server}/api/ask", json=QUESTION, headers=headers, timeout=BOUND_S)
+    assert response.status_code == 200
+
+
+@pytest.mark.parametrize("path", ["/gradio_api/info", "/config", "/api/health", "/"])
+def test_no_route_echoes_a_foreign_origin_or_allows_credentials(locked_server: str, path: str) -> None:
+    for origin, allowed in (("https://evil.example", False), ("https://ok.example", True)):
+        for method in ("GET", "OPTIONS"):
+            headers = {"Origin": origin, "Access-Control-Request-Method": "POST"}
+            response = httpx.request(method, f"{locked_server}{path}", headers=headers, timeout=BOUND_S)
+            assert "access-control-allow-credentials" not in response.headers
+            echoed = response.headers.get("access-control-allow-origin")
+            assert echoed in ((origin, "*", None) if allowed else ("*", None)), (method, origin, echoed)
+
+
+@pytest.fixture
+def library_server(pipeline: Pipeline, article_settings: Settings, article_index: Path) -> Iterator[str]:
+    from pydantic import SecretStr
+
+    settings = article_settings.model_copy(
+        update={"vectorstore_dir": article_index, "admin_token": SecretStr(ADMIN_TOKEN)}
+    )
+    with LiveServer(build_app(Pipeline(settings), settings)) as live:
+        yield live.url
+
+
+def upload(url: str, name: str, data: bytes, **fields: str) -> httpx.Response:
+    return httpx.post(
+        f"{url}/api/documents",
+        files=[("files", (name, data))],
+        data=fields,
+        headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
+        timeout=BOUND_S * 2,
+    )
+
+
+def test_an_upload_never_replaces_a_document_it_did_not_create_unless_asked(library_server: str) -> None:
+    refused = upload(library_server, "article.md", ARTICLE.read_bytes())
+    assert refused.status_code == 409, refused.text
+    assert "replace=true" in refused.json()["error"]
+    replaced = upload(library_server, "article.md", ARTICLE.read_bytes(), replace="true")
+    assert replaced.status_code == 201, replaced.text
+
+
+@pytest.mark.parametrize("name", ["evil\u202egpj.md", "zero\u200bwidth.md", "bom\ufeff.md"])
+def test_names_with_invisible_characters_are_refused(library_server: str, name: str) -> None:
+    response = upload(library_server, name, "# 标题\n\n一段正文。\n".encode())
+    assert response.status_code == 400
+    assert "invisible" in response.json()["error"]

@@ -41,6 +41,7 @@ from qa.errors import (
     AccessError,
     ChangesDisabledError,
     InputError,
+    NameTakenError,
     NotFoundError,
     QAError,
     StoreError,
@@ -73,6 +74,7 @@ STATUSES: tuple[tuple[type[QAError], int], ...] = (
     (AccessError, 401),
     (ChangesDisabledError, 403),
     (NotFoundError, 404),
+    (NameTakenError, 409),
     (TooLargeError, 413),
     (InputError, 400),
     (WriterBusyError, 409),
@@ -158,7 +160,11 @@ UPLOAD_BODY = {
                             "type": "array",
                             "items": {"type": "string", "format": "binary"},
                             "description": "One or more .md, .txt, .pdf, .docx or .html files.",
-                        }
+                        },
+                        "replace": {
+                            "type": "boolean",
+                            "description": "Replace documents of the same name not uploaded here.",
+                        },
                     },
                 }
             }
@@ -172,7 +178,7 @@ ERRORS = {
         401: "A missing or wrong admin token.",
         403: "Changes are turned off: QA_ADMIN_TOKEN is not set.",
         404: "No such document.",
-        409: "Another ingest is writing to the index; try again later.",
+        409: "Another ingest is writing to the index, or the name is taken by a document not uploaded here.",
         413: "A file is over QA_MAX_FILE_MB.",
     }.items()
 }
@@ -247,7 +253,46 @@ class BodyLimit:
         await response(scope, receive, send)
 
 
-NOT_ROUTED = {404: "There is no such page.", 405: "That method is not allowed here."}
+NOT_ROUTED = {
+    401: "Sign in first: this server needs its API token (QA_API_TOKEN).",
+    404: "There is no such page.",
+    405: "That method is not allowed here.",
+}
+
+
+class OneCorsPolicy:
+    """ASGI middleware, outermost: one CORS answer for every route, the API's, Gradio's and any
+    added later. Gradio answers cross-site requests itself, echoing any Origin with
+    `Access-Control-Allow-Credentials: true`; here an Origin outside QA_ALLOWED_ORIGINS gets no
+    Access-Control-Allow-* header at all, and credentials are never allowed (the API takes
+    bearer tokens, not cookies)."""
+
+    def __init__(self, app: ASGIApp, origins: Sequence[str]) -> None:
+        self.app = app
+        self.any = "*" in origins
+        self.origins = {origin.rstrip("/").encode() for origin in origins}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        origin = dict(scope["headers"]).get(b"origin", b"").rstrip(b"/")
+        allowed = self.any or origin in self.origins
+
+        async def send_checked(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = []
+                for name, value in message.get("headers", []):
+                    lowered = name.lower()
+                    if lowered == b"access-control-allow-credentials":
+                        continue
+                    if lowered.startswith(b"access-control-") and value != b"*" and not allowed:
+                        continue
+                    headers.append((name, value))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_checked)
 
 
 class RoutingErrors:
@@ -448,7 +493,8 @@ def build_api(
         description=(
             "Multipart form with one or more `files`. Each is saved under the upload folder by its "
             "plain name and ingested with the same checks as `qa ingest`; a file with the name of an "
-            "earlier upload replaces it. Needs `Authorization: Bearer <QA_ADMIN_TOKEN>`."
+            "earlier upload replaces it, one named like a document ingested otherwise only with the "
+            "form field replace=true (else 409). Needs `Authorization: Bearer <QA_ADMIN_TOKEN>`."
         ),
         dependencies=[Depends(admin_guard)],
         status_code=201,
@@ -469,7 +515,8 @@ def build_api(
             raise InputError(f"The upload could not be read: {exc.message}") from None
         try:
             files = [(item.filename, item.file) for item in form.getlist("files") if hasattr(item, "file")]
-            return await run_in_threadpool(library.add, files)
+            replace = str(form.get("replace", "")).strip().lower() in ("true", "1", "yes")
+            return await run_in_threadpool(library.add, files, replace)
         finally:
             await form.close()
 

@@ -9,8 +9,8 @@ from fastapi import FastAPI
 
 from qa.config import Settings
 from qa.query.pipeline import Pipeline
-from qa.web.api import RoutingErrors, build_api
-from qa.web.library import DocumentLibrary
+from qa.web.api import OneCorsPolicy, RoutingErrors, build_api
+from qa.web.library import DocumentLibrary, same_secret
 
 
 def build_app(pipeline: Pipeline, settings: Settings | None = None) -> FastAPI:
@@ -33,9 +33,14 @@ def build_app(pipeline: Pipeline, settings: Settings | None = None) -> FastAPI:
         # counts in MiB, so the number it shows is QA_MAX_FILE_MB; the panel checks the exact limit.
         "max_file_size": int(settings.max_file_mb * 1024 * 1024),
     }
+    token = settings.api_token.get_secret_value()
+    if token:  # one door: the pages and every /gradio_api route need the same token as /api/*
+        common["auth"] = lambda _user, password: same_secret(password or "", token)
+        common["auth_message"] = "Enter any name and this server's API token (QA_API_TOKEN)."
     gr.mount_gradio_app(app, build_ui(pipeline, settings, compact=True), path="/embed", **common)
     app = gr.mount_gradio_app(app, build_ui(pipeline, settings, library=library), path="/", **common)
-    app.add_middleware(RoutingErrors)  # outermost: covers the Gradio mounts' 404/405 too
+    app.add_middleware(RoutingErrors)  # covers the Gradio mounts' 401/404/405 too
+    app.add_middleware(OneCorsPolicy, origins=settings.allowed_origins)  # outermost
     return app
 
 

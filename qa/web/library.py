@@ -12,6 +12,7 @@ import secrets
 import tempfile
 import threading
 import time
+import unicodedata
 import uuid
 from collections.abc import Sequence
 from pathlib import Path
@@ -25,6 +26,7 @@ from qa.errors import (
     ChangesDisabledError,
     IndexMissingError,
     InputError,
+    NameTakenError,
     NotFoundError,
     QAError,
     TooLargeError,
@@ -36,6 +38,10 @@ from qa.ingest.sync import IngestReport, ingest, remove_documents
 from qa.query.pipeline import Pipeline
 
 MAX_UPLOAD_FILES = 20  # files in one upload
+# Bidi controls and zero-width characters: a name holding them reads as another name.
+INVISIBLE = frozenset(
+    "\u061c\u200b\u200c\u200d\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2060\u2066\u2067\u2068\u2069\ufeff"
+)
 COPY_BLOCK = 1 << 20
 
 
@@ -137,9 +143,15 @@ class DocumentLibrary:
 
     def safe_name(self, raw: str | None) -> str:
         """The name a file is saved under, or an InputError: never a path, never hidden."""
-        name = (raw or "").strip()
+        name = unicodedata.normalize("NFC", (raw or "").strip())
         if not name:
             raise InputError("Every uploaded file needs a name.")
+        if any(char in INVISIBLE for char in name):
+            shown = "".join(char for char in name if char not in INVISIBLE)
+            raise InputError(
+                f"The file name '{shown}' holds invisible direction or zero-width characters; "
+                "rename the file."
+            )
         if "/" in name or "\\" in name or name in {".", ".."}:
             shown = Path(name.replace("\\", "/")).name or name
             raise InputError(f"The file name '{raw}' must be a plain name like '{shown}', without folders.")
@@ -152,8 +164,10 @@ class DocumentLibrary:
             raise InputError(f"{name} has an unsupported type (supported: {supported}).")
         return name
 
-    def add(self, files: Sequence[tuple[str | None, BinaryIO]]) -> UploadResult:
-        """Save and ingest the (name, readable) pairs of one upload, all or nothing."""
+    def add(self, files: Sequence[tuple[str | None, BinaryIO]], replace: bool = False) -> UploadResult:
+        """Save and ingest the (name, readable) pairs of one upload, all or nothing. A document
+        of the same name that was not uploaded (ingested by `qa ingest`) is replaced only when
+        `replace` is true."""
         if not files:
             raise InputError("Choose at least one file to upload.")
         if len(files) > MAX_UPLOAD_FILES:
@@ -162,6 +176,14 @@ class DocumentLibrary:
         repeated = next((name for name in names if names.count(name) > 1), None)
         if repeated:
             raise InputError(f"{repeated} is in this upload twice.")
+        if not replace:
+            known = {doc.doc_id: doc for doc in self.documents()}
+            foreign = [n for n in names if n in known and self._uploaded_file(known[n]) is None]
+            if foreign:
+                raise NameTakenError(
+                    f"{foreign[0]} is already in the collection and was not uploaded here; "
+                    "rename the file, or send replace=true to replace it."
+                )
         if not self._lock.acquire(blocking=False):
             raise WriterBusyError("Another upload or removal is under way; try again when it has finished.")
         staged: list[tuple[str, Path]] = []
