@@ -10,6 +10,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -334,3 +335,48 @@ def test_names_with_invisible_characters_are_refused(library_server: str, name: 
     response = upload(library_server, name, "# 标题\n\n一段正文。\n".encode())
     assert response.status_code == 400
     assert "invisible" in response.json()["error"]
+
+
+# --- no leaks ---------------------------------------------------------------------------------
+
+
+def open_handles() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+def test_upload_and_removal_cycles_leave_threads_and_handles_flat(
+    article_settings: Settings, article_index: Path
+) -> None:
+    """Each cycle switches the index generation twice; the old generations' Chroma clients
+    must be closed (each held ~23 file handles before)."""
+    import io
+
+    from pydantic import SecretStr
+
+    from qa.web.library import DocumentLibrary
+
+    settings = article_settings.model_copy(
+        update={
+            "vectorstore_dir": article_index,
+            "admin_token": SecretStr(ADMIN_TOKEN),
+            "answer_timeout_s": 0.2,
+        }
+    )
+    pipeline = Pipeline(settings)
+    library = DocumentLibrary(pipeline, settings)
+    pipeline.health()
+    library.add([("warm.md", io.BytesIO("# 预热\n\n预热用的一段。\n".encode()))])
+    library.remove("warm.md")
+    time.sleep(0.5)
+    pipeline.health()
+    threads, handles = threading.active_count(), open_handles()
+    for cycle in range(5):
+        text = f"# 花园{cycle}\n\n社区花园有{cycle}个地块。\n"
+        library.add([("garden.md", io.BytesIO(text.encode()))])
+        pipeline.health()
+        library.remove("garden.md")
+        pipeline.health()
+    time.sleep(0.5)
+    pipeline.health()  # closes the generations retired longer ago than an answer may take
+    assert threading.active_count() <= threads * 1.1 + 1
+    assert open_handles() <= handles * 1.1 + 2, (handles, open_handles())

@@ -112,6 +112,9 @@ class Pipeline:
         self._lock = threading.Lock()
         self._store: ChunkStore | None = None
         self._version = ""
+        # Stores of earlier generations, kept open for answers still reading them, then closed:
+        # each holds a Chroma client with its threads and file handles.
+        self._retired: list[tuple[float, ChunkStore]] = []
 
     @property
     def store(self) -> ChunkStore:
@@ -119,9 +122,21 @@ class Pipeline:
         version = index_version(self.settings)
         with self._lock:
             if self._store is None or version != self._version:
-                self._store = open_for_query(self.settings, self.embeddings, self.identity)
-                self._version = version
+                fresh = open_for_query(self.settings, self.embeddings, self.identity)
+                if self._store is not None:
+                    self._retired.append((time.monotonic(), self._store))
+                self._store, self._version = fresh, version
+            self._close_retired()
             return self._store
+
+    def _close_retired(self) -> None:
+        """Close the stores retired longer ago than the longest answer may take."""
+        grace = self.settings.answer_timeout_s + 1
+        now = time.monotonic()
+        while self._retired and now - self._retired[0][0] > grace:
+            _, old = self._retired.pop(0)
+            if old is not self._store:
+                old.close()
 
     def check_question(self, question: str) -> str:
         question = (question or "").strip()
