@@ -25,6 +25,7 @@ from qa.query.citations import Verifier
 from qa.records import Answer, Citation, RetrievalResult
 from qa.text.facts import answers_kind
 from qa.text.language import CJK, language_of
+from qa.text.markers import strip_markers
 from qa.text.normalize import compact as normalize
 from qa.text.numerals import DIGITS as NUMERALS
 from qa.text.numerals import chinese_numeral as _numeral
@@ -36,11 +37,16 @@ MAX_SENTENCES = 4
 RANK_PRIOR = 0.35
 # --- refusal ---------------------------------------------------------------------------------
 
+# One document among the nearest results: it is "the article"; several: "the documents".
 REFUSAL = {
-    "zh": "文章没有提到这一点，我无法根据文章回答。",
-    "en": "The article does not say, so I cannot answer this from it.",
+    ("zh", 1): "文章没有提到这一点，我无法根据文章回答。",
+    ("en", 1): "The article does not say, so I cannot answer this from it.",
+    ("zh", 2): "文档中没有提到这一点，我无法根据这些文档回答。",
+    ("en", 2): "The documents do not say, so I cannot answer this from them.",
 }
-_SAYS_NOT_ANSWERED = re.compile(r"^\s*(文章没有提到|the article does not say)", re.IGNORECASE)
+_SAYS_NOT_ANSWERED = re.compile(
+    r"^\s*(文章没有提到|文档中?没有提到|the (article|documents) do(es)? not say)", re.IGNORECASE
+)
 
 
 def says_not_answered(text: str) -> bool:
@@ -51,31 +57,34 @@ def says_not_answered(text: str) -> bool:
 RELATED = {"zh": "相关的段落：{items}。", "en": "Related paragraphs: {items}."}
 
 
-def _paragraph_label(result: RetrievalResult, language: str) -> str:
-    numbers_ = "、".join(str(n) for n in result.chunk.paragraphs)
-    label = f"第{numbers_}段" if language == "zh" else f"¶{numbers_}"
-    section = result.chunk.section
-    return (
-        f"{label}（{section}）"
-        if section and language == "zh"
-        else (f"{label} ({section})" if section else label)
-    )
+def _paragraph_label(result: RetrievalResult, language: str, titled: bool) -> str:
+    """'《title》· section · 第3段' (or 'title · section · ¶3'); the title when documents differ."""
+    chunk = result.chunk
+    numbers_ = "、".join(str(n) for n in chunk.paragraphs)
+    title = chunk.title if titled else ""
+    if language == "zh":
+        parts = [f"《{title}》" if title else "", chunk.section, f"第{numbers_}段"]
+    else:
+        parts = [title, chunk.section, f"¶{numbers_}"]
+    return " · ".join(part for part in parts if part)
 
 
 def refusal(
     question: str, results: Sequence[RetrievalResult], language: str | None = None, related: int = 3
 ) -> Answer:
-    """Says the article does not answer, lists the nearest paragraphs, and states no fact."""
+    """Says the documents do not answer, names the nearest paragraphs by document, section and
+    number, and states no fact."""
     language = language or language_of(question)
     nearest: list[RetrievalResult] = []
     for result in results:
         if all(result.chunk.paragraphs != seen.chunk.paragraphs for seen in nearest):
             nearest.append(result)
     nearest = nearest[:related]
-    text = REFUSAL[language]
+    documents = len({result.chunk.doc_id for result in results})
+    text = REFUSAL[language, min(documents, 2) or 1]
     if nearest:
         separator = "；" if language == "zh" else "; "
-        items = separator.join(_paragraph_label(result, language) for result in nearest)
+        items = separator.join(_paragraph_label(result, language, documents > 1) for result in nearest)
         text += (" " if language == "en" else "") + RELATED[language].format(items=items)
     return Answer(
         question=question,
@@ -182,7 +191,7 @@ class ExtractiveAnswerer:
         if not chosen:
             yield Draft()
             return
-        yield self.compose(chosen, language)
+        yield self.compose(chosen, language, results)
         yield Draft(quotes={citation.n: citation.quote for citation in citations_for(chosen, results)})
 
     # The steps.
@@ -342,15 +351,25 @@ class ExtractiveAnswerer:
                 items[head.group(0)] = candidate
         return sorted(items.values(), key=lambda c: NUMERALS.index(c.sentence[0])) if len(items) >= 2 else []
 
-    def compose(self, chosen: Sequence[Candidate], language: str) -> str:
+    def compose(
+        self, chosen: Sequence[Candidate], language: str, results: Sequence[RetrievalResult] = ()
+    ) -> str:
         lines = []
+        several = len({result.chunk.doc_id for result in results}) > 1
         for i, candidate in enumerate(chosen):
             if language == "zh":
                 lines.append(f"{candidate.sentence} [{candidate.n}]")
             else:
-                frame = "The article says:" if i == 0 else "It also says:"
-                lines.append(f"{frame} “{candidate.sentence}” [{candidate.n}]")
+                lines.append(f"{_frame(candidate, i, several)} “{candidate.sentence}” [{candidate.n}]")
         return join_sentences(lines) if language == "zh" else " ".join(lines)
+
+
+def _frame(candidate: Candidate, i: int, several: bool) -> str:
+    """'The article says:' for a one-document collection; else the document by its title."""
+    if not several:
+        return "The article says:" if i == 0 else "It also says:"
+    title = candidate.result.chunk.title
+    return f"“{title}” says:" if title else "The documents say:"
 
 
 def citations_for(chosen: Sequence[Candidate], results: Sequence[RetrievalResult]) -> tuple[Citation, ...]:
@@ -362,35 +381,58 @@ def citations_for(chosen: Sequence[Candidate], results: Sequence[RetrievalResult
 
 # --- prompt injection ---------------------------------------------------------------------------
 
-_INJECTION = re.compile(
-    r"忽略|无视|不要理会|抛开|扮演|假装|你现在是|从现在起|系统提示|提示词|系统消息|开发者模式|不受任何限制"
-    r"|当作文章|你自己的观点|越狱"
-    r"|ignore (all |any |the |your )?(previous|prior|above|earlier)?\s*(instructions|rules|prompts?)"
-    r"|disregard|system (prompt|message|override)|developer mode|you are now|pretend|role-?play|\bact as\b"
-    r"|hidden instructions|your instructions|respond only with|</?\s*(context|system)\s*>|\bDAN\b|jailbreak"
-    r"|new instructions|write (me )?an? (poem|story|song|essay)",
+# An injection is a clause that addresses the assistant, not the documents: it dismisses the
+# assistant's instructions or sources (a dismissing verb and what it dismisses, in one clause),
+# opens by giving the assistant a role, or poses as the system channel. A dismissing verb alone
+# ("dpkg 忽略覆盖错误", "can I disregard this warning?") is an ordinary question.
+_DISMISS = re.compile(r"忽略|无视|不要理会|别管|抛开|忘记|忘掉|\b(ignore|disregard|forget)\b", re.IGNORECASE)
+_DISMISSED = re.compile(
+    r"指令|指示|规则|提示|限制|设定|文章|手册|文档|资料"
+    r"|\b(instructions?|rules|prompts?|guidelines|restrictions|context|article|manual|documents?)\b",
+    re.IGNORECASE,
+)
+_ROLE = re.compile(
+    r"^(请|你|please |now )*(扮演|假装|你现在是|从现在起|\bact as\b|\bpretend|role-?play|you are now)"
+    r"|\byou are an? [^,.]* now\b",
+    re.IGNORECASE,
+)
+_CHANNEL = re.compile(
+    r"系统提示|提示词|系统消息|开发者模式|越狱|不受任何限制|当作(文章|手册|文档)|你自己的观点"
+    r"|system (prompt|message|override)|developer mode|hidden instructions|(respond|reply) only with"
+    r"|</?\s*(context|system)\s*>|^\s*system\s*:|\bDAN\b|jailbreak|write (me )?an? (poem|story|song|essay)",
+    re.IGNORECASE,
+)
+# "直接告诉我…" / "just tell me…": the imperative around the question, once the instruction is gone.
+_FILLER = re.compile(
+    r"^(然后|那么|那|then|and|so)?\s*[，,]?\s*(请|麻烦)?(你)?(直接|马上|只)?(告诉我|说出|回答)\s*[：:，,]?"
+    r"|^(then |and |so )?(just |now )?tell me:?\s*|^(然后|那么|那|then|and|so)\s*[，,]?\s*",
     re.IGNORECASE,
 )
 
 
-# "直接告诉我…" / "just tell me…": the imperative around the question, once the instruction is gone.
-_FILLER = re.compile(
-    r"^(请|麻烦)?(你)?(直接|马上|只)?(告诉我|说出|回答)\s*[：:，,]?|^(just |now )?tell me:?\s*", re.IGNORECASE
-)
+def injected(clause: str) -> bool:
+    """Whether the clause instructs the assistant rather than asks about the documents."""
+    return bool(
+        (_DISMISS.search(clause) and _DISMISSED.search(clause))
+        or _ROLE.search(clause.strip())
+        or _CHANNEL.search(clause)
+    )
 
 
 def strip_injection(question: str) -> tuple[str, bool]:
-    """Drop the clauses that try to instruct the assistant; what remains is the question, if any.
+    """Set aside the clauses that instruct the assistant; what remains is the question, if any.
 
-    Returns (the question to answer, whether anything was dropped). Once an instruction is found,
-    long quoted passages are dropped too: text the user asks us to treat as the article is not it.
+    Returns (the question to answer, whether an injection was flagged). Only flagged clauses go,
+    never single words, so an ordinary question that says 忽略 or "disregard" is kept whole. Once
+    an instruction is found, long quoted passages go too: text the user asks us to treat as the
+    documents is not them.
     """
-    if not _INJECTION.search(question):
+    pieces = clauses(question)
+    if not any(injected(piece) for piece in pieces):
         return question, False
     text = re.sub(r"“[^”]{10,}”|\"[^\"]{10,}\"", " ", question)
-    kept = [clause for clause in clauses(text) if not _INJECTION.search(clause)]
+    kept = [piece for piece in clauses(text) if not injected(piece)]
     clean = "".join(kept).strip(" ，,。.：:")
-    clean = re.sub(r"^(然后|那么|那|then|and|so)\s*[，,]?\s*", "", clean, flags=re.IGNORECASE).strip()
     clean = _FILLER.sub("", clean).strip()
     return clean, True
 
@@ -415,12 +457,37 @@ def last_user_question(history: Sequence[dict]) -> str:
     return ""
 
 
+def last_answer(history: Sequence[dict]) -> str:
+    for turn in reversed(history or ()):
+        if turn.get("role") == "assistant" and str(turn.get("content", "")).strip():
+            return str(turn["content"]).strip()
+    return ""
+
+
+_POINTER = re.compile(r"它|他|她|这位|该|提到的那|\b(it|its|they|them|he|she|his|her)\b", re.IGNORECASE)
+_NAME_TAGS = ("nr", "ns", "nt", "nz", "eng")
+
+
+def _answer_subject(answer: str, previous: str) -> str:
+    """The first name the previous answer gives that its question did not: a command, a
+    program, a person ("有，ldapvi。" -> ldapvi), which a following "它" most likely means."""
+    import jieba.posseg
+
+    asked = normalize(previous)
+    for pair in jieba.posseg.cut(normalize(strip_markers(answer))):
+        word = pair.word.strip()
+        if len(word) >= 2 and word not in asked and pair.flag.startswith(_NAME_TAGS):
+            return word
+    return ""
+
+
 def condense_extractive(question: str, history: Sequence[dict]) -> str:
-    """Carry the previous question's subject into a follow-up, without a model.
+    """Carry the previous turn's subject into a follow-up, without a model.
 
     "那第二阶段呢？" after "COP15第一阶段会议通过了什么？" becomes "COP15第二阶段会议通过了什么？"
     (the parallel term is swapped in); other follow-ups get the previous question's key terms
-    appended that they lack, so retrieval and sentence choice see the subject.
+    appended that they lack, so retrieval and sentence choice see the subject; a follow-up that
+    points back ("它的配置文件在哪？") takes first the name the previous answer gave.
     """
     question = question.strip()
     if not is_follow_up(question, history):
@@ -438,6 +505,10 @@ def condense_extractive(question: str, history: Sequence[dict]) -> str:
     own = normalize(question)
     # one-character words are too often a split name (马克龙 -> 马克 + 龙) to carry alone
     carried = [term for term in key_terms(previous) if term not in own and len(term) > 1]
+    if _POINTER.search(question):  # "它/this one" may be what the previous answer named
+        subject = _answer_subject(last_answer(history), previous)
+        if subject and subject not in own:
+            carried = [subject, *(term for term in carried if term != subject)]
     if not carried:
         return question
     separator = " " if language_of(question) == "en" else ""
