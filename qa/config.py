@@ -93,6 +93,9 @@ class Settings(BaseSettings):
 
     chroma_host: str = Field("", description="Chroma server host; empty means a local index.")
     chroma_port: int = Field(8000, ge=1, le=65535, description="Chroma server port.")
+    chroma_timeout_s: float = Field(
+        30, gt=0, description="Seconds to wait for each request to the Chroma server."
+    )
 
     chunk_max_tokens: int = Field(320, ge=32, le=2048, description="Largest chunk, in cl100k tokens.")
     chunk_overlap_sentences: int = Field(

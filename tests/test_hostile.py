@@ -380,3 +380,22 @@ def test_upload_and_removal_cycles_leave_threads_and_handles_flat(
     pipeline.health()  # closes the generations retired longer ago than an answer may take
     assert threading.active_count() <= threads * 1.1 + 1
     assert open_handles() <= handles * 1.1 + 2, (handles, open_handles())
+
+
+def test_a_chroma_server_that_accepts_and_never_answers_is_one_sentence(tmp_path: Path) -> None:
+    with socket.socket() as mute:
+        mute.bind(("127.0.0.1", 0))
+        mute.listen(16)  # accepts connections (the kernel does) and never answers
+        env = {**os.environ, "QA_CHROMA_HOST": "127.0.0.1", "QA_CHROMA_PORT": str(mute.getsockname()[1])}
+        env["QA_CHROMA_TIMEOUT_S"] = "2"
+        env = {k: v for k, v in env.items() if k != "QA_VECTORSTORE_DIR"}
+        started = time.monotonic()
+        result = subprocess.run(
+            [sys.executable, "-m", "qa", "docs", "list"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=BOUND_S,
+        )
+    assert_one_sentence(result, "did not answer within 2 s")
+    assert time.monotonic() - started < BOUND_S

@@ -31,6 +31,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import chromadb
+import httpx
 import numpy as np
 from chromadb.config import Settings as ChromaSettings
 from langchain_chroma import Chroma
@@ -330,18 +331,31 @@ def make_client(settings: Settings, directory: Path | None = None) -> chromadb.C
     if settings.chroma_host:
         address = f"http://{settings.chroma_host}:{settings.chroma_port}"
         try:
+            # chromadb's client talks to the server already while it is made, without a time
+            # limit: ask first, with one.
+            httpx.get(f"{address}/api/v2/heartbeat", timeout=settings.chroma_timeout_s)
             client = chromadb.HttpClient(
                 host=settings.chroma_host, port=settings.chroma_port, settings=_chroma_settings()
             )
+            _limit_requests(client, settings.chroma_timeout_s)
             client.heartbeat()
         except Exception:  # noqa: BLE001 - chromadb raises several types for "not there"
             raise StoreError(
-                f"Cannot reach the Chroma server at {address}; start it with "
+                f"Cannot reach the Chroma server at {address} (or it did not answer within "
+                f"{settings.chroma_timeout_s:g} s, QA_CHROMA_TIMEOUT_S); start it with "
                 f"`chroma run --path DIR --port {settings.chroma_port}` or fix QA_CHROMA_HOST."
             ) from None
         return client
     assert directory is not None
     return chromadb.PersistentClient(path=str(directory), settings=_chroma_settings())
+
+
+def _limit_requests(client: chromadb.ClientAPI, timeout_s: float) -> None:
+    """chromadb's HTTP client waits for ever (timeout=None): a server that accepts a connection
+    and never answers would hang every caller. Its httpx session gets a time limit instead."""
+    session = getattr(getattr(client, "_server", None), "_session", None)
+    if session is not None:
+        session.timeout = httpx.Timeout(timeout_s)
 
 
 def current_generation(settings: Settings) -> Path | None:
