@@ -19,7 +19,7 @@ class Paragraph:
     text: str
     start: int
     end: int
-    kind: str = "body"  # body | heading | metadata
+    kind: str = "body"  # body | heading | metadata | item (list item) | row (table row) | code
     field: str = ""  # for metadata: title, author, position, serial, doi, ...
     page: int = 0  # 1-based page of a paged source (PDF) where the paragraph starts; 0 if none
 
@@ -49,9 +49,18 @@ class Chunk:
     paragraphs: tuple[int, ...]
     text: str
     search_text: str
-    kind: str = "body"
+    kind: str = "body"  # a paragraph's kind, or list | table | code for a lead-in and its fragments
     page: int = 0  # page of a paged source where the paragraph starts; 0 when unpaged
     paragraph_ids: tuple[str, ...] = ()
+    # For a list, table or code chunk: the paragraph number of each line of `text`, so an answer
+    # that quotes one item cites that item. Empty for a chunk of one paragraph.
+    line_paragraphs: tuple[int, ...] = ()
+
+    def lines(self) -> list[tuple[int, str]]:
+        """(paragraph number, line) for each line of the text; one pair for a plain chunk."""
+        if not self.line_paragraphs:
+            return [(self.paragraphs[0] if self.paragraphs else 0, self.text)]
+        return list(zip(self.line_paragraphs, self.text.split("\n"), strict=False))
 
     def as_json(self) -> dict:
         """The chunk fields every retrieve result and citation carries (docs/interfaces.md), plus the

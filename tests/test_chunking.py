@@ -66,3 +66,48 @@ def test_a_sentence_longer_than_the_limit_is_never_cut():
     document = parse_document(long_sentence + "短句。", "d", "d.md")
     chunks = chunk_document(document, max_tokens=50, overlap_sentences=0)
     assert chunks[0].text == long_sentence
+
+
+LIST_MARKDOWN = (
+    "# 日志\n\n每个日志信息都和子系统相关联：\n\n"
+    "- auth：用于授权;\n- cron：来自任务调度服务;\n- kern：源于内核的消息。\n\n"
+    "这一段之后没有列表。\n"
+)
+
+
+def test_list_items_travel_with_their_lead_in_one_item_a_line():
+    document = parse_document(LIST_MARKDOWN, "log.md", "log.md")
+    chunks = chunk_document(document, max_tokens=300, overlap_sentences=1)
+    lists = [chunk for chunk in chunks if chunk.kind == "list"]
+    assert len(lists) == 1
+    (chunk,) = lists
+    lead, *items = [p for p in document.paragraphs if p.kind in ("body", "item")][:4]
+    assert chunk.text == "\n".join([lead.text, *(item.text for item in items)])
+    assert chunk.paragraphs == (lead.number, *(item.number for item in items))
+    assert chunk.lines() == [(lead.number, lead.text), *((item.number, item.text) for item in items)]
+    assert not any(c.kind in ("item", "body") and "auth" in c.text for c in chunks if c is not chunk)
+    assert [c.text for c in chunks if c.kind == "body"] == [
+        "这一段之后没有列表。"
+    ]  # the lead-in is not alone
+
+
+def test_a_list_over_the_budget_is_split_with_its_lead_in_repeated():
+    items = "\n".join(
+        f"- 第{n}项：这一项说的是一件不同的事情，而且写得相当长，足以占满预算。" for n in range(1, 13)
+    )
+    document = parse_document(f"# 清单\n\n下面是所有的事项：\n\n{items}\n", "list.md", "list.md")
+    chunks = [c for c in chunk_document(document, max_tokens=120, overlap_sentences=1) if c.kind == "list"]
+    assert len(chunks) > 1
+    assert all(c.text.startswith("下面是所有的事项：\n") and count_tokens(c.text) <= 120 for c in chunks)
+    numbers = [n for c in chunks for n in c.paragraphs[1:]]
+    assert numbers == [p.number for p in document.paragraphs if p.kind == "item"]  # each item once
+
+
+def test_code_after_a_long_paragraph_takes_its_last_sentence_as_lead_in():
+    long = "这是一段很长的说明文字，用来解释命令的背景。" * 12 + "要更新系统，运行下面的命令："
+    document = parse_document(f"# 更新\n\n{long}\n\n```\napt update\napt full-upgrade\n```\n", "u.md", "u.md")
+    chunks = chunk_document(document, max_tokens=120, overlap_sentences=1)
+    (code,) = [c for c in chunks if c.kind == "code"]
+    assert code.text == "要更新系统，运行下面的命令：\napt update\napt full-upgrade"
+    assert code.line_paragraphs == (2, 3, 3)
+    assert any(c.kind == "body" and c.text.startswith("这是一段") for c in chunks)  # the paragraph stays

@@ -238,3 +238,14 @@ def test_chroma_server_ingest_is_idempotent_and_survives_a_kill(chroma_server, t
     left = stored_chunks(settings)
     assert {c.doc_id for c in left} == {"copy0.md", "copy2.md"}
     assert set(Pipeline(settings).store.keywords.chunk_ids) == {c.chunk_id for c in left}
+
+
+def test_a_list_chunk_keeps_its_kind_and_each_lines_paragraph_in_the_index(fresh_settings, tmp_path):
+    path = tmp_path / "log.md"
+    path.write_text(
+        "# 日志\n\n每个日志信息都和子系统相关联：\n\n- auth：用于授权;\n- kern：源于内核的消息。\n", "utf-8"
+    )
+    ingest(fresh_settings, [path], progress=False)
+    (chunk,) = [chunk for chunk in stored_chunks(fresh_settings) if chunk.kind == "list"]
+    assert chunk.text == "每个日志信息都和子系统相关联：\n- auth：用于授权;\n- kern：源于内核的消息。"
+    assert chunk.line_paragraphs == chunk.paragraphs == (2, 3, 4)

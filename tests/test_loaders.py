@@ -311,3 +311,107 @@ def test_ingested_pdf_is_retrieved_with_the_page_cut_sentence_whole(tmp_path, pd
     holding = [r.chunk for r in results if "近160家机构成为绿色联盟合作伙伴" in r.chunk.text]
     assert holding
     assert holding[0].doc_id == "article.pdf" and holding[0].page >= 1
+
+
+# --- block kinds: list items, table rows, code -------------------------------------------------
+
+STRUCTURED_HTML = """<html><head><title>手册</title></head><body>
+<ul class="docnav"><li><a href="a.html">上一页</a></li><li><a href="b.html">下一页</a></li></ul>
+<h1>日志</h1><p>每个日志信息都和子系统相关联：</p>
+<ul><li><p>auth：用于授权;</p></li><li>cron：来自任务调度服务;</li><li>kern：源于内核的消息。</li></ul>
+<table><tr><th>服务</th><th>名称</th></tr><tr><td>中央日志</td><td>rsyslog</td></tr></table>
+<p>查看日志用：</p><pre class="screen">$ tail -f /var/log/syslog
+$ journalctl -f</pre></body></html>"""
+
+
+def kinds_and_texts(document: Document) -> list[tuple[str, str]]:
+    return [(p.kind, p.text) for p in document.paragraphs if p.kind not in ("metadata", "heading")]
+
+
+def test_html_list_items_table_rows_and_code_keep_their_kinds(tmp_path):
+    path = tmp_path / "log.html"
+    path.write_text(STRUCTURED_HTML, encoding="utf-8")
+    assert kinds_and_texts(load_document(path, MAX)) == [
+        ("body", "每个日志信息都和子系统相关联："),
+        ("item", "auth：用于授权;"),
+        ("item", "cron：来自任务调度服务;"),
+        ("item", "kern：源于内核的消息。"),
+        ("row", "服务\t名称"),
+        ("row", "中央日志\trsyslog"),
+        ("body", "查看日志用："),
+        ("code", "$ tail -f /var/log/syslog\n$ journalctl -f"),
+    ]  # and the docnav links are gone
+
+
+def test_markdown_bullets_tables_and_fenced_code_keep_their_kinds():
+    text = (
+        "# 日志\n\n每个日志信息都和子系统相关联：\n\n- auth：用于授权;\n- cron：来自任务\n  调度服务;\n\n"
+        "| 服务 | 名称 |\n|---|---|\n| 中央日志 | rsyslog |\n\n"
+        "查看日志用：\n\n```\n$ tail -f /var/log/syslog\n```\n"
+    )
+    document = parse_document(text, "log.md", "log.md")
+    assert kinds_and_texts(document) == [
+        ("body", "每个日志信息都和子系统相关联："),
+        ("item", "- auth：用于授权;"),
+        ("item", "- cron：来自任务调度服务;"),
+        ("row", "服务\t名称"),
+        ("row", "中央日志\trsyslog"),
+        ("body", "查看日志用："),
+        ("code", "$ tail -f /var/log/syslog"),
+    ]
+
+
+def test_docx_list_paragraphs_and_table_rows_keep_their_kinds(tmp_path):
+    word = docx.Document()
+    word.add_heading("日志", 1)
+    word.add_paragraph("每个日志信息都和子系统相关联：")
+    word.add_paragraph("auth：用于授权;", style="List Bullet")
+    word.add_paragraph("cron：来自任务调度服务;", style="List Number")
+    table = word.add_table(rows=2, cols=2)
+    for row, cells in zip(table.rows, [("服务", "名称"), ("中央日志", "rsyslog")], strict=True):
+        for cell, value in zip(row.cells, cells, strict=True):
+            cell.text = value
+    path = tmp_path / "log.docx"
+    word.save(path)
+    assert kinds_and_texts(load_document(path, MAX)) == [
+        ("body", "每个日志信息都和子系统相关联："),
+        ("item", "auth：用于授权;"),
+        ("item", "cron：来自任务调度服务;"),
+        ("row", "服务\t名称"),
+        ("row", "中央日志\trsyslog"),
+    ]
+
+
+def test_pdf_bullets_and_monospace_code_become_items_and_code(tmp_path):
+    """A typeset manual's page: bullets (one wraps onto a line indented under its text) and a
+    command set in a monospace font, among body text set in a proportional one."""
+    pdf = FPDF(unit="pt", format="A4")
+    pdf.add_font("sans", "", "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")
+    pdf.add_font("mono", "", "/usr/share/fonts/truetype/dejavu/DejaVuSansMono.ttf")
+    pdf.add_page()
+    lines = [
+        ("sans", 72, "Before an upgrade, check these points:"),
+        ("sans", 72, "• the backups are recent;"),
+        ("sans", 72, "• the release notes were read, and every package the notes name as"),
+        ("sans", 82, "removed has a replacement;"),
+        ("sans", 72, "Then upgrade the system with two commands:"),
+        ("mono", 72, "apt update"),
+        ("mono", 72, "apt full-upgrade"),
+        ("sans", 72, "Reboot when the upgrade is done."),
+    ]
+    for index, (font, x, text) in enumerate(lines):
+        pdf.set_font(font, "", 10)
+        pdf.text(x, 100 + 15 * index, text)
+    path = tmp_path / "manual.pdf"
+    pdf.output(str(path))
+    assert kinds_and_texts(load_document(path, MAX)) == [
+        ("body", "Before an upgrade, check these points:"),
+        ("item", "• the backups are recent;"),
+        (
+            "item",
+            "• the release notes were read, and every package the notes name as removed has a replacement;",
+        ),
+        ("body", "Then upgrade the system with two commands:"),
+        ("code", "apt update\napt full-upgrade"),
+        ("body", "Reboot when the upgrade is done."),
+    ]

@@ -288,6 +288,7 @@ def chunk_metadata(chunk: Chunk, source: str, version: str, stamp: str) -> dict:
         "kind": chunk.kind,
         "page": chunk.page,
         "paragraph_ids": list(chunk.paragraph_ids) or [""],
+        **({"line_paragraphs": list(chunk.line_paragraphs)} if chunk.line_paragraphs else {}),
         "source": source,
         "doc_version": version,
         "ingested_at": stamp,
@@ -316,6 +317,7 @@ def chunk_from_record(chunk_id: str, search_text: str, metadata: dict) -> Chunk:
         kind=metadata["kind"],
         page=int(metadata.get("page", 0)),
         paragraph_ids=tuple(filter(None, metadata.get("paragraph_ids", ()))),
+        line_paragraphs=tuple(metadata.get("line_paragraphs", ())),
     )
 
 

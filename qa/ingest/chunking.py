@@ -6,13 +6,19 @@ sentences. Each chunk carries the paragraph numbers it covers and the text we se
 (the section heading or metadata label in front of the paragraph's own words, and the
 ordinal a reader would use: a heading "二、..." is "第二部分", a paragraph "三是..." the
 "第三项" of its list), so "what does part two say" finds its heading and paragraphs.
+
+List items, table rows and code blocks are short fragments that would rank alone on one shared
+word: a run of them travels with its lead-in (the body paragraph before it, whole when it is
+short, else its last sentence) as one chunk of kind list, table or code, one item a line, as
+many as the budget holds (the lead-in repeated in each). `line_paragraphs` keeps each line's
+paragraph number, so a citation can still name the exact item.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from qa.ingest.documents import FIELD_LABELS
 from qa.records import Chunk, Document, Paragraph
@@ -20,7 +26,11 @@ from qa.text.numerals import DIGITS as _NUMERAL
 from qa.text.sentences import split_sentences
 from qa.text.tokens import ENCODING_NAME, count_tokens
 
-CHUNKING_VERSION = 6
+CHUNKING_VERSION = 7
+# The kind of a chunk made of a lead-in and a run of fragments: a list if it has an item, else a
+# table if it has a row, else code.
+FRAGMENT_KINDS = {"item": "list", "row": "table", "code": "code"}
+LEAD_IN_SHARE = 0.5  # a lead-in up to this share of the token budget joins its fragments whole
 _ABOUT_AUTHOR = {"position", "affiliation"}
 _HEADING_ORDINAL = re.compile(rf"^(?:第)?([{_NUMERAL}]{{1,3}}|\d{{1,2}})(?:部分)?\s*[、.．]")
 _ITEM_ORDINAL = re.compile(rf"^(?:第)?([{_NUMERAL}]{{1,3}})(?:是|要|、)")
@@ -31,18 +41,131 @@ def chunking_signature(max_tokens: int, overlap_sentences: int) -> str:
     return f"paragraph-v{CHUNKING_VERSION}:{ENCODING_NAME}:{max_tokens}:{overlap_sentences}"
 
 
+@dataclass(frozen=True)
+class _Run:
+    """Fragments in a row (items, rows, code) and the lead-in line that introduces them."""
+
+    lead: Paragraph | None
+    lead_text: str
+    fragments: tuple[Paragraph, ...]
+
+
 def chunk_document(document: Document, max_tokens: int, overlap_sentences: int) -> list[Chunk]:
     """Chunk ids hash the chunk's own text (and the how many-th repeat of it), not its position,
     so editing one paragraph of a document leaves every other chunk, and its citations, alone."""
+    made: list[Chunk] = []
+    author = document.metadata.get("author", "")
+    for unit in _units(document.paragraphs, max_tokens):
+        if isinstance(unit, _Run):
+            made.extend(_run_chunks(document, unit, max_tokens, overlap_sentences))
+        else:
+            made.extend(
+                _make_chunk(document, unit, window, author)
+                for window in _windows(unit.text, max_tokens, overlap_sentences)
+            )
     chunks: list[Chunk] = []
     seen: dict[str, int] = {}
-    for paragraph in document.paragraphs:
-        for window in _windows(paragraph.text, max_tokens, overlap_sentences):
-            chunk = _make_chunk(document, paragraph, window)
-            repeat = seen.get(chunk.chunk_id, 0)
-            seen[chunk.chunk_id] = repeat + 1
-            chunks.append(replace(chunk, chunk_id=f"{chunk.chunk_id}.{repeat}") if repeat else chunk)
+    for chunk in made:
+        repeat = seen.get(chunk.chunk_id, 0)
+        seen[chunk.chunk_id] = repeat + 1
+        chunks.append(replace(chunk, chunk_id=f"{chunk.chunk_id}.{repeat}") if repeat else chunk)
     return chunks
+
+
+def _units(paragraphs: tuple[Paragraph, ...], max_tokens: int) -> list[Paragraph | _Run]:
+    """Paragraphs in order, each run of fragments of one section gathered with its lead-in."""
+    units: list[Paragraph | _Run] = []
+    index = 0
+    while index < len(paragraphs):
+        paragraph = paragraphs[index]
+        if paragraph.kind not in FRAGMENT_KINDS:
+            units.append(paragraph)
+            index += 1
+            continue
+        end = index + 1
+        while (
+            end < len(paragraphs)
+            and paragraphs[end].section == paragraph.section
+            and (paragraphs[end].kind in FRAGMENT_KINDS or _answers(paragraphs[end - 1], paragraphs[end]))
+        ):
+            end += 1
+        before = units[-1] if units else None
+        lead, lead_text = None, ""
+        if isinstance(before, Paragraph) and before.kind == "body" and before.section == paragraph.section:
+            lead = before
+            if count_tokens(before.text) <= LEAD_IN_SHARE * max_tokens:
+                units.pop()  # the lead-in lives in the run's chunks only
+                lead_text = before.text
+            else:
+                lead_text = (split_sentences(before.text) or [before.text])[-1].strip()
+        units.append(_Run(lead, lead_text, paragraphs[index:end]))
+        index = end
+    return units
+
+
+def _answers(fragment: Paragraph, paragraph: Paragraph) -> bool:
+    """Body text right after an item that ends in a colon is what the item announced."""
+    return (
+        fragment.kind == "item" and paragraph.kind == "body" and fragment.text.rstrip().endswith(("：", ":"))
+    )
+
+
+def _run_chunks(document: Document, run: _Run, max_tokens: int, overlap_sentences: int) -> list[Chunk]:
+    """The lead-in and as many whole fragments as fit, one a line; a fragment too long for the
+    budget on its own is chunked like a paragraph."""
+    author = document.metadata.get("author", "")
+    lead = [(run.lead, run.lead_text)] if run.lead is not None else []
+    room = max_tokens - (count_tokens(run.lead_text) if lead else 0)
+    chunks: list[Chunk] = []
+    batch: list[Paragraph] = []
+    used = 0
+
+    def flush() -> None:
+        if batch:
+            chunks.append(_lines_chunk(document, lead + [(p, p.text) for p in batch], author))
+            batch.clear()
+
+    for fragment in run.fragments:
+        size = count_tokens(fragment.text)
+        if size > room:
+            flush()
+            used = 0
+            chunks.extend(
+                _make_chunk(document, fragment, window, author)
+                for window in _windows(fragment.text, max_tokens, overlap_sentences)
+            )
+            continue
+        if batch and used + size > room:
+            flush()
+            used = 0
+        batch.append(fragment)
+        used += size
+    flush()
+    return chunks
+
+
+def _lines_chunk(document: Document, lines: list[tuple[Paragraph, str]], author: str) -> Chunk:
+    numbers = [paragraph.number for paragraph, text in lines for _ in text.split("\n")]
+    text = "\n".join(text for _, text in lines)
+    paragraphs = list(dict.fromkeys(paragraph for paragraph, _ in lines))
+    kinds = {paragraph.kind for paragraph in paragraphs}
+    kind = next(FRAGMENT_KINDS[k] for k in FRAGMENT_KINDS if k in kinds)
+    first = paragraphs[0]
+    search_text = _search_text(replace(first, kind="body"), text, author)
+    digest = hashlib.sha1(f"{text}\x00{search_text}".encode()).hexdigest()[:16]
+    return Chunk(
+        chunk_id=f"{document.doc_id}:{digest}",
+        doc_id=document.doc_id,
+        title=document.title,
+        section=first.section,
+        paragraphs=tuple(paragraph.number for paragraph in paragraphs),
+        text=text,
+        search_text=search_text,
+        kind=kind,
+        page=first.page,
+        paragraph_ids=tuple(paragraph.paragraph_id for paragraph in paragraphs),
+        line_paragraphs=tuple(numbers),
+    )
 
 
 def _windows(text: str, max_tokens: int, overlap_sentences: int) -> list[str]:
@@ -65,8 +188,8 @@ def _windows(text: str, max_tokens: int, overlap_sentences: int) -> list[str]:
     return windows
 
 
-def _make_chunk(document: Document, paragraph: Paragraph, text: str) -> Chunk:
-    search_text = _search_text(paragraph, text, document.metadata.get("author", ""))
+def _make_chunk(document: Document, paragraph: Paragraph, text: str, author: str = "") -> Chunk:
+    search_text = _search_text(paragraph, text, author)
     digest = hashlib.sha1(f"{text}\x00{search_text}".encode()).hexdigest()[:16]
     return Chunk(
         chunk_id=f"{document.doc_id}:{digest}",

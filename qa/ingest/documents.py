@@ -189,7 +189,8 @@ def _metadata_value(block: _Block) -> str:
 
 
 def _classify(blocks: list[Block]) -> list[_Block]:
-    """Mark headings, the title, the byline and label lines; the rest stays body."""
+    """Mark headings, the title, the byline and label lines; list items, table rows and code
+    keep the kind their loader gave them; the rest stays body."""
     classified: list[_Block] = []
     seen_body = False
     for index, block in enumerate(blocks):
@@ -198,6 +199,9 @@ def _classify(blocks: list[Block]) -> list[_Block]:
             classified.append(_block(block, "metadata", "title"))
         elif block.level:
             classified.append(_block(block, "heading"))
+            seen_body = True
+        elif block.kind != "body":
+            classified.append(_block(block, block.kind))  # an item, row or code block
             seen_body = True
         elif label and label.group(1).lower() in LABEL_FIELDS:
             field_name = LABEL_FIELDS[label.group(1).lower()]

@@ -4,7 +4,9 @@ What it does: Markdown/plain text split into blank-line blocks; PDF read with PD
 lines rejoined into paragraphs from the layout (indents, gaps, short last lines), headings
 found by font size, weight or "一、"-style numbering, and running headers, footers and page
 numbers dropped; .docx paragraphs with their Heading styles; HTML h1-h6 and text blocks
-without the navigation, scripts, styles and footers around them. Every library error
+without the navigation, scripts, styles and footers around them. In every format a block also
+says what it is (`kind`): a list item, a table row (cells joined by a tab), a code block (its
+lines kept), or body text, so chunking can keep short fragments with their lead-in. Every library error
 becomes one InputError sentence naming the file. What it does not do: titles, bylines,
 metadata, sections or page-break repair between blocks; documents.py does those for all
 formats alike.
@@ -20,7 +22,7 @@ import statistics
 import zipfile
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import docx
 import pypdfium2 as pdfium
@@ -44,6 +46,14 @@ class Block:
     page: int = 0  # 1-based page where the block starts, for paged formats
     start: int = 0
     end: int = 0
+    kind: str = "body"  # body | item (list item) | row (table row) | code
+
+
+CELL_SEPARATOR = "\t"  # whitespace, so a quote across cells still matches the row
+# A list item's marker: a bullet sign, or in Markdown also a number or letter with "." or ")"
+# (in a PDF "1. Introduction" is more often a heading than an item).
+BULLET_SIGN = re.compile(r"^\s*[•◦▪▫●○■□◆◇‣⁃∙·*+\-–—](?=\s)")
+BULLET = re.compile(rf"{BULLET_SIGN.pattern}|^\s*(?:\d{{1,2}}|[a-z])[.)](?=\s)")
 
 
 def join_lines(lines: list[str]) -> str:
@@ -56,18 +66,66 @@ def join_lines(lines: list[str]) -> str:
 # --- Markdown and plain text --------------------------------------------------------------
 
 
+MD_FENCE = re.compile(r"^(```|~~~)[^\n]*\n(.*?)^\1[ \t]*$", re.DOTALL | re.MULTILINE)
+MD_TABLE_RULE = re.compile(r"^\s*\|?\s*:?-{2,}:?\s*(?:\|\s*:?-{2,}:?\s*)*\|?\s*$")
+
+
 def markdown_blocks(text: str) -> list[Block]:
-    """Blocks are runs of non-blank lines, offsets into `text`; "#" lines are headings."""
+    """Blocks are runs of non-blank lines, offsets into `text`; "#" lines are headings, fenced
+    code is one code block, and a run that is a bulleted list or a table gives one block a line."""
     blocks: list[Block] = []
-    for match in re.finditer(r"[^\n]*\S[^\n]*(?:\n[^\n]*\S[^\n]*)*", text):
-        joined = join_lines(match.group(0).split("\n"))
-        heading = re.match(r"^(#{1,6})\s+(.+)$", joined)
-        if heading:
-            level, joined = len(heading.group(1)), heading.group(2).strip()
-        else:
-            level = 0
-        blocks.append(Block(joined, level, start=match.start(), end=match.end()))
+    position = 0
+    for fence in MD_FENCE.finditer(text):
+        blocks.extend(_markdown_runs(text, position, fence.start()))
+        code = fence.group(2).strip("\n")
+        if code.strip():
+            blocks.append(Block(code, start=fence.start(2), end=fence.end(2), kind="code"))
+        position = fence.end()
+    blocks.extend(_markdown_runs(text, position, len(text)))
     return blocks
+
+
+def _markdown_runs(text: str, start: int, end: int) -> list[Block]:
+    blocks: list[Block] = []
+    for match in re.finditer(r"[^\n]*\S[^\n]*(?:\n[^\n]*\S[^\n]*)*", text[start:end]):
+        lines = match.group(0).split("\n")
+        offset = start + match.start()
+        if all(line.lstrip().startswith("|") for line in lines) and len(lines) >= 2:
+            blocks.extend(_markdown_rows(lines, offset))
+        elif BULLET.match(lines[0]) and not re.match(r"^\s*[-*+]{3,}\s*$", lines[0]):
+            blocks.extend(_markdown_items(lines, offset))
+        else:
+            joined = join_lines(lines)
+            heading = re.match(r"^(#{1,6})\s+(.+)$", joined)
+            level, joined = (len(heading.group(1)), heading.group(2).strip()) if heading else (0, joined)
+            blocks.append(Block(joined, level, start=offset, end=offset + len(match.group(0))))
+    return blocks
+
+
+def _markdown_items(lines: list[str], offset: int) -> list[Block]:
+    """One item a marker line; an unmarked line continues the item above it."""
+    items: list[tuple[int, int, list[str]]] = []
+    position = offset
+    for line in lines:
+        if BULLET.match(line) or not items:
+            items.append((position, position + len(line), [line]))
+        else:
+            begin, _, pieces = items[-1]
+            items[-1] = (begin, position + len(line), [*pieces, line])
+        position += len(line) + 1
+    return [Block(join_lines(pieces), start=a, end=b, kind="item") for a, b, pieces in items]
+
+
+def _markdown_rows(lines: list[str], offset: int) -> list[Block]:
+    rows, position = [], offset
+    for line in lines:
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if not MD_TABLE_RULE.match(line) and any(cells):
+            rows.append(
+                Block(CELL_SEPARATOR.join(cells), start=position, end=position + len(line), kind="row")
+            )
+        position += len(line) + 1
+    return rows
 
 
 # --- Word .docx ---------------------------------------------------------------------------
@@ -85,25 +143,41 @@ def docx_blocks(data: bytes, name: str) -> list[Block]:
         ) from error
     blocks: list[Block] = []
     for item in document.iter_inner_content():
-        paragraphs = _table_paragraphs(item) if isinstance(item, Table) else [item]
-        for paragraph in paragraphs:
-            text = join_lines(paragraph.text.replace("\t", " ").split("\n"))
-            if text:
-                blocks.append(Block(text, _docx_level(paragraph.style)))
+        if isinstance(item, Table):
+            blocks.extend(_table_rows(item))
+            continue
+        text = join_lines(item.text.replace("\t", " ").split("\n"))
+        if text:
+            level = _docx_level(item.style)
+            kind = "item" if not level and _docx_listed(item) else "body"
+            blocks.append(Block(text, level, kind=kind))
     if not blocks:
         raise InputError(f"{name} is a Word document with no text in it.")
     return blocks
 
 
-def _table_paragraphs(table: Table) -> list:
-    """A merged cell repeats in every row and column it spans; take it once."""
-    seen, paragraphs = set(), []
+def _table_rows(table: Table) -> list[Block]:
+    """One row block a table row, its cells joined; a merged cell repeats in every row and
+    column it spans, so it is taken once."""
+    seen, rows = set(), []
     for row in table.rows:
+        cells = []
         for cell in row.cells:
             if id(cell._tc) not in seen:
                 seen.add(id(cell._tc))
-                paragraphs.extend(cell.paragraphs)
-    return paragraphs
+                cells.append(join_lines(cell.text.replace("\t", " ").split("\n")))
+        if any(cells):
+            rows.append(Block(CELL_SEPARATOR.join(cell for cell in cells if cell), kind="row"))
+    return rows
+
+
+def _docx_listed(paragraph) -> bool:
+    """A numbered or bulleted paragraph: numbering in its properties or a List style."""
+    properties = paragraph._p.pPr
+    if properties is not None and properties.numPr is not None:
+        return True
+    style = paragraph.style
+    return bool(style is not None and (style.name or "").lower().startswith("list"))
 
 
 def _docx_level(style) -> int:
@@ -130,6 +204,16 @@ HTML_BLOCKS = {
     "dt", "figcaption", "figure", "h1", "h2", "h3", "h4", "h5", "h6", "header", "hr", "li", "main",
     "ol", "p", "pre", "section", "summary", "table", "tbody", "td", "tfoot", "th", "thead", "tr", "ul",
 }  # fmt: skip
+HTML_NAV_CLASSES = {
+    "nav",
+    "navbar",
+    "navigation",
+    "docnav",
+    "navheader",
+    "navfooter",
+    "breadcrumb",
+    "breadcrumbs",
+}
 HTML_SKIPPED_STRINGS = (Comment, Declaration, Doctype, ProcessingInstruction)
 
 
@@ -142,6 +226,8 @@ def html_blocks(data: bytes, name: str) -> list[Block]:
     root = soup.find("main") or soup.find("article") or soup.body or soup
     for tag in root.find_all(HTML_DROPPED):
         tag.decompose()
+    for tag in root.find_all(class_=lambda names: bool(names and HTML_NAV_CLASSES & set(names.split()))):
+        tag.decompose()  # the page's previous/next/up links, marked by class instead of <nav>
     for header in root.find_all("header"):
         if not header.find("h1"):
             header.decompose()  # a site banner, not the article's own heading
@@ -153,8 +239,12 @@ def html_blocks(data: bytes, name: str) -> list[Block]:
     return blocks
 
 
+HTML_KINDS = {"li": "item", "dt": "item", "dd": "item", "pre": "code"}
+
+
 class _HtmlWalker:
-    """Collects inline text until a block element starts or ends, as a browser lays it out."""
+    """Collects inline text until a block element starts or ends, as a browser lays it out.
+    Inside li/dt/dd the blocks are list items, inside pre code (lines kept); a tr is one row."""
 
     def __init__(self) -> None:
         self.pieces: list[str] = []
@@ -162,20 +252,23 @@ class _HtmlWalker:
 
     def blocks(self, root: Tag) -> list[Block]:
         self._walk(root)
-        self._flush(0)
+        self._flush(0, "body")
         return self.found
 
     def _walk(self, root: Tag) -> None:
         """Depth-first with an explicit stack, so a page nested 100,000 levels deep is read like
-        any other instead of overflowing Python's recursion limit."""
-        stack: list[tuple[Iterator, int, int | None]] = [(iter(root.children), 0, None)]
+        any other instead of overflowing Python's recursion limit. Each entry carries the heading
+        level and block kind its text gets, and what to flush when it closes."""
+        stack: list[tuple[Iterator, int, str, tuple[int, str] | None]] = [
+            (iter(root.children), 0, "body", None)
+        ]
         while stack:
-            children, level, closes = stack[-1]
+            children, level, kind, closes = stack[-1]
             child = next(children, None)
             if child is None:
                 stack.pop()
                 if closes is not None:
-                    self._flush(closes)
+                    self._flush(*closes)
                 continue
             if isinstance(child, HTML_SKIPPED_STRINGS):
                 continue
@@ -183,21 +276,39 @@ class _HtmlWalker:
                 self.pieces.append(str(child))
             elif child.name == "br":
                 self.pieces.append("\n")
+            elif child.name == "tr" and kind != "code":
+                self._flush(level, kind)
+                self._row(child)
             elif child.name in HTML_BLOCKS:
                 inner = int(child.name[1]) if re.fullmatch(r"h[1-6]", child.name) else level
-                self._flush(level)
-                stack.append((iter(child.children), inner, inner))
+                inner_kind = kind if kind == "code" else HTML_KINDS.get(child.name, kind)
+                self._flush(level, kind)
+                stack.append((iter(child.children), inner, inner_kind, (inner, inner_kind)))
             else:
-                stack.append((iter(child.children), level, None))
+                stack.append((iter(child.children), level, kind, None))
 
-    def _flush(self, level: int) -> None:
+    def _row(self, row: Tag) -> None:
+        cells = []
+        for cell in row.find_all(["td", "th"], recursive=False):
+            text = re.sub(r"\s+", " ", cell.get_text()).strip()  # no walker: a cell may nest deep
+            if text:
+                cells.append(text)
+        if cells:
+            self.found.append(Block(CELL_SEPARATOR.join(cells), kind="row"))
+
+    def _flush(self, level: int, kind: str) -> None:
         raw = "".join(self.pieces)
         self.pieces = []
+        if kind == "code" and not level:
+            lines = [line.rstrip() for line in raw.replace("\r", "").split("\n") if line.strip()]
+            if lines:
+                self.found.append(Block("\n".join(lines), kind="code"))
+            return
         # A line break in the source is joined like a wrapped line; other whitespace is one space.
         lines = [re.sub(r"\s+", " ", line).strip() for line in re.split(r"[ \t\f\v]*[\n\r]\s*", raw)]
         text = join_lines([line for line in lines if line])
         if text:
-            self.found.append(Block(text, level))
+            self.found.append(Block(text, level, kind="body" if level else kind))
 
 
 # --- PDF ----------------------------------------------------------------------------------
@@ -215,6 +326,8 @@ NUMBERED_HEADING = re.compile(
     rf"|第[{DIGITS}百\d]+[章节部分篇]|\d+\.(?:\d+\.?)*\s+\S)"
 )
 BOLD_WEIGHT = 600
+FIXED_PITCH = 1  # PDFium font flag: a monospace font, which typeset manuals use for code
+CODE_SHARE = 0.8  # a line this much in monospace is code; prose names commands in it too
 
 
 @dataclass(frozen=True)
@@ -225,6 +338,7 @@ class _Char:
     top: float  # from the top of the page
     size: float
     bold: bool
+    mono: bool = False
 
 
 @dataclass(frozen=True)
@@ -237,6 +351,11 @@ class _Line:
     size: float
     bold: bool
     first_word: float  # width of the first word (one character of CJK): what a short line had room for
+    mono: bool = False  # mostly set in a monospace font: a line of code
+
+    @property
+    def bullet(self) -> bool:
+        return bool(BULLET_SIGN.match(self.text))
 
 
 @dataclass(frozen=True)
@@ -249,6 +368,8 @@ class _Layout:
     heading_sizes: tuple[float, ...]  # larger than the body, biggest first
 
     def level(self, line: _Line) -> int:
+        if line.mono or line.bullet:
+            return 0
         rounded = round(line.size * 2) / 2
         if rounded in self.heading_sizes:
             return self.heading_sizes.index(rounded) + 1
@@ -265,12 +386,15 @@ def pdf_blocks(data: bytes, name: str) -> list[Block]:
             f"{name} has no text layer (a scanned PDF?); run OCR on it first (for example with ocrmypdf)."
         )
     pages = _drop_running_lines(pages)
+    every = [line for page in pages for line in page]
+    if sum(len(line.text) for line in every if line.mono) * 2 > sum(len(line.text) for line in every):
+        pages = [[replace(line, mono=False) for line in page] for page in pages]  # set all in monospace
     layout = _measure([line for page in pages for line in page])
     lines = [line for page in pages for line in _drop_page_head(page, layout)]
     blocks: list[Block] = []
     current: list[_Line] = []
     for line in lines:
-        if current and _starts_block(current[-1], line, layout):
+        if current and _starts_block(current, line, layout):
             blocks.append(_pdf_block(current, layout))
             current = []
         current.append(line)
@@ -308,6 +432,7 @@ def _page_lines(page: pdfium.PdfPage, number: int) -> list[_Line]:
     lines: list[_Line] = []
     chars: list[_Char] = []
     box, matrix = pdfium_c.FS_RECTF(), pdfium_c.FS_MATRIX()
+    flags = ctypes.c_int()
     for index in range(textpage.count_chars()):
         char = chr(pdfium_c.FPDFText_GetUnicode(textpage, index))
         if char in "\r\n\x00\ufffe\uffff":
@@ -320,7 +445,9 @@ def _page_lines(page: pdfium.PdfPage, number: int) -> list[_Line]:
         if pdfium_c.FPDFText_GetMatrix(textpage, index, ctypes.byref(matrix)):
             size *= math.hypot(matrix.c, matrix.d)  # "1 Tf" scaled by the text matrix is common
         bold = pdfium_c.FPDFText_GetFontWeight(textpage, index) >= BOLD_WEIGHT
-        chars.append(_Char(char, box.left, box.right, height - box.top, size, bold))
+        pdfium_c.FPDFText_GetFontInfo(textpage, index, None, 0, ctypes.byref(flags))
+        mono = bool(flags.value & FIXED_PITCH)
+        chars.append(_Char(char, box.left, box.right, height - box.top, size, bold, mono))
     lines.extend(_line(chars, number))
     textpage.close()
     page.close()
@@ -345,6 +472,7 @@ def _line(chars: list[_Char], page: int) -> list[_Line]:
             size=sizes.most_common(1)[0][0],
             bold=sum(char.bold for char in inked) * 2 > len(inked),
             first_word=inked[min(len(word), len(inked)) - 1].right - x0,
+            mono=sum(char.mono for char in inked) >= CODE_SHARE * len(inked) and not BULLET_SIGN.match(text),
         )
     ]
 
@@ -412,12 +540,26 @@ def _measure(lines: list[_Line]) -> _Layout:
     )
 
 
-def _starts_block(previous: _Line, line: _Line, layout: _Layout) -> bool:
-    """A new paragraph: another font size or heading level, a larger gap, an indent, or a line ended early."""
+def _starts_block(current: list[_Line], line: _Line, layout: _Layout) -> bool:
+    """A new paragraph: another font size or heading level, a larger gap, an indent, or a line
+    ended early; a bullet starts an item and a line under its text continues it; monospace
+    lines in a row are one code block."""
+    previous = current[-1]
+    same_page = previous.page == line.page
+    if line.bullet:
+        return True
+    if line.mono and not previous.mono and _wraps(previous, layout):
+        return False  # a path or command that wrapped onto the next line of a sentence
+    if previous.mono != line.mono:
+        return True
+    if line.mono:
+        return not same_page or line.top - previous.top > 2 * layout.pitch
     previous_level, level = layout.level(previous), layout.level(line)
     if previous_level != level or abs(previous.size - line.size) > 0.6:
         return True
-    same_page = previous.page == line.page
+    first = current[0]
+    if first.bullet and not level and line.x0 > first.x0 + 0.3 * line.size:
+        return False  # indented under the bullet: the item goes on
     if level:
         return not same_page or line.top - previous.top > 2 * line.size  # a wrapped heading continues
     if same_page:
@@ -431,11 +573,22 @@ def _starts_block(previous: _Line, line: _Line, layout: _Layout) -> bool:
     return layout.right - previous.x1 > line.first_word + 0.8 * line.size
 
 
+def _wraps(line: _Line, layout: _Layout) -> bool:
+    """A line of prose that ran to the right margin without ending its sentence (a colon
+    announces a block of its own)."""
+    ended = ends_sentence(line.text) or line.text.endswith((":", "："))
+    return not ended and layout.right - line.x1 < 2 * line.size
+
+
 def _ends_early(line: _Line, layout: _Layout) -> bool:
     return layout.right - line.x1 > 2 * line.size
 
 
 def _pdf_block(lines: list[_Line], layout: _Layout) -> Block:
+    if lines[0].bullet:
+        return Block(join_lines([line.text for line in lines]), page=lines[0].page, kind="item")
+    if lines[0].mono:
+        return Block("\n".join(line.text for line in lines), page=lines[0].page, kind="code")
     text = join_lines([line.text for line in lines])
     level = layout.level(lines[0])
     numbered = len(lines) == 1 and len(text) <= 40 and NUMBERED_HEADING.match(text)
