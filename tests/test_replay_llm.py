@@ -202,3 +202,26 @@ def test_qa_ask_answers_through_the_replay_end_to_end(replay: str, article_setti
     answer = json.loads(result.stdout)
     assert answer["mode"] == "llm" and "昆明宣言" in answer["llm_raw_answer"]
     assert "《昆明宣言》" in answer["answer"] and not answer["refused"]
+
+
+@pytest.mark.slow
+def test_a_wrong_sentence_never_reaches_the_stream_and_is_listed_unverified(replay: str, article_settings):
+    from qa.config import load_settings
+    from qa.query.pipeline import Pipeline
+    from qa.records import Answer
+
+    settings = load_settings(
+        vectorstore_dir=article_settings.vectorstore_dir, llm_base_url=replay, llm_model="replay-mixed"
+    )
+    record = next(r for r in RECORDS if r["id"] == "number-01")
+    wrong = next(s for s in sentences_for(record, "mixed") if not s.truth)
+    true = next(s for s in sentences_for(record, "mixed") if s.truth)
+    pieces = list(Pipeline(settings).ask_stream(record["question"]))
+    final = pieces[-1]
+    assert isinstance(final, Answer) and final.mode == "llm"
+    streamed = "".join(p for p in pieces[:-1] if isinstance(p, str))
+    assert streamed == final.answer and ":" not in streamed
+    assert squash(true.text.rstrip("。")) in squash(streamed)
+    assert squash(wrong.text.rstrip("。")) not in squash(streamed)
+    assert any(squash(wrong.text.rstrip("。")) in squash(u["sentence"]) for u in final.extra["unverified"])
+    assert any("近160家机构" in c.quote for c in final.citations)

@@ -40,6 +40,7 @@ class CheckedSentence:
     reason: str = ""
     overlap: float = 0.0
     similarity: float | None = None
+    quotes: tuple[str, ...] = ()  # per marker, the source's words the sentence rests on
 
     def rendered(self) -> str:
         return self.text + "".join(f" [{n}]" for n in self.markers)

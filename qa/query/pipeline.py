@@ -32,6 +32,7 @@ from qa.query.answering import (
 )
 from qa.query.citations import VerifiedStream, Verifier, citations_for_markers
 from qa.query.retrieval import Retriever
+from qa.query.verify import FactVerifier, QuotedStream
 from qa.records import Answer, Citation, RetrievalResult, Unverified
 from qa.text.language import language_of
 from qa.text.terms import key_terms
@@ -104,6 +105,7 @@ class Pipeline:
         self.verifier = Verifier(embed=self.embeddings.embed_texts)
         self.extractive = ExtractiveAnswerer(embed=self.embeddings.embed_texts, verifier=self.verifier)
         self.chat = make_chat(settings)
+        self.facts = FactVerifier(embed=self.embeddings.embed_texts, translate=self._translate)
         self.answerer: Answerer = self.extractive
         self.condense: Condenser = condense_extractive
         if self.chat is not None:
@@ -115,6 +117,11 @@ class Pipeline:
         # Stores of earlier generations, kept open for answers still reading them, then closed:
         # each holds a Chroma client with its threads and file handles.
         self._retired: list[tuple[float, ChunkStore]] = []
+
+    def _translate(self, word: str) -> list[str]:
+        """The collection's Chinese terms for an English word (the keyword index's term map)."""
+        store = self.store
+        return store.keywords.english.get(word, []) if store.has_keywords() else []
 
     @property
     def store(self) -> ChunkStore:
@@ -199,7 +206,9 @@ class Pipeline:
         answer is a refusal; an LLM draft of which nothing holds gives way to the extractive
         answer; an extractive draft of which nothing holds is shown flagged as unverified."""
         chunks = {n: result.chunk for n, result in enumerate(results, start=1)}
-        stream = VerifiedStream(self.verifier, chunks)
+        # an LLM's draft is checked through its quotes, the extractive one by its chunk's words
+        quoted = answerer is not self.extractive
+        stream = QuotedStream(self.facts, chunks) if quoted else VerifiedStream(self.verifier, chunks)
         draft = Draft()
         for piece in answerer.draft(question, results, language):
             if isinstance(piece, Draft):
@@ -210,7 +219,8 @@ class Pipeline:
         unverified = tuple(Unverified(s.text, s.reason) for s in stream.removed)
         about = {"llm": draft.backend, "llm_raw_answer": draft.raw, "unverified": unverified}
         if stream.kept:
-            citations = citations_for_markers(stream.cited, results, draft.quotes)
+            quotes = {**draft.quotes, **(stream.quotes if isinstance(stream, QuotedStream) else {})}
+            citations = citations_for_markers(stream.cited, results, quotes)
             return Answer(question, stream.shown, False, answerer.mode, citations, tuple(results), **about)
         if not stream.removed or says_not_answered(draft.raw or ""):
             answer = refusal(question, results, language)

@@ -1,0 +1,137 @@
+"""The LLM sentence check: facts must agree with the quote, wording and framing may not.
+
+Sentences are checked against the real chunks of the ingested article with the bundled
+embedder and the index's English->Chinese term map, as the pipeline does.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from qa.query.citations import evidence
+from qa.query.markers import Cite
+from qa.query.pipeline import Pipeline
+from qa.query.verify import FactVerifier, locate
+from tests.replay_llm import squash
+
+
+@pytest.fixture(scope="module")
+def facts(pipeline: Pipeline) -> FactVerifier:
+    return FactVerifier(embed=pipeline.embeddings.embed_texts, translate=pipeline._translate)
+
+
+def chunk_holding(pipeline: Pipeline, quote: str):
+    for result in pipeline.retrieve(quote, k=10).results:
+        if squash(quote) in squash(evidence(result.chunk)):
+            return result.chunk
+    raise AssertionError(f"no chunk holds {quote}")
+
+
+TRUE = [
+    (
+        "文中提到，这是我国首次领导联合国重要环境公约谈判并取得成功，得到国际社会广泛赞誉。",
+        "这是我国首次领导联合国重要环境公约谈判并取得成功",
+    ),
+    ("此外，国际上环境问题政治化趋势不断增强。", "国际上环境问题政治化趋势不断增强"),  # across a page break
+    (
+        "因为外部环境不稳定、不确定、难预料已成为常态，全球环境治理挑战进一步加大。",
+        "外部环境不稳定、不确定、难预料成为常态",
+    ),
+    ("作者周国梅 (Zhou Guomei) 担任生态环境部国际合作司司长。", "生态环境部国际合作司司长"),
+    ("這些機構總共有近160家。", "已有來自43個國家的近160家機構"),
+    ("China will no longer build new coal-fired power projects abroad.", "不再新建境外煤电项目"),
+    ("Nearly 160 institutions have become partners of the coalition.", "已有来自43个国家的近160家机构"),
+    ("The framework sets out a vision for 2050.", "历史性地描绘了2050年“人与自然和谐共生”的愿景"),
+]
+
+WRONG = [
+    ("number_swap", "来自160个国家的近43家机构已成为绿色联盟合作伙伴。", "已有来自43个国家的近160家机构"),
+    ("number_binding", "合作伙伴机构来自160个国家。", "已有来自43个国家的近160家机构"),
+    (
+        "number_binding",
+        "Nearly 43 institutions from 160 countries are partners.",
+        "已有来自43个国家的近160家机构",
+    ),
+    (
+        "phase_or_event_swap",
+        "此外，设立“框架”基金是在第一阶段会议上就已决定的。",
+        "历史性地决定设立“框架”基金",
+    ),
+    (
+        "phase_or_event_swap",
+        "COP15第二阶段会议通过了《昆明宣言》和“框架”。",
+        "第二阶段会议通过了兼具雄心又务实平衡的“框架”",
+    ),
+    (
+        "year_shift",
+        "这份倡议发布于2018年，旨在加强双方在生物多样性和气候变化领域的合作。",
+        "加强双方生物多样性和气候变化领域合作",
+    ),
+    ("negation", "中国宣布继续新建境外煤电项目。", "不再新建境外煤电项目"),
+    (
+        "negation",
+        "China will continue to build new coal-fired power projects abroad.",
+        "不再新建境外煤电项目",
+    ),
+    ("title_or_rank", "作者担任生态环境部国际合作司副司长。", "生态环境部国际合作司司长"),
+    (
+        "title_or_rank",
+        "习近平主席与法国总理马克龙共同发布了《中法生物多样性保护和气候变化北京倡议》。",
+        "与法国总统马克龙共同发布",
+    ),
+    ("entity_swap", "这篇文章的DOI是1673-288X(2023)03-0076-05。", "1673-288X(2023)03-0076-05"),
+    ("entity_swap", "文章提到中国成立了全球环境基金中国办公室。", "成立全球适应中心中国办公室"),
+    ("entity_swap", "與汞有關的是《關於持久性有機污染物的斯德哥爾摩公約》。", "《关于汞的水俣公约》"),
+    ("unsupported_addition", "该修正案主要针对氢氟碳化物的削减，中国于2021年正式接受。", "基加利修正案"),
+    (
+        "unsupported_addition",
+        "The council was founded in 1992 and is chaired by a Vice Premier.",
+        "高端智库作用",
+    ),
+]
+
+
+@pytest.mark.parametrize(("claim", "quote"), TRUE)
+def test_a_true_sentence_is_kept_whatever_its_framing_or_language(pipeline, facts, claim, quote):
+    chunk = chunk_holding(pipeline, quote)
+    checked = facts.check(claim, [Cite(7, quote)], {7: chunk})
+    assert checked.supported, checked.reason
+    assert checked.markers == (7,) and squash(checked.quotes[0]) == squash(quote)
+
+
+@pytest.mark.parametrize(("kind", "claim", "quote"), WRONG)
+def test_a_wrong_sentence_is_removed_with_a_reason(pipeline, facts, kind, claim, quote):
+    chunk = chunk_holding(pipeline, quote)
+    checked = facts.check(claim, [Cite(1, quote)], {1: chunk})
+    assert not checked.supported, kind
+    assert checked.reason
+
+
+def test_without_a_quote_the_best_sentence_of_the_chunk_is_the_evidence(pipeline, facts):
+    chunk = chunk_holding(pipeline, "已有来自43个国家的近160家机构")
+    assert facts.check("已有近160家机构成为绿色联盟合作伙伴。", [Cite(1)], {1: chunk}).supported
+    assert not facts.check("合作伙伴机构来自160个国家。", [Cite(1)], {1: chunk}).supported
+
+
+def test_a_quote_from_another_retrieved_chunk_repoints_the_marker(pipeline, facts):
+    right = chunk_holding(pipeline, "不再新建境外煤电项目")
+    other = chunk_holding(pipeline, "已有来自43个国家的近160家机构")
+    checked = facts.check(
+        "中国宣布不再新建境外煤电项目。", [Cite(1, "不再新建境外煤电项目")], {1: other, 2: right}
+    )
+    assert checked.supported and checked.markers == (2,)
+
+
+def test_an_invented_quote_fails_the_sentence(pipeline, facts):
+    chunk = chunk_holding(pipeline, "不再新建境外煤电项目")
+    checked = facts.check(
+        "中国宣布不再新建境外煤电项目。", [Cite(1, "中国承诺向框架基金出资100亿美元")], {1: chunk}
+    )
+    assert not checked.supported and "quote" in checked.reason
+
+
+def test_a_quote_is_found_despite_spacing_punctuation_script_and_a_slip():
+    source = "国内高质量发展主动对接联合国 2030 年可持续发展议程，是畅通国内大循环的重要手段。"
+    assert locate("主动对接聯合國2030年可持續發展議程", source) == "主动对接联合国 2030 年可持续发展议程"
+    assert locate("主动对接联合国2030年可持续发展义程", source) is not None  # one character wrong
+    assert locate("主动对接联合国2035年可持续发展规划", source) is None
