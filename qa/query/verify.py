@@ -53,7 +53,7 @@ _ZH_DIGITS = dict(zip("零〇一二两三四五六七八九", (0, 0, 1, 2, 2, 3,
 _MEASURES = "个家次年项大方面阶段届期位种条点批倍名部国岁月日"
 _NUMBER = re.compile(
     rf"(?<![A-Za-z0-9.])(\d+(?:\.\d+)?|[零〇一二两三四五六七八九十百千]+)(?=\s*(?:[{_MEASURES}]|%|％))"
-    r"|(?<![A-Za-z0-9.\-/])(\d+(?:\.\d+)?)(?![A-Za-z])"
+    r"|(?<![A-Za-z0-9.\-/])(\d+(?:\.\d+)?)(?![A-Za-z\d.])"
 )
 _EN_NUMBERS = {
     "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9,
@@ -66,7 +66,7 @@ _EN_NEGATION = re.compile(
     r"\b(not|no|never|no longer|without|nor|cannot|unlikely|yet to|fails?|failed)\b|n't", re.IGNORECASE
 )
 _TITLE = re.compile(
-    r"(?:常务)?副?(?:司长|部长|主席|总理|总统|主任|秘书长|局长|处长|首相|院长|会长|委员长|大使)"
+    r"(?:常务)?副?(?:司长|部长|主席|总理|总统|主任|秘书长|局长|处长|首相|院长|会长|委员长|大使)(?!国|团)"
 )
 _EN_TITLES = {
     "deputy": ["副"], "vice": ["副"], "prime minister": ["总理"], "chancellor": ["总理"], "premier": ["总理"],
@@ -237,7 +237,11 @@ def _numbers_agree(claim: str, sentence: str) -> tuple[bool, str]:
         same = [(u, n) for v, u, n in have if v == value]
         if unit and all(u and u != unit and not _same_unit(u, unit) for u, _ in same):
             return False, f"the cited text counts {value:g} in another unit"
-        if noun and unit != "年" and all(n and noun not in n and n not in noun for u, n in same if u == unit):
+        if (
+            noun
+            and not (unit == "年" and value >= 1000)
+            and all(n and noun not in n and n not in noun for u, n in same if u == unit)
+        ):
             return False, f"the cited text binds {value:g} to something else"
     return True, ""
 
@@ -328,6 +332,9 @@ def _negation_agrees(claim: str, quote: str, sentence: str) -> tuple[bool, str]:
     covered = [c for c in _CLAUSE.findall(sentence) if _covers(claim_terms, c)]
     said = set().union(*(_negations(c) for c in covered)) if covered else set()
     stated = _negations(claim)
+    added = stated - said
+    if added and not (said and added <= {"不", "并不", "不是"}):
+        return False, f"the claim says “{sorted(added)[0]}”; the cited text does not"
     if stated and not said:
         return False, f"the claim says “{sorted(stated)[0]}”; the cited text does not negate this"
     if said and not stated:
@@ -380,7 +387,8 @@ def _no_new_content(claim: str, sentence: str, source: str) -> tuple[bool, str]:
             if re.fullmatch(r"[\d.]+", term):
                 continue  # numbers were checked with their units
             return False, f"the cited text does not say “{term}”"
-        if len(term) >= 2 and _content_word(term) and not _parts_present(term, local):
+        glued = len(term) >= 3 and (term[1:] in haystack or term[:-1] in haystack)  # 这一愿景 -> 一愿景
+        if len(term) >= 2 and not glued and _content_word(term) and not _parts_present(term, local):
             return False, f"the cited text does not say “{term}”"
     return True, ""
 
@@ -421,7 +429,7 @@ def _english_checks(verifier: FactVerifier, claim: str, quote: str, sentence: st
     yield _english_negation(claim, quote, sentence, translate)
     words = [w for w in _content_words(claim) if w not in _EN_FRAMING]
     source_s = normalize(source)
-    present = [w for w in words if any(t in source_s for t in _translations(w, translate))]
+    present = [w for w in words if w in source_s or any(t in source_s for t in _translations(w, translate))]
     coverage = len(present) / len(words) if words else 1.0
     similarity = verifier.similarity(claim, quote)
     t = verifier.thresholds
@@ -438,6 +446,8 @@ def _content_words(text: str) -> list[str]:
 
 
 def _GLOSS_FREE_EN(text: str) -> str:  # noqa: N802
+    """Without Chinese, and without the romanisation glossing it ("周国梅 (Zhou Guomei)")."""
+    text = re.sub(r"([\u4e00-\u9fff》”])\s*[（(][A-Za-z][A-Za-z .,'\-]*[）)]", r"\1", text)
     return re.sub(r"[\u4e00-\u9fff《》“”（）]+", " ", text)
 
 
@@ -463,7 +473,7 @@ def _english_numbers(claim: str, sentence: str, translate: Translate) -> tuple[b
             continue  # ordinals: checked as phases below when the source numbers them
         if value not in values:
             return False, f"the number {token} is not in the cited text"
-        nouns = [w for w in tokens[i + 1 : i + 4] if w.isalpha() and w.lower() not in _EN_STOP][:2]
+        nouns = [w for w in tokens[i + 1 : i + 4] if w.isalpha() and w.islower() and w not in _EN_STOP][:2]
         wanted = {t for w in nouns for t in _translations(w, translate) if len(t) >= 2}
         bound = {n for v, _, n in have if v == value and n}
         elsewhere = {n for v, _, n in have if v != value and n}
@@ -484,7 +494,7 @@ def _english_names(claim: str, source: str, translate: Translate) -> tuple[bool,
     body = re.sub(r"[（(][^（）()]*[）)]", " ( ) ", claim)
     for match in _CAPS.finditer(body):
         phrase = match.group(0)
-        words = _EN_WORD.findall(phrase)
+        words = [re.sub(r"'s$", "", w) for w in _EN_WORD.findall(phrase)]
         if not body[: match.start()].strip():
             words = words[1:]  # a sentence's first word is capitalised by grammar, not as a name
         skip = _EN_STOP | _EN_FRAMING | _EN_TITLE_WORDS
@@ -492,7 +502,11 @@ def _english_names(claim: str, source: str, translate: Translate) -> tuple[bool,
         if not words:
             continue
         parts = [p for w in words for p in re.split(r"-", w) if p]
-        known = [p for p in parts if any(t in source_s for t in _translations(p, translate))]
+        known = [
+            p
+            for p in parts
+            if p.lower() in source_s or any(t in source_s for t in _translations(p, translate))
+        ]
         if glossed and body[match.end() : match.end() + 4].strip().startswith("("):
             continue  # "Kunming Declaration (《昆明宣言》)": the gloss is the name
         if parts and len(known) / len(parts) <= 0.5:
@@ -570,7 +584,11 @@ def locate(quote: str, source: str, fuzz: float = 0.85) -> str | None:
             return None
         at = start
     end = min(at + len(q), len(where)) - 1
-    return _t2s().convert(source)[where[at] : where[end] + 1]
+    converted = _t2s().convert(source)
+    stop = where[end] + 1
+    while stop < len(converted) and converted[stop] in "》”’」』）)":
+        stop += 1
+    return converted[where[at] : stop]
 
 
 def containing_sentence(quote: str, source: str) -> str:
