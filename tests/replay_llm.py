@@ -104,12 +104,12 @@ def context_items(prompt: str) -> dict[int, str]:
 def find_record(text: str, records: list[dict]) -> dict | None:
     """The record whose question (or standalone question) the text holds; the longest wins."""
     haystack = loose(text)
-    best, size = None, 0
+    best, size = None, 0.0
     for record in records:
-        for question in (record["question"], record.get("standalone")):
+        for question, bonus in ((record["question"], 0.5), (record.get("standalone"), 0.0)):
             needle = loose(question or "")
-            if needle and needle in haystack and len(needle) > size:
-                best, size = record, len(needle)
+            if needle and needle in haystack and len(needle) + bonus > size:
+                best, size = record, len(needle) + bonus  # the asked question beats a rewritten one
     return best
 
 
