@@ -77,7 +77,7 @@ def score_sentence(sentence: Sentence, answer: dict) -> dict | None:
     raw = squash(_MARKS.sub("", answer.get("llm_raw_answer") or ""))
     if body(sentence.text) not in raw:
         return None
-    fallback = "fallback" in answer
+    fallback = bool(answer.get("fallback"))
     shown = answer["answer"]
     flat = squash(_MARKS.sub("", shown))
     kept = not fallback and body(sentence.text) in flat
@@ -107,7 +107,7 @@ def score(records: list[dict], answers: list[dict], mode: str) -> dict:
     examples: list[dict] = []
     for record, answer in zip(records, answers, strict=True):
         language = "en" if record["language"] == "en" else "zh"
-        fell_back = "fallback" in answer
+        fell_back = bool(answer.get("fallback"))
         for group in ("all", language):
             counts[f"answers:{group}"]["n"] += 1
             counts[f"answers:{group}"]["fallback"] += fell_back

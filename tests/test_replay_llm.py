@@ -223,5 +223,5 @@ def test_a_wrong_sentence_never_reaches_the_stream_and_is_listed_unverified(repl
     assert streamed == final.answer and ":" not in streamed
     assert squash(true.text.rstrip("。")) in squash(streamed)
     assert squash(wrong.text.rstrip("。")) not in squash(streamed)
-    assert any(squash(wrong.text.rstrip("。")) in squash(u["sentence"]) for u in final.extra["unverified"])
+    assert any(squash(wrong.text.rstrip("。")) in squash(u.sentence) for u in final.unverified)
     assert any("近160家机构" in c.quote for c in final.citations)
