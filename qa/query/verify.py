@@ -31,8 +31,6 @@ from qa.query.citations import (
     CheckedSentence,
     Embed,
     _cosine,
-    _single_tags,
-    _t2s,
     evidence,
     join_sentences,
     key_terms,
@@ -40,6 +38,8 @@ from qa.query.citations import (
 )
 from qa.query.markers import Cite, claims, next_sentence
 from qa.records import Chunk
+from qa.text.normalize import t2s
+from qa.text.terms import word_tags
 
 Translate = Callable[[str], list[str]]
 SecondOpinion = Callable[[str, str], bool | None]
@@ -252,7 +252,7 @@ def _same_unit(a: str, b: str) -> bool:
 
 def numbers_with_units(text: str) -> list[tuple[float, str, str]]:
     """(value, measure word, the noun after it) for every number, Arabic or Chinese."""
-    text = _t2s().convert(text)
+    text = t2s(text)
     out = []
     for match in _NUMBER.finditer(text):
         raw = match.group(1) or match.group(2)
@@ -313,7 +313,7 @@ def _titles_agree(claim: str, quote: str, sentence: str) -> tuple[bool, str]:
         if bound and not any(piece in sentence_s for piece in bound):
             return False, f"the cited text gives “{title}” to someone else"
     quote_s = _DROP.sub("", normalize(quote))
-    for book in re.findall(r"《([^》]+)》", _t2s().convert(claim)):
+    for book in re.findall(r"《([^》]+)》", t2s(claim)):
         name = _DROP.sub("", normalize(book))
         if name not in (quote_s or _DROP.sub("", sentence_s)):
             return False, f"the quote does not name 《{book}》"
@@ -323,7 +323,7 @@ def _titles_agree(claim: str, quote: str, sentence: str) -> tuple[bool, str]:
 def _negations(text: str) -> set[str]:
     import jieba
 
-    return {token for token in jieba.lcut(_t2s().convert(text)) if token in _NEGATIONS}
+    return {token for token in jieba.lcut(t2s(text)) if token in _NEGATIONS}
 
 
 def _negation_agrees(claim: str, quote: str, sentence: str) -> tuple[bool, str]:
@@ -399,7 +399,7 @@ def _parts_present(term: str, text: str) -> bool:
 
 
 def _content_word(term: str) -> bool:
-    tag = _single_tags().get(term)
+    tag = word_tags().get(term)
     if tag is None:
         return (
             len(term) >= 3
@@ -440,7 +440,7 @@ def _english_checks(verifier: FactVerifier, claim: str, quote: str, sentence: st
 
 
 def _content_words(text: str) -> list[str]:
-    from qa.index.keywords import english_words
+    from qa.text.terms import english_words
 
     return [w for w in english_words(_GLOSS_FREE_EN(text)) if w not in _EN_STOP and not w.isdigit()]
 
@@ -452,7 +452,7 @@ def _GLOSS_FREE_EN(text: str) -> str:  # noqa: N802
 
 
 def _translations(word: str, translate: Translate) -> list[str]:
-    from qa.index.keywords import _lemma
+    from qa.text.terms import _lemma
 
     found = list(translate(word)) or list(translate(_lemma(word.lower())))
     return [normalize(t) for t in found]
@@ -557,7 +557,7 @@ def _covers_translated(words: set[str], clause: str) -> bool:
 def _squash_map(text: str) -> tuple[str, list[int]]:
     """The text simplified, lower-case, without whitespace or punctuation, and each kept
     character's position in the original."""
-    converted = _t2s().convert(text)
+    converted = t2s(text)
     chars, where = [], []
     for i, char in enumerate(converted):
         if char.isalnum() or _CJK.match(char):
@@ -584,7 +584,7 @@ def locate(quote: str, source: str, fuzz: float = 0.85) -> str | None:
             return None
         at = start
     end = min(at + len(q), len(where)) - 1
-    converted = _t2s().convert(source)
+    converted = t2s(source)
     stop = where[end] + 1
     while stop < len(converted) and converted[stop] in "》”’」』）)":
         stop += 1
@@ -593,7 +593,7 @@ def locate(quote: str, source: str, fuzz: float = 0.85) -> str | None:
 
 def containing_sentence(quote: str, source: str) -> str:
     """The sentence(s) of the source that hold the quote: the scope its facts are read in."""
-    text = _t2s().convert(source)
+    text = t2s(source)
     start = text.find(quote)
     if start < 0:
         return text
@@ -615,7 +615,7 @@ def _claim_terms(claim: str, translate: Translate) -> list[str]:
 
 def best_sentence(claim: str, source: str, terms: list[str]) -> str:
     """Without a quote: the sentence (or two neighbours) of the source that shares most with the claim."""
-    text = _t2s().convert(source)
+    text = t2s(source)
     sentences = [m.group(0) for m in _SENTENCE.finditer(text) if m.group(0).strip()] or [text]
     candidates = sentences + [a + b for a, b in zip(sentences, sentences[1:], strict=False)]
     numbers = {v for v, _, _ in numbers_with_units(claim)}
