@@ -49,6 +49,9 @@ def _parser() -> argparse.ArgumentParser:
     retrieve = commands.add_parser("retrieve", help="show the chunks that match a question")
     retrieve.add_argument("question")
     retrieve.add_argument("-k", type=int, default=None, help="number of results")
+    retrieve.add_argument(
+        "--doc", action="append", default=[], metavar="ID", help="search only this document; repeatable"
+    )
     retrieve.add_argument("--json", action="store_true")
     retrieve.set_defaults(run=_retrieve)
 
@@ -61,6 +64,13 @@ def _parser() -> argparse.ArgumentParser:
         help='earlier turns, oldest first: a JSON list of {"role": "user"|"assistant", "content": "..."} '
         "(- reads standard input); a follow-up is rewritten into a standalone question",
     )
+    ask.add_argument(
+        "--doc",
+        action="append",
+        default=[],
+        metavar="ID",
+        help="answer only from this document (an id `qa docs list` shows); repeat for several",
+    )
     ask.add_argument("--json", action="store_true")
     ask.set_defaults(run=_ask)
 
@@ -68,6 +78,9 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=None)
     serve.add_argument("--host", default=None)
     serve.set_defaults(run=_serve)
+
+    mcp = commands.add_parser("mcp", help="serve the collection to MCP clients over stdio")
+    mcp.set_defaults(run=_mcp)
 
     docs = commands.add_parser("docs", help="list or remove the documents in the index")
     docs.add_argument("--json", action="store_true")
@@ -138,7 +151,7 @@ def _ingest(settings: Settings, args: argparse.Namespace) -> int:
 def _retrieve(settings: Settings, args: argparse.Namespace) -> int:
     from qa.query.pipeline import Pipeline
 
-    retrieval = Pipeline(settings).retrieve(args.question, args.k)
+    retrieval = Pipeline(settings).retrieve(args.question, args.k, documents=args.doc)
     if args.json:
         _print_json(retrieval.as_json())
         return 0
@@ -151,7 +164,7 @@ def _ask(settings: Settings, args: argparse.Namespace) -> int:
     from qa.query.pipeline import Pipeline
 
     history = _read_history(args.history) if args.history else []
-    answer = Pipeline(settings).ask(args.question, history)
+    answer = Pipeline(settings).ask(args.question, history, args.doc)
     if args.json:
         _print_json(answer.as_json())
         return 0
@@ -190,6 +203,16 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     from qa.web.app import serve
 
     serve(settings)
+    return 0
+
+
+def _mcp(settings: Settings, args: argparse.Namespace) -> int:
+    from qa.query.pipeline import Pipeline
+    from qa.web.mcp_server import build_mcp
+
+    pipeline = Pipeline(settings)
+    pipeline.health()  # fail now, in one sentence, if the index is missing or mismatched
+    build_mcp(pipeline).run("stdio")
     return 0
 
 

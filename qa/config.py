@@ -133,7 +133,8 @@ class Settings(BaseSettings):
         ),
     )
     api_token: SecretStr = Field(
-        SecretStr(""), description="If set, /api/ask* require the header 'Authorization: Bearer TOKEN'."
+        SecretStr(""),
+        description="If set, /api/ask*, /v1/* and /mcp require the header 'Authorization: Bearer TOKEN'.",
     )
     admin_token: SecretStr = Field(
         SecretStr(""),
@@ -144,6 +145,11 @@ class Settings(BaseSettings):
     )
     max_request_bytes: int = Field(
         16_384, ge=256, description="Largest API request body, in bytes; larger bodies get 413."
+    )
+    max_chat_request_bytes: int = Field(
+        1_048_576,
+        ge=256,
+        description="Largest /v1/chat/completions body (a whole conversation), in bytes; larger get 413.",
     )
     rate_limit_per_minute: int = Field(
         60, ge=0, description="API questions one client (IP address) may ask per minute; 0 means no limit."

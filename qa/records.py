@@ -135,6 +135,7 @@ class Answer:
     llm: str = ""  # the chat backend that wrote the draft
     llm_raw_answer: str | None = None  # the LLM's reply before verification
     fallback: str = ""  # why another answerer's answer is shown instead
+    documents: tuple[str, ...] = ()  # the documents a scoped question was answered from
 
     def as_json(self) -> dict:
         out = {
@@ -155,5 +156,6 @@ class Answer:
             "llm": self.llm,
             "llm_raw_answer": self.llm_raw_answer,
             "fallback": self.fallback,
+            "documents": list(self.documents),
         }
         return out | {key: value for key, value in optional.items() if value not in ("", None, [])}

@@ -15,8 +15,8 @@ from pydantic import SecretStr
 
 from qa.config import Settings
 from qa.query.pipeline import Pipeline
-from qa.web.api import RateLimiter
 from qa.web.app import build_app
+from qa.web.guards import RateLimiter
 from qa.web.streaming import split_for_streaming
 
 TOKEN = "s3cret-token"

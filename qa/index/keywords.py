@@ -172,6 +172,16 @@ class KeywordIndex:
         score = np.concatenate(scores)[order]
         return ordered[first], np.maximum.reduceat(score, np.flatnonzero(first))
 
+    def unknown_within(self, concepts: Sequence[Concept], positions: np.ndarray) -> float:
+        """Share of the question's words (two characters or more) that no chunk at `positions`
+        uses: what `KeywordHits.unknown` is for the collection, for a scoped question's documents,
+        so a question they do not speak of is refused even when other documents would answer it."""
+        words = [concept for concept in concepts if len(concept.text) >= 2]
+        if not words:
+            return 1.0
+        known = sum(bool(np.isin(self._postings(concept)[0], positions).any()) for concept in words)
+        return 1.0 - known / len(words)
+
     def concept_idf(self, concept: Concept) -> float:
         return max(self.idf(term) for term, _ in concept.terms)
 

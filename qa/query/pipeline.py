@@ -157,32 +157,55 @@ class Pipeline:
             )
         return question
 
-    def retrieve(self, question: str, k: int | None = None, mode: str = "hybrid") -> Retrieval:
-        """The top k chunks; `mode` other than hybrid (dense, bm25, rrf) is for measuring it."""
+    def check_scope(self, documents: Sequence[str]) -> tuple[str, ...]:
+        """The document ids a question is scoped to (none: the whole collection); an id the
+        collection does not hold is refused, so a typo never silently widens or empties a scope."""
+        scope = tuple(dict.fromkeys(str(doc_id).strip() for doc_id in documents or ()))
+        if "" in scope:
+            raise InputError("A document id in the scope is empty.")
+        missing = self.store.missing_documents(scope) if scope else []
+        if missing:
+            names = ", ".join(repr(doc_id) for doc_id in missing)
+            raise InputError(
+                f"The collection holds no document {names}; the ids are those `qa docs list` shows."
+            )
+        return scope
+
+    def retrieve(
+        self, question: str, k: int | None = None, mode: str = "hybrid", documents: Sequence[str] = ()
+    ) -> Retrieval:
+        """The top k chunks, of `documents` only when given; `mode` other than hybrid (dense,
+        bm25, rrf) is for measuring it."""
         question = self.check_question(question)
+        scope = self.check_scope(documents)
         started = time.perf_counter()
-        retriever = Retriever(self.store, self.embeddings, mode)
+        retriever = Retriever(self.store, self.embeddings, mode, documents=scope)
         results = retriever.retrieve(question, k or self.settings.top_k)
         return Retrieval(question, tuple(results), (time.perf_counter() - started) * 1000)
 
-    def ask(self, question: str, history: Sequence[dict] = ()) -> Answer:
+    def ask(self, question: str, history: Sequence[dict] = (), documents: Sequence[str] = ()) -> Answer:
+        """The answer from the whole collection, or from `documents` only (ids)."""
         final = None
-        for piece in self.ask_stream(question, history):
+        for piece in self.ask_stream(question, history, documents):
             if isinstance(piece, Answer):
                 final = piece
         assert final is not None
         return final
 
-    def ask_stream(self, question: str, history: Sequence[dict] = ()) -> Iterator[str | Answer]:
-        """Text pieces as they are verified, then the final Answer (whose text they add up to)."""
+    def ask_stream(
+        self, question: str, history: Sequence[dict] = (), documents: Sequence[str] = ()
+    ) -> Iterator[str | Answer]:
+        """Text pieces as they are verified, then the final Answer (whose text they add up to).
+        With `documents`, retrieval, the refusal and so the citations keep to those documents."""
         question = self.check_question(question)
         for turn in history or ():
             check_encodable(str(turn.get("content", "")), "A turn of the history")
+        scope = self.check_scope(documents)
         started = time.perf_counter()
         language = language_of(question)
         clean, injected = strip_injection(question)
         standalone = self.condense(clean, list(history or ())) if history and clean else clean
-        retriever = Retriever(self.store, self.embeddings)
+        retriever = Retriever(self.store, self.embeddings, documents=scope)
         results = retriever.retrieve(standalone or question, self.settings.top_k)
         answerable = bool(key_terms(standalone)) and retriever.is_answerable(standalone, results)
         if answerable and results:
@@ -195,6 +218,7 @@ class Pipeline:
             question=question,
             standalone_question=standalone if standalone and standalone != question else "",
             injection=injected,
+            documents=scope,
             latency_ms=(time.perf_counter() - started) * 1000,
         )
 

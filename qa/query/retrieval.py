@@ -19,7 +19,7 @@ import threading
 import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -61,12 +61,16 @@ class Candidate:
 class Retriever:
     """Hybrid retrieval over one store; the other modes exist to measure the default against."""
 
-    def __init__(self, store: ChunkStore, embeddings: Embeddings, mode: str = "hybrid") -> None:
+    def __init__(
+        self, store: ChunkStore, embeddings: Embeddings, mode: str = "hybrid", documents: Sequence[str] = ()
+    ) -> None:
+        """`documents`: search only their chunks (a scoped question); empty, the whole collection."""
         if mode not in MODES:
             raise ConfigError(f"Unknown retriever '{mode}'; choose one of: {', '.join(MODES)}.")
         self.store = store
         self.embeddings = embeddings
         self.mode = mode
+        self.documents = tuple(documents)
 
     def query_text(self, question: str) -> str:
         """What the embedder is given: a Chinese question simplified, like the text it searches."""
@@ -105,10 +109,13 @@ class Retriever:
         """
         keywords = self.store.keywords
         hits = keywords.search(question)  # first: the embedder's threads spin a while after it
+        if self.documents:  # both searches filtered inside, so a scope's top n is full
+            scope = self._scope_positions()
+            hits = replace(hits.within(scope), unknown=keywords.unknown_within(hits.concepts, scope))
         vector = np.asarray(self.embeddings.embed_query(self.query_text(question)), dtype=np.float32)
         n = min(n, len(keywords.chunk_ids))
         bm25_top = [keywords.chunk_ids[i] for i in hits.top(n)]
-        dense_hits = self.store.search_ids(vector, n)
+        dense_hits = self.store.search_ids(vector, n, self.documents)
         similarity = dict(dense_hits)
         keyword_only = [chunk_id for chunk_id in bm25_top if chunk_id not in similarity]
         similarity.update(chunk_records(self.store).cosines(keyword_only, vector))  # absent: deleted
@@ -129,6 +136,12 @@ class Retriever:
             candidates.append(Candidate(chunk_id, fused, cosine, coverage, hits.unknown))
         candidates.sort(key=lambda c: (-c.fused, -c.dense))
         return candidates, hits
+
+    def _scope_positions(self) -> np.ndarray:
+        """The keyword-index positions of the scope's chunks."""
+        keywords = self.store.keywords
+        positions = (keywords.position(chunk_id) for chunk_id in self.store.chunk_ids_in(self.documents))
+        return np.array(sorted(p for p in positions if p is not None), dtype=np.int64)
 
     def _fuse(self, dense_rank: int | None, bm25_rank: int | None, english: bool) -> float:
         """Reciprocal rank fusion (mode rrf), or one side alone (dense, bm25)."""

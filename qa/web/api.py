@@ -14,12 +14,8 @@ Documents are added and removed from the web only when an admin token is set, th
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
-import threading
-import time
-from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import aclosing
 from importlib import resources
@@ -39,48 +35,33 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from qa.config import Settings
 from qa.errors import (
     AccessError,
-    ChangesDisabledError,
     InputError,
-    NameTakenError,
-    NotFoundError,
     QAError,
     StoreError,
-    TimeLimitError,
-    TooLargeError,
-    WriterBusyError,
 )
 from qa.query.pipeline import Pipeline
 from qa.records import Answer
 from qa.web.concurrency import (
-    AnswerSlots,
     ClientGone,
     Overloaded,
-    pieces_in_thread,
     result_in_thread,
     unless_gone,
 )
+from qa.web.events import AnswerEvents
+from qa.web.guards import ApiError, Guards, bearer, status_of
 from qa.web.library import (
     MAX_UPLOAD_FILES,
     DocumentLibrary,
     DocumentList,
     RemoveResult,
     UploadResult,
-    same_secret,
     too_large,
 )
+from qa.web.openai_routes import PREFIX as OPENAI_PREFIX
+from qa.web.openai_routes import build_openai_router
+from qa.web.openai_routes import error_body as openai_error_body
 from qa.web.streaming import answer_stream
 
-STATUSES: tuple[tuple[type[QAError], int], ...] = (
-    (AccessError, 401),
-    (ChangesDisabledError, 403),
-    (NotFoundError, 404),
-    (NameTakenError, 409),
-    (TooLargeError, 413),
-    (InputError, 400),
-    (WriterBusyError, 409),
-    (StoreError, 503),
-    (TimeLimitError, 504),
-)
 API_PREFIX = "/api/"
 DOCUMENTS_ROUTE = "/api/documents"
 
@@ -93,32 +74,14 @@ class Turn(BaseModel):
 class AskRequest(BaseModel):
     question: str = Field(description="The question, in any language.")
     history: list[Turn] = Field(default_factory=list, description="Earlier turns, oldest first.")
+    documents: list[str] = Field(
+        default_factory=list,
+        description="Answer only from these documents (ids as /api/documents lists them); empty: all.",
+    )
 
 
 class ErrorBody(BaseModel):
     error: str = Field(description="One plain sentence.")
-
-
-class ApiError(Exception):
-    """A refusal by the HTTP edge itself (token, rate, size, busy), with its status."""
-
-    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.headers = headers or {}
-
-
-def _status(exc: QAError) -> int:
-    """The HTTP status each kind of refusal gets; the most specific class first."""
-    for kind, status in STATUSES:
-        if isinstance(exc, kind):
-            return status
-    return 500
-
-
-def _bearer(request: Request) -> str:
-    scheme, _, value = request.headers.get("authorization", "").partition(" ")
-    return value if scheme.lower() == "bearer" else ""
 
 
 class _FileTooLarge(MultiPartException):
@@ -184,40 +147,29 @@ ERRORS = {
 }
 
 
-class RateLimiter:
-    """At most `per_minute` calls per key in any sliding 60-second window; 0 disables it."""
-
-    def __init__(self, per_minute: int) -> None:
-        self.per_minute = per_minute
-        self._calls: dict[str, deque[float]] = {}
-        self._lock = threading.Lock()
-
-    def allow(self, key: str, now: float | None = None) -> bool:
-        if self.per_minute <= 0:
-            return True
-        now = time.monotonic() if now is None else now
-        with self._lock:
-            calls = self._calls.setdefault(key, deque())
-            while calls and now - calls[0] >= 60:
-                calls.popleft()
-            if len(calls) >= self.per_minute:
-                return False
-            calls.append(now)
-            return True
-
-
 class BodyLimit:
-    """ASGI middleware: an /api/ request body larger than `limit` bytes gets 413 before parsing.
+    """ASGI middleware: a request body under `prefix` larger than `limit` bytes gets 413 before
+    parsing, in that door's error shape (`shape` turns the sentence into the JSON body).
 
     Uploads (POST /api/documents) are exempt: that route limits each file to QA_MAX_FILE_MB."""
 
-    def __init__(self, app: ASGIApp, limit: int) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        limit: int,
+        prefix: str = API_PREFIX,
+        setting: str = "QA_MAX_REQUEST_BYTES",
+        shape: Callable[[str], dict] = lambda message: {"error": message},
+    ) -> None:
         self.app = app
         self.limit = limit
+        self.prefix = prefix
+        self.setting = setting
+        self.shape = shape
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         exempt = scope["type"] == "http" and (scope["method"], scope["path"]) == ("POST", DOCUMENTS_ROUTE)
-        if scope["type"] != "http" or not scope["path"].startswith(API_PREFIX) or exempt:
+        if scope["type"] != "http" or not scope["path"].startswith(self.prefix) or exempt:
             await self.app(scope, receive, send)
             return
         declared = dict(scope["headers"]).get(b"content-length")
@@ -246,11 +198,8 @@ class BodyLimit:
         await self.app(scope, replay, send)
 
     async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
-        response = JSONResponse(
-            {"error": f"The request body is larger than {self.limit} bytes (QA_MAX_REQUEST_BYTES)."},
-            status_code=413,
-        )
-        await response(scope, receive, send)
+        message = f"The request body is larger than {self.limit} bytes ({self.setting})."
+        await JSONResponse(self.shape(message), status_code=413)(scope, receive, send)
 
 
 NOT_ROUTED = {
@@ -361,14 +310,17 @@ class FrameAncestors:
 
 
 def build_api(
-    pipeline: Pipeline, settings: Settings | None = None, library: DocumentLibrary | None = None
+    pipeline: Pipeline,
+    settings: Settings | None = None,
+    library: DocumentLibrary | None = None,
+    guards: Guards | None = None,
 ) -> FastAPI:
-    """The FastAPI app with its routes and guards; no UI, not started."""
+    """The FastAPI app with its routes (ours and the OpenAI-compatible /v1) and guards; no UI,
+    not started. Pass `guards` to share the token, rate and slots with other doors (MCP)."""
     settings = settings or pipeline.settings
     library = library or DocumentLibrary(pipeline, settings)
-    token = settings.api_token.get_secret_value()
-    limiter = RateLimiter(settings.rate_limit_per_minute)
-    slots = AnswerSlots(settings.concurrency_limit, settings.queue_wait_s)
+    guards = guards or Guards(settings)
+    slots = guards.slots
     health_threads = ThreadPoolExecutor(max_workers=2, thread_name_prefix="qa-health")
     delay_s = settings.stream_delay_ms / 1000
 
@@ -414,27 +366,15 @@ def build_api(
 
     def token_guard(request: Request) -> None:
         """The API token, when one is set (401)."""
-        if token and not same_secret(_bearer(request), token):
-            raise ApiError(
-                401,
-                "A valid bearer token is required (Authorization: Bearer ...).",
-                {"WWW-Authenticate": "Bearer"},
-            )
+        guards.check_token(request.headers)
 
     def admin_guard(request: Request) -> None:
         """Changes need the admin token: 403 when none is set, 401 when it is wrong."""
-        library.authorise(_bearer(request))
+        library.authorise(bearer(request.headers))
 
     def guard(request: Request) -> None:
         """Token first (401), then the per-client rate (429)."""
-        token_guard(request)
-        client = request.client.host if request.client else "unknown"
-        if not limiter.allow(client):
-            raise ApiError(
-                429,
-                f"Too many questions; the limit is {limiter.per_minute} a minute per client.",
-                {"Retry-After": "60"},
-            )
+        guards.check_question(request.headers, request.client.host if request.client else "unknown")
 
     @app.get("/api/health", summary="Is the index loaded, and with which embedder")
     async def health() -> dict:
@@ -454,7 +394,7 @@ def build_api(
         async def answer() -> dict:
             async with slots.hold():
                 found = await result_in_thread(
-                    lambda: pipeline.ask(body.question, history), settings.answer_timeout_s
+                    lambda: pipeline.ask(body.question, history, body.documents), settings.answer_timeout_s
                 )
                 return found.as_json()
 
@@ -470,8 +410,9 @@ def build_api(
         history = [turn.model_dump() for turn in body.history]
         return AnswerEvents(
             slots,
-            lambda: answer_stream(pipeline, body.question, history, delay_s),
+            lambda: answer_stream(pipeline, body.question, history, delay_s, body.documents),
             settings.answer_timeout_s,
+            ApiEvents(),
         )
 
     @app.get(
@@ -547,7 +488,15 @@ def build_api(
             allow_headers=["Authorization", "Content-Type"],
         )
     app.add_middleware(FrameAncestors, origins=settings.allowed_origins)
+    app.include_router(build_openai_router(pipeline, token_guard, guard, slots, settings))
     app.add_middleware(BodyLimit, limit=settings.max_request_bytes)
+    app.add_middleware(
+        BodyLimit,
+        limit=settings.max_chat_request_bytes,
+        prefix=OPENAI_PREFIX + "/",
+        setting="QA_MAX_CHAT_REQUEST_BYTES",
+        shape=lambda message: openai_error_body(413, message),
+    )
     return app
 
 
@@ -559,7 +508,7 @@ def _error_response(exc: BaseException) -> JSONResponse:
     elif isinstance(exc, ClientGone):
         status = 499  # nobody reads it: the client has gone
     elif isinstance(exc, QAError):
-        status = _status(exc)
+        status = status_of(exc)
         if isinstance(exc, AccessError):
             headers = {"WWW-Authenticate": "Bearer"}
     else:
@@ -567,89 +516,21 @@ def _error_response(exc: BaseException) -> JSONResponse:
     return JSONResponse({"error": str(exc)}, status_code=status, headers=headers)
 
 
-class AnswerEvents(Response):
-    """An answer as server-sent events, its slot held only while this response runs.
+class ApiEvents:
+    """/api/ask/stream's events: `token` pieces, one `done` with the answer JSON, or `error`."""
 
-    The whole exchange lives in one `__call__`: wait for a slot (503 after QA_QUEUE_WAIT_S),
-    compute the first piece (a refusal before it is a JSON 4xx, since nothing was sent yet), then
-    stream. A watcher reads the connection; a hang-up cancels the exchange at once, which
-    releases the slot and stops the worker before its next piece. Past QA_ANSWER_TIMEOUT_S the
-    stream ends with an `error` event.
-    """
+    closing = ""
 
-    media_type = "text/event-stream"
+    def event(self, item: str | Answer) -> str:
+        if isinstance(item, Answer):
+            return _event({"type": "done", **item.as_json()})
+        return _event({"type": "token", "text": item})
 
-    def __init__(
-        self, slots: AnswerSlots, make: Callable[[], Iterator[str | Answer]], timeout_s: float
-    ) -> None:
-        super().__init__(media_type=self.media_type)
-        self.raw_headers = [  # no content-length: the length is not known
-            (b"content-type", b"text/event-stream; charset=utf-8"),
-            (b"cache-control", b"no-cache"),
-        ]
-        self.slots = slots
-        self.make = make
-        self.timeout_s = timeout_s
+    def error_event(self, message: str) -> str:
+        return _event({"type": "error", "error": message})
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        exchange = asyncio.ensure_future(self._exchange(scope, send))
-
-        async def watch() -> None:
-            while (await receive())["type"] != "http.disconnect":
-                pass
-
-        watcher = asyncio.ensure_future(watch())
-        try:
-            await asyncio.wait({exchange, watcher}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            watcher.cancel()
-            if not exchange.done():
-                exchange.cancel()
-                await asyncio.wait({exchange})
-        if exchange.done() and not exchange.cancelled() and exchange.exception() is not None:
-            raise exchange.exception()  # type: ignore[misc]
-
-    async def _exchange(self, scope: Scope, send: Send) -> None:
-        started = False
-        try:
-            async with self.slots.hold():
-                pieces = pieces_in_thread(self.make, self.timeout_s)
-                try:
-                    async for item in pieces:
-                        if not started:
-                            await send(
-                                {"type": "http.response.start", "status": 200, "headers": self.raw_headers}
-                            )
-                            started = True
-                        await send(_body(_piece_event(item), more=True))
-                finally:
-                    await pieces.aclose()
-        except Exception as exc:  # noqa: BLE001 - one sentence instead of a broken stream
-            if not started:
-                await _error_response(exc)(scope, _nothing, send)
-                return
-            known = isinstance(exc, (QAError, Overloaded))
-            said = str(exc) if known else "Something went wrong while answering."
-            with contextlib.suppress(Exception):  # the connection itself may be what failed
-                await send(_body(_event({"type": "error", "error": said}), more=True))
-        if not started:
-            await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
-        with contextlib.suppress(Exception):
-            await send(_body("", more=False))
-
-
-async def _nothing() -> Message:
-    return {"type": "http.disconnect"}
-
-
-def _body(text: str, more: bool) -> Message:
-    return {"type": "http.response.body", "body": text.encode(), "more_body": more}
-
-
-def _piece_event(item: str | Answer) -> str:
-    if isinstance(item, Answer):
-        return _event({"type": "done", **item.as_json()})
-    return _event({"type": "token", "text": item})
+    def error_response(self, exc: BaseException) -> Response:
+        return _error_response(exc)
 
 
 def _event(payload: dict) -> str:

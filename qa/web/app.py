@@ -1,5 +1,6 @@
-"""The whole web app: the HTTP API with the chat page (/) and the widget's compact page (/embed)
-mounted on it, and `serve`, which runs it. The one module that knows both the API and the UI."""
+"""The whole web app: the HTTP API (ours and the OpenAI-compatible /v1), the MCP server at /mcp,
+the chat page (/) and the widget's compact page (/embed) mounted on it, and `serve`, which runs
+it. The one module that knows both the API and the UI."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ from fastapi import FastAPI
 
 from qa.config import Settings
 from qa.query.pipeline import Pipeline
+from qa.web import mcp_server
 from qa.web.api import OneCorsPolicy, RoutingErrors, build_api
+from qa.web.guards import Guards
 from qa.web.library import DocumentLibrary, same_secret
 
 
@@ -21,7 +24,9 @@ def build_app(pipeline: Pipeline, settings: Settings | None = None) -> FastAPI:
 
     settings = settings or pipeline.settings
     library = DocumentLibrary(pipeline, settings)
-    app = build_api(pipeline, settings, library)
+    guards = Guards(settings)  # one token, rate limit and slots for /api, /v1 and /mcp
+    app = build_api(pipeline, settings, library, guards)
+    mcp_server.mount(app, pipeline, guards, settings.host)
     common: dict[str, Any] = {
         "footer_links": [],
         "ssr_mode": False,

@@ -14,17 +14,25 @@ LONG_PIECE = 12  # characters; longer pieces are replayed in small ones
 
 
 def answer_stream(
-    pipeline: Pipeline, question: str, history: Sequence[dict], delay_s: float = 0.0
+    pipeline: Pipeline,
+    question: str,
+    history: Sequence[dict],
+    delay_s: float = 0.0,
+    documents: Sequence[str] = (),
 ) -> Iterator[str | Answer]:
     """Text pieces of the answer as they are produced, then the finished Answer.
 
     Uses `pipeline.ask_stream` when the pipeline has one (it yields str pieces and finally the
-    Answer), else `ask`. A piece longer than a few words (an extractive answer arrives whole)
-    is replayed in small pieces `delay_s` apart, so every answer reads as a stream. Errors
-    are raised before the first piece, so callers can still answer with a 4xx.
+    Answer), else `ask`; `documents` scopes the question to those documents. A piece longer
+    than a few words (an extractive answer arrives whole) is replayed in small pieces `delay_s`
+    apart, so every answer reads as a stream. Errors are raised before the first piece, so
+    callers can still answer with a 4xx.
     """
     native = getattr(pipeline, "ask_stream", None)
-    items = iter(native(question, history) if callable(native) else [pipeline.ask(question, history)])
+    scope = {"documents": documents} if documents else {}  # a pipeline without scopes still streams
+    items = iter(
+        native(question, history, **scope) if callable(native) else [pipeline.ask(question, history, **scope)]
+    )
     first = next(items)  # surfaces InputError and friends before anything is sent
     for item in itertools.chain([first], items):
         if isinstance(item, Answer):

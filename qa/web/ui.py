@@ -60,6 +60,7 @@ LABELS = {
         "contents": "目录",
         "empty": "还没有导入文档。",
         "picker": "文档",
+        "scope": "回答范围（不选即全部文档）",
         "chunks": "{n}块",
         "ingested": "导入于 {t}",
         "admin": "管理文档",
@@ -91,6 +92,7 @@ LABELS = {
         "contents": "Contents",
         "empty": "No document has been ingested yet.",
         "picker": "Document",
+        "scope": "Answer from (none chosen: every document)",
         "chunks": "{n} chunks",
         "ingested": "ingested {t}",
         "admin": "Manage documents",
@@ -455,10 +457,12 @@ def build_ui(
             if chosen
             else render_article((), lang)
         )
-        picker = gr.Dropdown(
-            choices=document_choices(documents, lang), value=chosen, label=label(lang, "picker")
+        choices = document_choices(documents, lang)
+        picker = gr.Dropdown(choices=choices, value=chosen, label=label(lang, "picker"))
+        scope = gr.Dropdown(choices=choices, label=label(lang, "scope"))  # keeps what is chosen
+        return (
+            (picker, view, scope, render_document_list(documents, lang)) if admin else (picker, view, scope)
         )
-        return (picker, view, render_document_list(documents, lang)) if admin else (picker, view)
 
     def goto(target: str, lang: str) -> tuple:
         return browse(document_for_target(library.documents(), target or ""), lang)
@@ -494,7 +498,7 @@ def build_ui(
         return (_status(done, True), *browse(None, lang))
 
     def respond(
-        message: str, display: list[dict], turns: list[dict], lang: str
+        message: str, display: list[dict], turns: list[dict], lang: str, scope: list[str] | None = None
     ) -> Iterator[tuple[str, list[dict], list[dict]]]:
         question = (message or "").strip()
         display, turns = list(display or []), list(turns or [])
@@ -506,7 +510,7 @@ def build_ui(
         history = [{"role": t["role"], "content": t["content"]} for t in turns]
         text, answer = "", None
         deadline = time.monotonic() + settings.answer_timeout_s
-        pieces = answer_stream(pipeline, question, history, delay_s)
+        pieces = answer_stream(pipeline, question, history, delay_s, scope or ())
         try:
             for item in pieces:
                 if time.monotonic() > deadline:  # a slow answer gives its queue slot back
@@ -601,6 +605,16 @@ def build_ui(
                     )
                     send = gr.Button(label(page_lang, "send"), variant="primary", scale=1, min_width=70)
                 clear = gr.Button(label(page_lang, "clear"), size="sm", variant="secondary")
+                if not compact:  # the chat answers from the documents chosen here, or from all
+                    scope = gr.Dropdown(
+                        choices=[],
+                        value=[],
+                        multiselect=True,
+                        label=label(page_lang, "scope"),
+                        elem_id="qa-scope",
+                        interactive=True,
+                        allow_custom_value=True,  # ids for the /chat endpoint; the pipeline checks them
+                    )
                 examples = gr.Examples(
                     [[q] for q in EXAMPLES["zh"] + EXAMPLES["en"]],
                     inputs=[textbox],
@@ -645,7 +659,7 @@ def build_ui(
             goto_target = gr.Textbox(visible="hidden", elem_id="qa-goto-target")
             goto_button = gr.Button(visible="hidden", elem_id="qa-goto-button")
 
-        inputs = [textbox, chatbot, turns, lang_state]
+        inputs = [textbox, chatbot, turns, lang_state, *([] if compact else [scope])]
         outputs = [textbox, chatbot, turns]
         textbox.submit(respond, inputs, outputs, api_name="chat")
         send.click(respond, inputs, outputs, api_visibility="private")
@@ -653,7 +667,7 @@ def build_ui(
         chatbot.like(record_feedback, [turns], None, api_visibility="private")
         load_outputs = [lang_state, textbox, send, clear, examples.dataset]
         if not compact:
-            browser_outputs = [picker, article, *([doc_list] if admin else [])]
+            browser_outputs = [picker, article, scope, *([doc_list] if admin else [])]
             load_outputs += browser_outputs
             picker.input(browse, [picker, lang_state], browser_outputs, api_visibility="private")
             goto_button.click(
