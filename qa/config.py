@@ -96,6 +96,18 @@ class Settings(BaseSettings):
     chroma_timeout_s: float = Field(
         30, gt=0, description="Seconds to wait for each request to the Chroma server."
     )
+    index_refresh_seconds: float = Field(
+        2.0,
+        ge=0,
+        le=3600,
+        description="Chroma server: seconds between a host's checks of the collection's version.",
+    )
+    writer_lease_seconds: float = Field(
+        60,
+        ge=3,
+        le=86_400,
+        description="Chroma server: a writer's lease in seconds, renewed as it works.",
+    )
 
     chunk_max_tokens: int = Field(320, ge=32, le=2048, description="Largest chunk, in cl100k tokens.")
     chunk_overlap_sentences: int = Field(

@@ -63,9 +63,14 @@ class KeywordIndex:
 
     @classmethod
     def build(cls, chunk_ids: Sequence[str], texts: Sequence[str]) -> KeywordIndex:
+        return cls.from_tokens(chunk_ids, [tokenize(text) for text in texts])
+
+    @classmethod
+    def from_tokens(cls, chunk_ids: Sequence[str], tokens: Sequence[list[str]]) -> KeywordIndex:
+        """The index of texts tokenized already (a host refreshing its index tokenizes only new chunks)."""
         # bm25s cannot index nothing: an empty collection (its last document removed) is one
         # placeholder document whose token no question can contain, and no chunk id.
-        corpus = [tokenize(text) or [EMPTY_TOKEN] for text in texts] or [[EMPTY_TOKEN]]
+        corpus = [words or [EMPTY_TOKEN] for words in tokens] or [[EMPTY_TOKEN]]
         bm25 = bm25s.BM25(k1=1.2, b=0.75)
         bm25.index(corpus, show_progress=False)
         vocabulary = {token for tokens in corpus for token in tokens}

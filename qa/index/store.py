@@ -12,10 +12,12 @@ orphan folder that the next run deletes. With a Chroma server, where no such swa
 the diff itself repairs a half-finished run: new chunks are added before stale ones go.
 One writer at a time per index folder (a lock file), as Chroma requires.
 
-The BM25 keyword index is built by the writer from the finished collection and saved in
-the same generation folder (gen-N/keywords), so it commits and rolls back with the vectors;
-readers load it once per opened store. With a Chroma server it lives in the local index
-folder (keywords-<collection>), replaced by a rename after the server write.
+The BM25 keyword index of a local index is built by the writer from the finished collection
+and saved in the same generation folder (gen-N/keywords), so it commits and rolls back with
+the vectors; readers load it once per opened store (SavedKeywords). With a Chroma server the
+collection is shared by several app hosts: each derives its keyword index from the collection
+and follows the content version kept in the collection's metadata (ServerKeywords, see
+followed.py), and writers on different hosts take turns through a lease (lease.py).
 """
 
 from __future__ import annotations
@@ -39,7 +41,17 @@ from langchain_core.embeddings import Embeddings
 
 from qa.config import Settings
 from qa.errors import IndexMismatchError, IndexMissingError, StoreError, WriterBusyError
+from qa.index.followed import (
+    VERSION_KEY,
+    WRITING_KEY,
+    FollowedKeywords,
+    content_key,
+    is_committed,
+    publish,
+    save,
+)
 from qa.index.keywords import KeywordIndex
+from qa.index.lease import WriterLease
 from qa.records import Chunk
 
 FORMAT_VERSION = 1
@@ -110,11 +122,11 @@ class ChunkStore:
         client: chromadb.ClientAPI,
         name: str,
         embeddings: Embeddings,
-        keyword_dir: Path | None = None,
+        keywords: SavedKeywords | ServerKeywords | None = None,
     ) -> None:
         self.client = client
-        self.keyword_dir = keyword_dir
-        self._keywords: KeywordIndex | None = None
+        self.name = name
+        self._keywords = keywords
         self.vectorstore = Chroma(
             collection_name=name,
             client=client,
@@ -153,12 +165,12 @@ class ChunkStore:
         ]
 
     def _pages(self, include: list[str], size: int = 5000) -> Iterator[tuple[str, str, dict]]:
-        """Every record, a page at a time (one get of 100,000 ids overflows Chroma's SQL)."""
-        for offset in range(0, self.count(), size):
-            records = self.collection.get(include=include, limit=size, offset=offset)
-            documents = records.get("documents") or [""] * len(records["ids"])
-            metadatas = records.get("metadatas") or [{}] * len(records["ids"])
-            yield from zip(records["ids"], documents, metadatas, strict=True)
+        return pages(self.collection, include, size)
+
+    @staticmethod
+    def texts_of(collection: chromadb.Collection) -> tuple[list[str], list[str]]:
+        records = list(pages(collection, ["documents"]))
+        return [chunk_id for chunk_id, _, _ in records], [text for _, text, _ in records]
 
     def documents(self) -> list[StoredDocument]:
         by_doc: dict[str, list[dict]] = {}
@@ -224,38 +236,40 @@ class ChunkStore:
 
     @property
     def keywords(self) -> KeywordIndex:
-        """The BM25 index saved at ingest, loaded on first use and kept with this store."""
+        """The BM25 index to answer with now (see SavedKeywords and ServerKeywords)."""
         if self._keywords is None:
-            if self.keyword_dir is None:
-                raise IndexMissingError("This index has no keyword index; run `qa ingest --rebuild`.")
-            self._keywords = KeywordIndex.load(self.keyword_dir)
-        return self._keywords
+            raise IndexMissingError("This index has no keyword index; run `qa ingest --rebuild`.")
+        return self._keywords.current()
 
     def has_keywords(self) -> bool:
-        return self.keyword_dir is not None and (self.keyword_dir / "keywords.json").is_file()
+        """Whether the keyword index is complete, so an ingest that changes nothing may skip writing."""
+        return self._keywords is not None and self._keywords.ready(self)
 
     def write_keywords(self) -> None:
-        """Rebuild the BM25 index from the whole collection and save it beside the vectors."""
-        assert self.keyword_dir is not None
-        records = list(self._pages(["documents"]))
-        index = KeywordIndex.build([chunk_id for chunk_id, _, _ in records], [text for _, text, _ in records])
-        staging = self.keyword_dir.with_name(self.keyword_dir.name + ".tmp")
-        shutil.rmtree(staging, ignore_errors=True)
-        index.save(staging)
-        if self.keyword_dir.exists():
-            old = self.keyword_dir.with_name(self.keyword_dir.name + ".old")
-            shutil.rmtree(old, ignore_errors=True)
-            os.replace(self.keyword_dir, old)
-            os.replace(staging, self.keyword_dir)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(staging, self.keyword_dir)
-        self._keywords = index
+        """Rebuild the BM25 index from the whole collection; with a server, also commit the write."""
+        assert self._keywords is not None
+        self._keywords.write(self)
+
+    def texts(self) -> tuple[list[str], list[str]]:
+        """Every chunk id and search text, a page at a time."""
+        return self.texts_of(self.collection)
+
+    def replaced(self) -> bool:
+        """A server collection deleted and made anew (--rebuild on some host): reopen the store."""
+        return isinstance(self._keywords, ServerKeywords) and self._keywords.replaced(self)
+
+    def metadata(self) -> dict:
+        """The collection's metadata as the server has it now (the handle's copy may be old)."""
+        return dict(self.client.get_collection(self.name).metadata or {})
+
+    def update_metadata(self, changes: dict) -> None:
+        """Set (or, with None, drop) keys of the collection's metadata, keeping the others."""
+        metadata = {**self.metadata(), **changes}
+        metadata.pop("hnsw:space", None)
+        self.collection.modify(metadata={k: v for k, v in metadata.items() if v is not None})
 
     def write_manifest(self, manifest: Manifest) -> None:
-        metadata = {**(self.collection.metadata or {}), **manifest.as_metadata()}
-        metadata.pop("hnsw:space", None)
-        self.collection.modify(metadata=metadata)
+        self.update_metadata(manifest.as_metadata())
 
     def close(self) -> None:
         """Release this client only; other open stores in the process keep theirs."""
@@ -265,6 +279,97 @@ class ChunkStore:
 def within(documents: Sequence[str]) -> dict | None:
     """The Chroma `where` filter that keeps the chunks of `documents`; None (all) when empty."""
     return {"doc_id": {"$in": list(documents)}} if documents else None
+
+
+class SavedKeywords:
+    """Local index: the BM25 index saved in the generation folder, loaded once."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self._index: KeywordIndex | None = None
+
+    def current(self) -> KeywordIndex:
+        if self._index is None:
+            self._index = KeywordIndex.load(self.directory)
+        return self._index
+
+    def ready(self, store: ChunkStore) -> bool:
+        return (self.directory / "keywords.json").is_file()
+
+    def write(self, store: ChunkStore) -> None:
+        index = KeywordIndex.build(*store.texts())
+        staging = self.directory.with_name(self.directory.name + ".tmp")
+        shutil.rmtree(staging, ignore_errors=True)
+        index.save(staging)
+        if self.directory.exists():
+            old = self.directory.with_name(self.directory.name + ".old")
+            shutil.rmtree(old, ignore_errors=True)
+            os.replace(self.directory, old)
+            os.replace(staging, self.directory)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(staging, self.directory)
+        self._index = index
+
+
+class ServerKeywords:
+    """Chroma server: the index derived from the shared collection, following its content version.
+
+    Readers get it through FollowedKeywords (cached per version in `root`, refreshed in the
+    background). A writer, holding the lease, builds it from the finished collection, caches
+    it under the next version, then bumps the version: that bump is the write's commit.
+    """
+
+    def __init__(self, settings: Settings, client: chromadb.ClientAPI, lease: WriterLease | None = None):
+        self.root = settings.vectorstore_dir / f"{KEYWORDS_DIR}-{settings.collection}"
+        self.lease = lease
+        self.client = client
+        self.name = settings.collection
+        refresh = settings.index_refresh_seconds
+        self.follower = FollowedKeywords(self.root, self.read_key, self.read_all, refresh)
+
+    def read_key(self) -> tuple[str, bool]:
+        collection = self.client.get_collection(self.name)
+        return content_key(collection.id, collection.metadata), is_committed(collection.metadata)
+
+    def read_all(self) -> tuple[list[str], list[str]]:
+        return ChunkStore.texts_of(self.client.get_collection(self.name))
+
+    def current(self) -> KeywordIndex:
+        return self.follower.current()
+
+    def ready(self, store: ChunkStore) -> bool:
+        return is_committed(store.metadata())
+
+    def replaced(self, store: ChunkStore) -> bool:
+        return bool(self.follower.key) and not self.follower.key.startswith(f"{store.collection.id}-")
+
+    def mark_writing(self, store: ChunkStore) -> None:
+        """Before the first change: a host killed from here on leaves the mark for the next ingest."""
+        assert self.lease is not None
+        store.update_metadata({WRITING_KEY: self.lease.holder})
+
+    def write(self, store: ChunkStore) -> None:
+        assert self.lease is not None, "writing to a server collection needs the writer lease"
+        index = KeywordIndex.build(*store.texts())
+        self.lease.check()
+        version = int(store.metadata().get(VERSION_KEY, 0)) + 1
+        key = content_key(store.collection.id, {VERSION_KEY: version})
+        self.root.mkdir(parents=True, exist_ok=True)
+        save(index, self.root, key)
+        store.update_metadata({VERSION_KEY: version, WRITING_KEY: None})
+        publish(self.root, key, index)
+
+
+def pages(
+    collection: chromadb.Collection, include: list[str], size: int = 5000
+) -> Iterator[tuple[str, str, dict]]:
+    """Every record, a page at a time (one get of 100,000 ids overflows Chroma's SQL)."""
+    for offset in range(0, collection.count(), size):
+        records = collection.get(include=include, limit=size, offset=offset)
+        documents = records.get("documents") or [""] * len(records["ids"])
+        metadatas = records.get("metadatas") or [{}] * len(records["ids"])
+        yield from zip(records["ids"], documents, metadatas, strict=True)
 
 
 def _single_version(entries: list[dict]) -> str:
@@ -390,16 +495,19 @@ def open_for_query(settings: Settings, embeddings: Embeddings, identity: str) ->
         raise IndexMissingError(
             f"The collection '{settings.collection}' does not exist; run `qa ingest` first."
         )
-    store = ChunkStore(client, settings.collection, embeddings, keyword_dir(settings, directory))
+    store = ChunkStore(client, settings.collection, embeddings, keyword_source(settings, client, directory))
     check_embedder(store.manifest, identity)
     return store
 
 
-def keyword_dir(settings: Settings, generation: Path | None) -> Path:
-    """Local index: inside the generation. Chroma server: beside it, per collection."""
-    if settings.chroma_host or generation is None:
-        return settings.vectorstore_dir / f"{KEYWORDS_DIR}-{settings.collection}"
-    return generation / KEYWORDS_DIR
+def keyword_source(
+    settings: Settings, client: chromadb.ClientAPI, generation: Path | None, lease: WriterLease | None = None
+) -> SavedKeywords | ServerKeywords:
+    """Local index: saved inside the generation. Chroma server: derived from the collection."""
+    if settings.chroma_host:
+        return ServerKeywords(settings, client, lease)
+    assert generation is not None
+    return SavedKeywords(generation / KEYWORDS_DIR)
 
 
 def check_embedder(manifest: Manifest | None, identity: str) -> None:
@@ -418,8 +526,9 @@ def check_embedder(manifest: Manifest | None, identity: str) -> None:
 
 
 @contextmanager
-def writer_lock(settings: Settings) -> Iterator[None]:
-    """One ingest at a time per index folder; a second one is told so instead of waiting."""
+def writer_lock(settings: Settings) -> Iterator[WriterLease | None]:
+    """One ingest at a time per index folder, and with a server one per collection across hosts
+    (the lease, yielded); a second one is told so instead of waiting."""
     settings.vectorstore_dir.mkdir(parents=True, exist_ok=True)
     with open(settings.vectorstore_dir / LOCK_FILE, "w") as handle:
         try:
@@ -428,18 +537,40 @@ def writer_lock(settings: Settings) -> Iterator[None]:
             raise WriterBusyError(
                 f"Another ingest is writing to {settings.vectorstore_dir}; wait for it to finish."
             ) from None
-        yield
+        if not settings.chroma_host:
+            yield None
+            return
+        lease = WriterLease(make_client(settings), settings.collection, settings.writer_lease_seconds)
+        lease.acquire()
+        try:
+            yield lease
+        finally:
+            lease.release()
+            lease.client.close()
 
 
 @contextmanager
-def open_for_writing(settings: Settings, embeddings: Embeddings, rebuild: bool) -> Iterator[ChunkStore]:
-    """A store to write into; for a local index, a new generation made current on success."""
+def open_for_writing(
+    settings: Settings, embeddings: Embeddings, rebuild: bool, lease: WriterLease | None = None
+) -> Iterator[ChunkStore]:
+    """A store to write into; for a local index, a new generation made current on success; for
+    a server, the collection itself, under the writer lease (taken here unless given)."""
     if settings.chroma_host:
+        if lease is None:
+            with writer_lock(settings) as held, open_for_writing(settings, embeddings, rebuild, held) as it:
+                yield it
+            return
         client = make_client(settings)
         if rebuild and settings.collection in {c.name for c in client.list_collections()}:
             client.delete_collection(settings.collection)
         settings.vectorstore_dir.mkdir(parents=True, exist_ok=True)
-        yield ChunkStore(client, settings.collection, embeddings, keyword_dir(settings, None))
+        keywords = ServerKeywords(settings, client, lease)
+        store = ChunkStore(client, settings.collection, embeddings, keywords)
+        try:
+            keywords.mark_writing(store)
+            yield store
+        finally:
+            store.close()
         return
     _remove_orphans(settings)
     current = current_generation(settings)
@@ -447,7 +578,7 @@ def open_for_writing(settings: Settings, embeddings: Embeddings, rebuild: bool) 
     if current is not None and not rebuild:
         shutil.copytree(current, staging)
     client = make_client(settings, staging)
-    store = ChunkStore(client, settings.collection, embeddings, keyword_dir(settings, staging))
+    store = ChunkStore(client, settings.collection, embeddings, keyword_source(settings, client, staging))
     try:
         yield store
     except BaseException:

@@ -174,7 +174,7 @@ def ingest(
     identity = embedder_identity(settings)
     timed = TimedEmbeddings(embeddings or make_embeddings(settings))
     max_bytes = int(settings.max_file_mb * 1_000_000)
-    with writer_lock(settings):
+    with writer_lock(settings) as lease:
         stored, has_keywords = ({}, False) if rebuild else _stored(settings, timed, identity)
         versions = {doc_id: file_version(path, chunking, max_bytes) for path, doc_id in files}
         unchanged = {
@@ -199,7 +199,7 @@ def ingest(
             return _report(counts, plans, started, timed, problems, cached=0)
         cache = open_cache(settings.vectorstore_dir)
         embeddings = CacheBackedEmbeddings(timed, cache, namespace=identity)
-        with closing(cache), open_for_writing(settings, embeddings, rebuild) as store:
+        with closing(cache), open_for_writing(settings, embeddings, rebuild, lease) as store:
             if not rebuild and store.manifest and store.manifest.embedder != identity:
                 raise IndexMismatchError(
                     f"The index was built with {store.manifest.embedder}, not {identity}; "
@@ -301,7 +301,7 @@ def remove_documents(
     that are (so a typo loses nothing)."""
     identity = embedder_identity(settings)
     embeddings = embeddings or make_embeddings(settings)
-    with writer_lock(settings):
+    with writer_lock(settings) as lease:
         store = open_for_query(settings, embeddings, identity)
         try:
             known = [doc.doc_id for doc in store.documents()]
@@ -311,7 +311,7 @@ def remove_documents(
         if unknown:
             listing = ", ".join(known[:10]) + (" ..." if len(known) > 10 else "")
             raise InputError(f"No document '{unknown[0]}' in the index (it holds: {listing}).")
-        with open_for_writing(settings, embeddings, rebuild=False) as store:
+        with open_for_writing(settings, embeddings, rebuild=False, lease=lease) as store:
             removed = {doc_id: store.delete_document(doc_id) for doc_id in doc_ids}
             store.write_keywords()
     return removed

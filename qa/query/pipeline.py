@@ -5,7 +5,8 @@ extractive answerer, or an LLM when one is configured; qa/query/answerer.py is t
 -> every sentence verified against its citation, here and only here.
 The CLI, the HTTP API, the web page and the eval runner all call this object, so they answer
 identically; `ask_stream` yields the same answer's text in pieces, then the Answer itself.
-It reopens the index when an ingest has committed a new generation.
+It reopens the index when an ingest has committed a new generation; with a Chroma server the
+store follows the collection's content version itself (store.py, followed.py).
 """
 
 from __future__ import annotations
@@ -125,10 +126,11 @@ class Pipeline:
 
     @property
     def store(self) -> ChunkStore:
-        """The index, reopened when an ingest has switched generations since the last call."""
+        """The index, reopened when an ingest has switched generations since the last call (or,
+        with a server, made the collection anew); the server's keyword index follows by itself."""
         version = index_version(self.settings)
         with self._lock:
-            if self._store is None or version != self._version:
+            if self._store is None or version != self._version or self._store.replaced():
                 fresh = open_for_query(self.settings, self.embeddings, self.identity)
                 if self._store is not None:
                     self._retired.append((time.monotonic(), self._store))

@@ -68,6 +68,7 @@ class Retriever:
         if mode not in MODES:
             raise ConfigError(f"Unknown retriever '{mode}'; choose one of: {', '.join(MODES)}.")
         self.store = store
+        self.keywords = store.keywords  # one index for the whole question, even if a refresh swaps it
         self.embeddings = embeddings
         self.mode = mode
         self.documents = tuple(documents)
@@ -82,7 +83,7 @@ class Retriever:
         chunks = chunk_records(self.store).chunks([c.chunk_id for c in shortlist])
         ordered = spread(shortlist, chunks)[:k]
         facts = asked_facts(question)
-        name = rarest_name(question, hits, self.store.keywords)
+        name = rarest_name(question, hits, self.keywords)
         results = []
         for rank, candidate in enumerate(ordered, start=1):
             chunk = chunks[candidate.chunk_id]
@@ -107,7 +108,7 @@ class Retriever:
         fetch), and later the records of the few chunks shortlisted. No threads: the embedder's
         OpenMP threads already fill both cores (docs/retrieval.md has the measurements).
         """
-        keywords = self.store.keywords
+        keywords = self.keywords
         hits = keywords.search(question)  # first: the embedder's threads spin a while after it
         if self.documents:  # both searches filtered inside, so a scope's top n is full
             scope = self._scope_positions()

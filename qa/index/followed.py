@@ -1,0 +1,181 @@
+"""A host's BM25 index of a Chroma server collection: derived from the collection, following it.
+
+With a server, the collection is the one source of truth, shared by every app host. Its
+metadata carries a content version (`qa_version`), which every ingest and removal bumps when
+it commits. Each host builds its keyword index from the collection itself (paged reads of
+the search texts) and caches it on its own disk under the content key (the collection's id,
+which a --rebuild changes, and the version), so a host never needs to have ingested, and a
+restart costs a load, not a build.
+
+A refresh reads every search text again but tokenizes only the texts it has not seen (the
+slow part of a build), so a small change reaches a large collection quickly. Readers never
+wait for a refresh: at most every `refresh_seconds` a reader asks the server
+for the key (one small request); when it changed, a background thread builds (or loads) the
+new index while readers keep the previous one, which is then swapped in. Only a host with no
+index at all builds in the foreground. A write made in this process hands its freshly built
+index over directly, so this host's next answer already reflects its own change.
+
+A writer marks the collection (`qa_writing`) before it changes anything and clears the mark
+when it bumps the version; a host killed midway leaves the mark, which tells the next ingest
+to commit even if it finds nothing else to do, and tells readers not to cache what they read
+meanwhile.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from qa.index.keywords import META_FILE, KeywordIndex, tokenize
+
+VERSION_KEY = "qa_version"
+WRITING_KEY = "qa_writing"
+KEEP = 2  # cached versions kept on disk: the current one and the one before
+
+log = logging.getLogger(__name__)
+
+# Indexes built by writers in this process, by cache folder: (content key, index).
+_published: dict[Path, tuple[str, KeywordIndex]] = {}
+_published_lock = threading.Lock()
+
+
+def content_key(collection_id: object, metadata: dict | None) -> str:
+    return f"{collection_id}-{int((metadata or {}).get(VERSION_KEY, 0))}"
+
+
+def is_committed(metadata: dict | None) -> bool:
+    """A version exists and no writer is (or was killed) midway."""
+    metadata = metadata or {}
+    return VERSION_KEY in metadata and not metadata.get(WRITING_KEY)
+
+
+def save(index: KeywordIndex, root: Path, key: str) -> None:
+    """Write the index to root/key by a rename, and drop all but the newest cached versions."""
+    target = root / key
+    staging = root / f".{key}.{os.getpid()}.{threading.get_ident()}.tmp"
+    shutil.rmtree(staging, ignore_errors=True)
+    index.save(staging)
+    try:
+        os.replace(staging, target)
+    except OSError:  # another process on this host saved the same version first
+        shutil.rmtree(staging, ignore_errors=True)
+    cached = sorted((p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")), key=_mtime)
+    for old in cached[:-KEEP]:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def publish(root: Path, key: str, index: KeywordIndex) -> None:
+    with _published_lock:
+        _published[root] = (key, index)
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return 0.0
+
+
+class FollowedKeywords:
+    """The keyword index one host serves for a server collection, kept up to date in the background.
+
+    `read_key` returns the collection's (content key, committed?) in one request; `read_all`
+    returns (chunk ids, search texts) of the whole collection.
+    """
+
+    def __init__(
+        self,
+        root: Path,
+        read_key: Callable[[], tuple[str, bool]],
+        read_all: Callable[[], tuple[list[str], list[str]]],
+        refresh_seconds: float,
+    ) -> None:
+        self.root = root
+        self.read_key = read_key
+        self.read_all = read_all
+        self.refresh_seconds = refresh_seconds
+        self.key = ""
+        self.index: KeywordIndex | None = None
+        self._checked = 0.0
+        self._lock = threading.Lock()  # guards key/index and starting a refresh
+        self._first = threading.Lock()  # one foreground build when there is no index yet
+        self._refreshing: threading.Thread | None = None
+        self._tokens: dict[str, list[str]] = {}  # search text -> its tokens, from the last build
+
+    def current(self) -> KeywordIndex:
+        """The index to answer with now; never waits for a refresh, only for a first build."""
+        self._adopt_published()
+        if self.index is None:
+            with self._first:
+                if self.index is None:
+                    key, committed = self.read_key()
+                    self._install(key, self._obtain(key, committed))
+                    self._checked = time.monotonic()
+            assert self.index is not None
+            return self.index
+        if time.monotonic() - self._checked >= self.refresh_seconds:
+            self._checked = time.monotonic()
+            self._check()
+        return self.index
+
+    def refresh_now(self) -> None:
+        """Check the version at once and wait for the new index (tests and benchmarks)."""
+        self._checked = 0.0
+        self.current()
+        thread = self._refreshing
+        if thread is not None:
+            thread.join()
+
+    def _adopt_published(self) -> None:
+        with _published_lock:
+            published = _published.get(self.root)
+        if published and published[0] != self.key:
+            self._install(*published)
+
+    def _check(self) -> None:
+        try:
+            key, committed = self.read_key()
+        except Exception as exc:  # noqa: BLE001 - the server is down: keep answering with what we have
+            log.warning("Could not check the collection's version: %s", exc)
+            return
+        with self._lock:
+            busy = self._refreshing is not None and self._refreshing.is_alive()
+            if key == self.key or busy:
+                return
+            self._refreshing = threading.Thread(
+                target=self._refresh, args=(key, committed), name="keywords-refresh", daemon=True
+            )
+            self._refreshing.start()
+
+    def _refresh(self, key: str, committed: bool) -> None:
+        try:
+            self._install(key, self._obtain(key, committed))
+        except Exception:  # noqa: BLE001 - keep the previous index; the next check tries again
+            log.exception("Refreshing the keyword index failed; still answering with the previous one")
+            self._checked = 0.0
+
+    def _install(self, key: str, index: KeywordIndex) -> None:
+        with self._lock:
+            self.key, self.index = key, index
+
+    def _obtain(self, key: str, committed: bool) -> KeywordIndex:
+        """The cached index for `key`, else one built from the collection, cached only if no
+        writer was at work while it was read (else it serves until the writer's commit)."""
+        if (self.root / key / META_FILE).is_file():
+            try:
+                return KeywordIndex.load(self.root / key)
+            except Exception:  # noqa: BLE001 - a damaged cache is rebuilt
+                shutil.rmtree(self.root / key, ignore_errors=True)
+        chunk_ids, texts = self.read_all()
+        tokens = {text: self._tokens.get(text) or tokenize(text) for text in texts}
+        index = KeywordIndex.from_tokens(chunk_ids, [tokens[text] for text in texts])
+        self._tokens = tokens  # the next refresh tokenizes only the texts that are new then
+        if committed and self.read_key() == (key, True):
+            self.root.mkdir(parents=True, exist_ok=True)
+            save(index, self.root, key)
+        return index
