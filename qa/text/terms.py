@@ -139,18 +139,27 @@ def english_words(text: str) -> list[str]:
 def english_map(vocabulary: set[str]) -> dict[str, list[str]]:
     """English words and short phrases -> the collection's Chinese terms that CC-CEDICT glosses so."""
     mapping: dict[str, set[str]] = {}
-    for simplified, glosses in _cedict():
-        if simplified not in vocabulary:
-            continue
-        for gloss in glosses:
-            words = english_words(gloss)
-            if not words or len(words) > 3:
-                continue
+    glossary = _glossary()
+    for simplified in vocabulary & glossary.keys():
+        for words in glossary[simplified]:
             mapping.setdefault(" ".join(words), set()).add(simplified)
             if len(words) > 1:
                 for word in words:
                     mapping.setdefault(word, set()).add(simplified)
     return {key: sorted(terms) for key, terms in mapping.items()}
+
+
+@cache
+def _glossary() -> dict[str, list[tuple[str, ...]]]:
+    """Chinese word -> its CC-CEDICT glosses as English words (three at most), parsed once per
+    process: a host refreshing its index rebuilds the map without reading the dictionary again."""
+    glossary: dict[str, list[tuple[str, ...]]] = {}
+    for simplified, glosses in _cedict():
+        for gloss in glosses:
+            words = tuple(english_words(gloss))
+            if words and len(words) <= 3:
+                glossary.setdefault(simplified, []).append(words)
+    return glossary
 
 
 _LINE = re.compile(r"^(\S+) (\S+) \[[^\]]*\] /(.*)/$")
