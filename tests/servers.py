@@ -49,3 +49,17 @@ def _serve_until_done(process, log, command, health_url, timeout) -> Iterator[su
             process.wait(timeout=10)
         except subprocess.TimeoutExpired:
             process.kill()
+
+
+@contextlib.contextmanager
+def chroma(data_dir: str) -> Iterator[int]:
+    """A real `chroma run` server on a free port of 127.0.0.1, storing into data_dir; yields the port."""
+    import shutil
+    import sys
+    from pathlib import Path
+
+    port = free_port()
+    executable = shutil.which("chroma", path=str(Path(sys.executable).parent))
+    command = [executable, "run", "--path", data_dir, "--host", "127.0.0.1", "--port", str(port)]
+    with running(command, f"http://127.0.0.1:{port}/api/v2/heartbeat", timeout=90):
+        yield port

@@ -225,8 +225,14 @@ def test_chroma_server_ingest_is_idempotent_and_survives_a_kill(chroma_server, t
     server = {"chroma_host": "127.0.0.1", "chroma_port": chroma_server}
     settings = load_settings(vectorstore_dir=tmp_path / "index", **server)
     paths = article_copies(tmp_path / "docs", 3)
-    env = env_for(settings.vectorstore_dir, QA_CHROMA_HOST="127.0.0.1", QA_CHROMA_PORT=str(chroma_server))
+    env = env_for(
+        settings.vectorstore_dir,
+        QA_CHROMA_HOST="127.0.0.1",
+        QA_CHROMA_PORT=str(chroma_server),
+        QA_WRITER_LEASE_SECONDS="3",
+    )
     kill_after_first_batch(start_ingest(env, paths))
+    time.sleep(3.2)  # the killed host's writer lease lapses
     report = ingest(settings, paths, progress=False)
     assert report.chunks_added < report.total_chunks  # the killed run's chunks were kept
     assert_consistent(settings, paths)
