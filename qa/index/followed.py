@@ -31,7 +31,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from qa.index.keywords import META_FILE, KeywordIndex, tokenize
+from qa.index.keywords import META_FILE, KeywordIndex
+from qa.text.terms import tokenize
 
 VERSION_KEY = "qa_version"
 WRITING_KEY = "qa_writing"
