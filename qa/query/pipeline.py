@@ -96,6 +96,9 @@ def check_encodable(text: str, what: str) -> None:
         ) from None
 
 
+RETIRED_GRACE_S = 30.0  # seconds a replaced index generation stays open for readers
+
+
 class Pipeline:
     def __init__(self, settings: Settings) -> None:
         from qa.query.llm import LLMAnswerer, LLMCondenser, make_chat
@@ -118,6 +121,7 @@ class Pipeline:
         # Stores of earlier generations, kept open for answers still reading them, then closed:
         # each holds a Chroma client with its threads and file handles.
         self._retired: list[tuple[float, ChunkStore]] = []
+        self.retired_grace_s = RETIRED_GRACE_S
 
     def _translate(self, word: str) -> list[str]:
         """The collection's Chinese terms for an English word (the keyword index's term map)."""
@@ -139,8 +143,10 @@ class Pipeline:
             return self._store
 
     def _close_retired(self) -> None:
-        """Close the stores retired longer ago than the longest answer may take."""
-        grace = self.settings.answer_timeout_s + 1
+        """Close the stores retired longer ago than RETIRED_GRACE_S. An answer reads the store
+        only while it retrieves (its first second or so; generating the text does not touch it),
+        so waiting for the whole answer time limit would only keep clients open for nothing."""
+        grace = min(self.retired_grace_s, self.settings.answer_timeout_s + 1)
         now = time.monotonic()
         while self._retired and now - self._retired[0][0] > grace:
             _, old = self._retired.pop(0)
