@@ -215,3 +215,25 @@ def test_follow_up_pointing_back_takes_the_name_the_previous_answer_gave():
         {"role": "assistant", "content": "有，ldapvi。"},
     ]
     assert "ldapvi" in condense_extractive("它要怎么启动？", history)
+
+
+def test_a_lead_in_sentence_is_completed_by_the_items_after_it():
+    from qa.query.answering import Candidate, completed
+    from qa.records import Chunk, RetrievalResult
+
+    text = (
+        "cron 默认运行这些目录里的程序：每小时运行 /etc/cron.hourly/ 内的程序；"
+        "每天运行 /etc/cron.daily/ 内的程序。其他。"
+    )
+    chunk = Chunk("c1", "d", "t", "s", (1,), text, text)
+    result = RetrievalResult(1, chunk, 0.9)
+    first = Candidate(
+        1,
+        result,
+        "cron 默认运行这些目录里的程序：每小时运行 /etc/cron.hourly/ 内的程序；",
+        0,
+        1.0,
+        frozenset(),
+    )
+    sentences = [c.sentence for c in completed([first], [result])]
+    assert sentences[-1] == "每天运行 /etc/cron.daily/ 内的程序。" and len(sentences) == 2

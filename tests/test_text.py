@@ -88,3 +88,8 @@ def test_what_kind_of_fact_a_question_asks_for():
     assert not answers_kind("中国办事处设在哪个城市？", "去年成立了中国办事处。")
     assert answers_kind("技术中心设在哪里？", "技术中心（深圳）于去年成立。")
     assert not answers_kind("COP15 是哪一年举行的？", "COP15 在昆明举行。")  # a number the question names
+
+
+def test_a_section_numbers_full_stop_ends_no_sentence():
+    assert split_sentences("6.2.5. 软件包优先级管理") == ["6.2.5. 软件包优先级管理"]
+    assert split_sentences("Use version 2. Then restart.") == ["Use version 2.", " Then restart."]

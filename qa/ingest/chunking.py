@@ -26,7 +26,7 @@ from qa.text.numerals import DIGITS as _NUMERAL
 from qa.text.sentences import split_sentences
 from qa.text.tokens import ENCODING_NAME, count_tokens
 
-CHUNKING_VERSION = 7
+CHUNKING_VERSION = 8  # 8: a section number's full stop ("6.2.5. ") ends no sentence
 # The kind of a chunk made of a lead-in and a run of fragments: a list if it has an item, else a
 # table if it has a row, else code.
 FRAGMENT_KINDS = {"item": "list", "row": "table", "code": "code"}

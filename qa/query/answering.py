@@ -29,7 +29,7 @@ from qa.text.markers import strip_markers
 from qa.text.normalize import compact as normalize
 from qa.text.numerals import DIGITS as NUMERALS
 from qa.text.numerals import chinese_numeral as _numeral
-from qa.text.sentences import clauses, join_sentences, split_sentences
+from qa.text.sentences import CLOSERS, clauses, join_sentences, split_sentences
 from qa.text.terms import key_terms, numbers
 
 MAX_SENTENCES = 4
@@ -247,7 +247,7 @@ class ExtractiveAnswerer:
                 chosen.append(candidate)
                 covered |= candidate.matched
         chosen = self._with_antecedents(chosen, candidates, results)
-        return sorted(chosen, key=lambda c: (c.n, c.index))
+        return completed(sorted(chosen, key=lambda c: (c.n, c.index)), results)
 
     def _with_antecedents(
         self, chosen: list[Candidate], candidates: list[Candidate], results: Sequence[RetrievalResult]
@@ -362,6 +362,62 @@ class ExtractiveAnswerer:
             else:
                 lines.append(f"{_frame(candidate, i, several)} “{candidate.sentence}” [{candidate.n}]")
         return join_sentences(lines) if language == "zh" else " ".join(lines)
+
+
+# A sentence that announces what follows (ends in "：" or ";", as a lead-in to its items does)
+# is not complete without it: the items, or the command a definition introduces.
+_LEAD_IN = ("：", ":", "；", ";")
+MAX_CONTINUATION = 8  # sentences
+MAX_CONTINUATION_CHARS = 600
+
+
+def completed(chosen: Sequence[Candidate], results: Sequence[RetrievalResult]) -> list[Candidate]:
+    """Each chosen sentence that leads in to more, followed by what completes it: the rest of its
+    list within the chunk (items ending in ；/; up to the one that ends the sentence), or, when it
+    is the chunk's last sentence, the start of the next paragraph of the same document if that
+    was retrieved too."""
+    out: list[Candidate] = []
+    taken = {(c.n, c.index) for c in chosen}
+    for candidate in chosen:
+        out.append(candidate)
+        if not _leads_in(candidate.sentence):
+            continue
+        for more in _continuation(candidate, results):
+            if (more.n, more.index) not in taken:
+                taken.add((more.n, more.index))
+                out.append(more)
+    return out
+
+
+def _leads_in(sentence: str) -> bool:
+    return sentence.rstrip().rstrip(CLOSERS).endswith(_LEAD_IN)
+
+
+def _continuation(candidate: Candidate, results: Sequence[RetrievalResult]) -> list[Candidate]:
+    chunk = candidate.result.chunk
+    sentences = split_sentences(chunk.text) or [chunk.text]
+    following = [
+        (candidate.n, candidate.result, i, sentences[i]) for i in range(candidate.index + 1, len(sentences))
+    ]
+    if not following:
+        last = max(chunk.paragraphs, default=0)
+        for n, result in enumerate(results, start=1):
+            other = result.chunk
+            if other.doc_id == chunk.doc_id and other.paragraphs[:1] == (last + 1,):
+                parts = split_sentences(other.text) or [other.text]
+                following = [(n, result, i, part) for i, part in enumerate(parts)]
+                break
+    out: list[Candidate] = []
+    size = 0
+    for n, result, index, sentence in following[:MAX_CONTINUATION]:
+        sentence = sentence.strip()
+        size += len(sentence)
+        if out and size > MAX_CONTINUATION_CHARS:
+            break
+        out.append(Candidate(n, result, sentence, index, 0.0, frozenset()))
+        if not _leads_in(sentence):
+            break  # the sentence that closes the list
+    return out
 
 
 def _frame(candidate: Candidate, i: int, several: bool) -> str:
