@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from qa.config import Settings
@@ -12,6 +13,7 @@ from qa.index.store import current_generation, open_for_query
 from qa.query.retrieval import (
     MODES,
     Candidate,
+    ChunkRecords,
     LangChainRetriever,
     Retriever,
     rarest_name,
@@ -198,3 +200,12 @@ def test_a_question_naming_several_things_needs_its_rarest_name_in_the_chunk(pip
         is None
     )
     assert pipeline.ask(question).refused
+
+
+def test_chunks_removed_since_the_keyword_index_named_them_are_left_out(pipeline):
+    """Another host may remove chunks that this host's keyword index still names: retrieval
+    between the removal and the refresh must leave them out, not fail."""
+    records = ChunkRecords(pipeline.store.collection)
+    vector = np.asarray(pipeline.embeddings.embed_query("昆明宣言"), dtype=np.float32)
+    assert records.cosines(["gone#1", "gone#2"], vector) == {}
+    assert records.chunks(["gone#1"]) == {}

@@ -207,6 +207,8 @@ class ChunkRecords:
 
     def _fetch_vectors(self, chunk_ids: list[str]) -> dict[str, np.ndarray]:
         records = self.collection.get(ids=chunk_ids, include=["embeddings"])
+        if not records["ids"]:  # removed since the keyword index named them (another host's change)
+            return {}
         matrix = np.asarray(records["embeddings"], dtype=np.float32).reshape(len(records["ids"]), -1)
         matrix /= np.maximum(np.linalg.norm(matrix, axis=1, keepdims=True), 1e-12)
         return dict(zip(records["ids"], matrix, strict=True))
