@@ -231,6 +231,8 @@ class VerifiedStream:
     cut off (an LLM at its token limit) an unfinished sentence is no claim, and a sentence already
     shown is not shown twice (small models loop)."""
 
+    shows_as_written = True  # a sentence that kept its markers is shown exactly as drafted
+
     def __init__(self, verifier: Verifier, chunks: dict[int, Chunk]) -> None:
         self.verifier = verifier
         self.chunks = chunks
@@ -264,23 +266,31 @@ class VerifiedStream:
                 yield from self._check(piece, final=may_be_cut)
 
     def _check(self, piece: str, final: bool) -> Iterator[str]:
-        for claim, markers in split_claims(piece):
+        claims = self._claims(piece)
+        for claim, markers in claims:
             if final and not ends_sentence(claim):
                 self.removed.append(CheckedSentence(claim, (), False, "unfinished sentence"))
                 continue
             if any(normalize(claim) == normalize(sentence.text) for sentence in self.kept):
                 self.removed.append(CheckedSentence(claim, (), False, "repeats a sentence already shown"))
                 continue
-            checked = self.verifier.check(claim, markers, self.chunks)
+            checked = self._verify(claim, markers)
             if not checked.supported:
                 self.removed.append(checked)
                 continue
             self.kept.append(checked)
-            as_written = checked.markers == markers and len(split_claims(piece)) == 1
+            as_written = self.shows_as_written and checked.markers == markers and len(claims) == 1
             text = piece.strip() if as_written else checked.rendered()
             joined = join_sentences([self.shown, text]) if self.shown else text
             new, self.shown = joined[len(self.shown) :], joined
             yield new
+
+    def _claims(self, piece: str) -> list[tuple[str, tuple]]:
+        """The piece's sentences without markers, each with what its markers say."""
+        return split_claims(piece)
+
+    def _verify(self, claim: str, markers: tuple) -> CheckedSentence:
+        return self.verifier.check(claim, markers, self.chunks)
 
     @property
     def cited(self) -> dict[int, list[str]]:

@@ -26,13 +26,13 @@ import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
-from qa.ingest.documents import ends_sentence
 from qa.query.citations import (
     CheckedSentence,
     Embed,
+    VerifiedStream,
+    Verifier,
     _cosine,
     evidence,
-    join_sentences,
     key_terms,
     normalize,
 )
@@ -629,20 +629,17 @@ def best_sentence(claim: str, source: str, terms: list[str]) -> str:
     return max(candidates, key=score)
 
 
-class QuotedStream:
-    """citations.VerifiedStream's contract for an LLM's draft: sentences with `[n: quote]` markers
-    are let through as they complete (markers.next_sentence) and only when FactVerifier holds
-    them; a removed sentence never reaches the screen. The user sees `[n]`; `quotes` gives, per
-    marker, the source's words the kept sentences rest on, for the citation card."""
+class QuotedStream(VerifiedStream):
+    """citations.VerifiedStream for an LLM's draft with `[n: quote]` markers: sentences are let
+    through as they complete (markers.next_sentence) and only when FactVerifier holds them; a
+    removed sentence never reaches the screen. The user sees `[n]`; `quotes` gives, per marker,
+    the source's words the kept sentences rest on, for the citation card."""
+
+    shows_as_written = False  # the draft's markers hold quotes: the reader sees [n] only
 
     def __init__(self, facts: FactVerifier, chunks: dict[int, Chunk]) -> None:
+        super().__init__(Verifier(), chunks)
         self.facts = facts
-        self.chunks = chunks
-        self.kept: list[CheckedSentence] = []
-        self.removed: list[CheckedSentence] = []
-        self.shown = ""
-        self.raw = ""
-        self._buffer = ""
 
     def feed(self, text: str) -> Iterator[str]:
         self.raw += text
@@ -655,31 +652,11 @@ class QuotedStream:
         rest, self._buffer = self._buffer, ""
         yield from self._check(rest, final=may_be_cut)
 
-    def _check(self, piece: str, final: bool) -> Iterator[str]:
-        for claim, cites in claims(piece):
-            if final and not ends_sentence(claim):
-                self.removed.append(CheckedSentence(claim, (), False, "unfinished sentence"))
-                continue
-            if any(normalize(claim) == normalize(sentence.text) for sentence in self.kept):
-                self.removed.append(CheckedSentence(claim, (), False, "repeats a sentence already shown"))
-                continue
-            checked = self.facts.check(claim, cites, self.chunks)
-            if not checked.supported:
-                self.removed.append(checked)
-                continue
-            self.kept.append(checked)
-            text = checked.rendered()
-            joined = join_sentences([self.shown, text]) if self.shown else text
-            new, self.shown = joined[len(self.shown) :], joined
-            yield new
+    def _claims(self, piece: str) -> list[tuple[str, tuple]]:
+        return claims(piece)
 
-    @property
-    def cited(self) -> dict[int, list[str]]:
-        by_marker: dict[int, list[str]] = {}
-        for sentence in self.kept:
-            for n in sentence.markers:
-                by_marker.setdefault(n, []).append(sentence.text)
-        return by_marker
+    def _verify(self, claim: str, markers: tuple) -> CheckedSentence:
+        return self.facts.check(claim, markers, self.chunks)
 
     @property
     def quotes(self) -> dict[int, str]:
