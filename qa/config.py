@@ -116,6 +116,18 @@ class Settings(BaseSettings):
     max_file_mb: float = Field(50, gt=0, description="Largest file ingest accepts, in MB.")
 
     top_k: int = Field(5, ge=1, le=50, description="Results retrieved per question.")
+    max_expanded_mb: float = Field(
+        200, gt=0, description="Largest a .docx may grow when unzipped, in MB (checked before it is parsed)."
+    )
+    max_pdf_pages: int = Field(
+        2000, ge=1, description="Most pages a PDF may have (checked before its text is read)."
+    )
+    max_file_elements: int = Field(
+        200_000, ge=1, description="Most HTML tags, or paragraphs and rows, one file may hold."
+    )
+    max_text_chars: int = Field(
+        20_000_000, ge=1, description="Most characters of text one file may yield once extracted."
+    )
     max_question_chars: int = Field(2000, ge=1, description="Longest question accepted, in characters.")
 
     llm_base_url: str = Field(

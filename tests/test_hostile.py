@@ -15,11 +15,16 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import docx
 import httpx
 import pytest
 from live_server import LiveServer
+from render import render_pdf
 
 from qa.config import Settings
+from qa.errors import InputError
+from qa.ingest.documents import load_document
+from qa.ingest.loaders import InputLimits
 from qa.query.pipeline import Pipeline
 from qa.web.app import build_app
 
@@ -27,9 +32,10 @@ ARTICLE = Path(__file__).resolve().parent.parent / "data" / "article.md"
 BOUND_S = 120  # no case may take longer than this (a loaded 2-core machine: each CLI run is ~10 s)
 
 
-def run_qa(*args: str, index: Path) -> subprocess.CompletedProcess:
+def run_qa(*args: str, index: Path, **settings: str) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith("QA_")}
     env["QA_VECTORSTORE_DIR"] = str(index)
+    env.update({f"QA_{name.upper()}": value for name, value in settings.items()})
     return subprocess.run(
         [sys.executable, "-m", "qa", *args], env=env, capture_output=True, text=True, timeout=BOUND_S
     )
@@ -399,3 +405,38 @@ def test_a_chroma_server_that_accepts_and_never_answers_is_one_sentence(tmp_path
         )
     assert_one_sentence(result, "did not answer within 2 s")
     assert time.monotonic() - started < BOUND_S
+
+
+# --- bounded work per file: what a file expands to, not only its bytes on disk --------------------
+
+
+def test_a_docx_that_unzips_past_the_limit_is_refused_before_it_is_parsed(tmp_path: Path) -> None:
+    bomb = tmp_path / "bomb.docx"
+    document = docx.Document()
+    document.add_paragraph("重复" * 1_500_000)  # 4.5 MB of XML that zips to a few KB
+    document.save(bomb)
+    assert bomb.stat().st_size < 100_000
+    result = run_qa("ingest", str(bomb), index=tmp_path / "index", max_expanded_mb="1")
+    assert_one_sentence(result, "QA_MAX_EXPANDED_MB")
+
+
+def test_a_pdf_with_more_pages_than_the_limit_is_refused(tmp_path: Path) -> None:
+    pdf = render_pdf("# 标题\n\n" + "\n\n".join(f"第{n}段。" * 400 for n in range(6)), tmp_path / "long.pdf")
+    with pytest.raises(InputError, match="QA_MAX_PDF_PAGES"):
+        load_document(pdf, 10_000_000, InputLimits(pdf_pages=1))
+    assert load_document(pdf, 10_000_000).paragraphs  # within the default it is read
+
+
+def test_html_with_more_tags_than_the_limit_is_refused_before_it_is_parsed(tmp_path: Path) -> None:
+    page = tmp_path / "tags.html"
+    page.write_text("<html><body>" + "<p>段落。</p>" * 500 + "</body></html>", encoding="utf-8")
+    with pytest.raises(InputError, match="QA_MAX_FILE_ELEMENTS"):
+        load_document(page, 10_000_000, InputLimits(elements=100))
+    assert len(load_document(page, 10_000_000).paragraphs) >= 1
+
+
+def test_a_file_yielding_more_text_than_the_limit_is_refused(tmp_path: Path) -> None:
+    page = tmp_path / "long.html"
+    page.write_text("<html><body><p>" + "很长的文字。" * 2000 + "</p></body></html>", encoding="utf-8")
+    with pytest.raises(InputError, match="QA_MAX_TEXT_CHARS"):
+        load_document(page, 10_000_000, InputLimits(text_chars=1000))

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from qa.errors import InputError
 from qa.ingest import loaders
-from qa.ingest.loaders import Block, markdown_blocks
+from qa.ingest.loaders import DEFAULT_LIMITS, Block, InputLimits, markdown_blocks
 from qa.records import Document, Paragraph
 from qa.text.sentences import ends_sentence, join_pieces
 
@@ -72,7 +72,7 @@ class _Block:
     page: int = 0
 
 
-def load_document(path: Path, max_bytes: int) -> Document:
+def load_document(path: Path, max_bytes: int, limits: InputLimits = DEFAULT_LIMITS) -> Document:
     """Read and parse one file; every problem is an InputError naming the file."""
     path = Path(path)
     if not path.exists():
@@ -88,7 +88,18 @@ def load_document(path: Path, max_bytes: int) -> Document:
         return parse_document(decode_text(data, str(path)), doc_id=path.name, source=str(path))
     if not data.strip():
         raise InputError(f"{path} is empty.")
-    text, blocks = _laid_out(FORMAT_LOADERS[suffix](data, str(path)))
+    found = FORMAT_LOADERS[suffix](data, str(path), limits)
+    if len(found) > limits.elements:
+        raise InputError(
+            f"{path} holds {len(found):,} paragraphs and rows, over the {limits.elements:,} limit "
+            "(QA_MAX_FILE_ELEMENTS)."
+        )
+    text, blocks = _laid_out(found)
+    if len(text) > limits.text_chars:
+        raise InputError(
+            f"{path} yields {len(text):,} characters of text, over the {limits.text_chars:,} limit "
+            "(QA_MAX_TEXT_CHARS)."
+        )
     return _document(blocks, text, doc_id=path.name, source=str(path))
 
 

@@ -38,6 +38,21 @@ from qa.text.sentences import ends_sentence, join_pieces
 
 
 @dataclass(frozen=True)
+class InputLimits:
+    """How much work one file may cause, whatever its size on disk: .docx and .pdf are
+    compressed, and HTML's cost grows with its tags. Each limit is checked before the expensive
+    step it guards, and the text a file yields is checked after (QA_MAX_* settings)."""
+
+    expanded_bytes: int = 200_000_000
+    pdf_pages: int = 2000
+    elements: int = 200_000
+    text_chars: int = 20_000_000
+
+
+DEFAULT_LIMITS = InputLimits()
+
+
+@dataclass(frozen=True)
 class Block:
     """A paragraph or heading as the format gives it; offsets are filled in for text formats only."""
 
@@ -133,8 +148,19 @@ def _markdown_rows(lines: list[str], offset: int) -> list[Block]:
 DOCX_HEADING_STYLE = re.compile(r"^(?:heading|标题)\s*([1-6])$", re.IGNORECASE)
 
 
-def docx_blocks(data: bytes, name: str) -> list[Block]:
+def docx_blocks(data: bytes, name: str, limits: InputLimits = DEFAULT_LIMITS) -> list[Block]:
     """Body paragraphs and table cells in order; Title and Heading N styles become headings."""
+    try:
+        expanded = sum(member.file_size for member in zipfile.ZipFile(io.BytesIO(data)).infolist())
+    except zipfile.BadZipFile as error:
+        raise InputError(
+            f"{name} is not a readable Word .docx file (damaged, or another format renamed .docx)."
+        ) from error
+    if expanded > limits.expanded_bytes:
+        raise InputError(
+            f"{name} unzips to {expanded / 1e6:.0f} MB, over the {limits.expanded_bytes / 1e6:.0f} MB "
+            "limit (QA_MAX_EXPANDED_MB)."
+        )
     try:
         document = docx.Document(io.BytesIO(data))
     except (zipfile.BadZipFile, PackageNotFoundError, KeyError, ValueError, XMLSyntaxError) as error:
@@ -217,10 +243,15 @@ HTML_NAV_CLASSES = {
 HTML_SKIPPED_STRINGS = (Comment, Declaration, Doctype, ProcessingInstruction)
 
 
-def html_blocks(data: bytes, name: str) -> list[Block]:
+def html_blocks(data: bytes, name: str, limits: InputLimits = DEFAULT_LIMITS) -> list[Block]:
     """The text of <main> (or <article>, or <body>) without its boilerplate; h1-h6 are headings."""
     if b"\x00" in data[:4096] and not data.startswith((b"\xff\xfe", b"\xfe\xff")):
         raise InputError(f"{name} looks like a binary file, not HTML.")
+    tags = data.count(b"<")  # a bound on the elements, counted before anything is parsed
+    if tags > limits.elements:
+        raise InputError(
+            f"{name} has about {tags:,} tags, over the {limits.elements:,} limit (QA_MAX_FILE_ELEMENTS)."
+        )
     soup = BeautifulSoup(data, "lxml")
     title = join_lines(soup.title.get_text().split("\n")) if soup.title else ""
     root = soup.find("main") or soup.find("article") or soup.body or soup
@@ -378,9 +409,9 @@ class _Layout:
         return 0
 
 
-def pdf_blocks(data: bytes, name: str) -> list[Block]:
+def pdf_blocks(data: bytes, name: str, limits: InputLimits = DEFAULT_LIMITS) -> list[Block]:
     """Paragraphs and headings of a PDF with a text layer, in reading order, each with its page."""
-    pages = [_drop_page_edges(lines) for lines in _pdf_lines(data, name)]
+    pages = [_drop_page_edges(lines) for lines in _pdf_lines(data, name, limits.pdf_pages)]
     if not any(pages):
         raise InputError(
             f"{name} has no text layer (a scanned PDF?); run OCR on it first (for example with ocrmypdf)."
@@ -403,7 +434,7 @@ def pdf_blocks(data: bytes, name: str) -> list[Block]:
     return blocks
 
 
-def _pdf_lines(data: bytes, name: str) -> list[list[_Line]]:
+def _pdf_lines(data: bytes, name: str, max_pages: int) -> list[list[_Line]]:
     damaged = f"{name} is a damaged or truncated PDF; export or download it again."
     if b"%PDF-" not in data[:1024]:
         raise InputError(f"{name} is not a PDF file (it has no PDF header).")
@@ -418,6 +449,10 @@ def _pdf_lines(data: bytes, name: str) -> list[list[_Line]]:
             ) from error
         raise InputError(damaged) from error
     try:
+        if len(document) > max_pages:
+            raise InputError(
+                f"{name} has {len(document):,} pages, over the {max_pages:,} limit (QA_MAX_PDF_PAGES)."
+            )
         return [_page_lines(document[index], index + 1) for index in range(len(document))]
     except pdfium.PdfiumError as error:
         raise InputError(damaged) from error

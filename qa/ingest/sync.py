@@ -34,6 +34,7 @@ from qa.index.store import (
 )
 from qa.ingest.chunking import chunk_document, chunking_signature
 from qa.ingest.documents import SUPPORTED_SUFFIXES, load_document
+from qa.ingest.loaders import InputLimits
 from qa.records import Chunk, Document
 
 
@@ -119,6 +120,16 @@ def load_documents(
     return documents, problems
 
 
+def input_limits(settings: Settings) -> InputLimits:
+    """The work one file may cause, from the QA_MAX_* settings."""
+    return InputLimits(
+        expanded_bytes=int(settings.max_expanded_mb * 1_000_000),
+        pdf_pages=settings.max_pdf_pages,
+        elements=settings.max_file_elements,
+        text_chars=settings.max_text_chars,
+    )
+
+
 def _strict(paths: Sequence[Path]) -> bool:
     """Files named one by one must all be good; inside a folder a bad file is skipped."""
     return all(not Path(path).is_dir() for path in paths)
@@ -134,7 +145,7 @@ def _read(
     bar = tqdm(files, desc="Reading files", unit="file", disable=not progress or len(files) < 20)
     for path, doc_id in bar:
         try:
-            documents.append(_with_id(load_document(path, max_bytes), doc_id))
+            documents.append(_with_id(load_document(path, max_bytes, input_limits(settings)), doc_id))
         except InputError as exc:
             if strict:
                 raise
