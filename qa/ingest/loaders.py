@@ -247,7 +247,7 @@ def html_blocks(data: bytes, name: str, limits: InputLimits = DEFAULT_LIMITS) ->
     """The text of <main> (or <article>, or <body>) without its boilerplate; h1-h6 are headings."""
     if b"\x00" in data[:4096] and not data.startswith((b"\xff\xfe", b"\xfe\xff")):
         raise InputError(f"{name} looks like a binary file, not HTML.")
-    tags = data.count(b"<")  # a bound on the elements, counted before anything is parsed
+    tags = data.count(b"<") - data.count(b"</")  # opening tags bound the elements; counted unparsed
     if tags > limits.elements:
         raise InputError(
             f"{name} has about {tags:,} tags, over the {limits.elements:,} limit (QA_MAX_FILE_ELEMENTS)."
