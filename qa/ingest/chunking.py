@@ -152,9 +152,8 @@ def _lines_chunk(document: Document, lines: list[tuple[Paragraph, str]], author:
     kind = next(FRAGMENT_KINDS[k] for k in FRAGMENT_KINDS if k in kinds)
     first = paragraphs[0]
     search_text = _search_text(replace(first, kind="body"), text, author)
-    digest = hashlib.sha1(f"{text}\x00{search_text}".encode()).hexdigest()[:16]
     return Chunk(
-        chunk_id=f"{document.doc_id}:{digest}",
+        chunk_id=chunk_id(document.doc_id, text, search_text),
         doc_id=document.doc_id,
         title=document.title,
         section=first.section,
@@ -166,6 +165,13 @@ def _lines_chunk(document: Document, lines: list[tuple[Paragraph, str]], author:
         paragraph_ids=tuple(paragraph.paragraph_id for paragraph in paragraphs),
         line_paragraphs=tuple(numbers),
     )
+
+
+def chunk_id(doc_id: str, text: str, search_text: str) -> str:
+    """Ids hash the text, not its place, so an edit elsewhere leaves a chunk's id (and citations
+    of it) unchanged."""
+    digest = hashlib.sha1(f"{text}\x00{search_text}".encode()).hexdigest()[:16]
+    return f"{doc_id}:{digest}"
 
 
 def _windows(text: str, max_tokens: int, overlap_sentences: int) -> list[str]:
@@ -190,9 +196,8 @@ def _windows(text: str, max_tokens: int, overlap_sentences: int) -> list[str]:
 
 def _make_chunk(document: Document, paragraph: Paragraph, text: str, author: str = "") -> Chunk:
     search_text = _search_text(paragraph, text, author)
-    digest = hashlib.sha1(f"{text}\x00{search_text}".encode()).hexdigest()[:16]
     return Chunk(
-        chunk_id=f"{document.doc_id}:{digest}",
+        chunk_id=chunk_id(document.doc_id, text, search_text),
         doc_id=document.doc_id,
         title=document.title,
         section=paragraph.section,

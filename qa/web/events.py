@@ -7,7 +7,6 @@ hang-up watcher and the time limit are the same for all.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import Callable, Iterator
 from typing import Protocol
@@ -17,7 +16,7 @@ from starlette.types import Message, Receive, Scope, Send
 
 from qa.errors import QAError
 from qa.records import Answer
-from qa.web.concurrency import AnswerSlots, Overloaded, pieces_in_thread
+from qa.web.concurrency import AnswerSlots, ClientGone, Overloaded, pieces_in_thread, unless_gone
 
 
 class EventShape(Protocol):
@@ -63,22 +62,8 @@ class AnswerEvents(Response):
         self.door = door
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        exchange = asyncio.ensure_future(self._exchange(scope, send))
-
-        async def watch() -> None:
-            while (await receive())["type"] != "http.disconnect":
-                pass
-
-        watcher = asyncio.ensure_future(watch())
-        try:
-            await asyncio.wait({exchange, watcher}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            watcher.cancel()
-            if not exchange.done():
-                exchange.cancel()
-                await asyncio.wait({exchange})
-        if exchange.done() and not exchange.cancelled() and exchange.exception() is not None:
-            raise exchange.exception()  # type: ignore[misc]
+        with contextlib.suppress(ClientGone):  # nobody is left to tell; the slot is already free
+            await unless_gone(receive, lambda: self._exchange(scope, send))
 
     async def _exchange(self, scope: Scope, send: Send) -> None:
         started = False
