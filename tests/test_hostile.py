@@ -369,6 +369,9 @@ def test_upload_and_removal_cycles_leave_threads_and_handles_flat(
         }
     )
     pipeline = Pipeline(settings)
+    # Retired generations close once this many seconds have passed; each sleep below is longer,
+    # so every generation retired before it must be closed, however slow the machine.
+    pipeline.retired_grace_s = 0.1
     library = DocumentLibrary(pipeline, settings)
     pipeline.health()
     library.add([("warm.md", io.BytesIO("# 预热\n\n预热用的一段。\n".encode()))])
