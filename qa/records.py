@@ -22,6 +22,7 @@ class Paragraph:
     kind: str = "body"  # body | heading | metadata | item (list item) | row (table row) | code
     field: str = ""  # for metadata: title, author, position, serial, doi, ...
     page: int = 0  # 1-based page of a paged source (PDF) where the paragraph starts; 0 if none
+    level: int = 0  # a heading's level as its format gives it (1-6); 0 when not a heading or unknown
 
     @property
     def paragraph_id(self) -> str:
@@ -55,6 +56,7 @@ class Chunk:
     # For a list, table or code chunk: the paragraph number of each line of `text`, so an answer
     # that quotes one item cites that item. Empty for a chunk of one paragraph.
     line_paragraphs: tuple[int, ...] = ()
+    level: int = 0  # a heading chunk's level (Paragraph.level), for outlines; 0 otherwise
 
     def lines(self) -> list[tuple[int, str]]:
         """(paragraph number, line) for each line of the text; one pair for a plain chunk."""

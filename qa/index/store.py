@@ -394,6 +394,7 @@ def chunk_metadata(chunk: Chunk, source: str, version: str, stamp: str) -> dict:
         "page": chunk.page,
         "paragraph_ids": list(chunk.paragraph_ids) or [""],
         **({"line_paragraphs": list(chunk.line_paragraphs)} if chunk.line_paragraphs else {}),
+        **({"level": chunk.level} if chunk.level else {}),
         "source": source,
         "doc_version": version,
         "ingested_at": stamp,
@@ -423,6 +424,7 @@ def chunk_from_record(chunk_id: str, search_text: str, metadata: dict) -> Chunk:
         page=int(metadata.get("page", 0)),
         paragraph_ids=tuple(filter(None, metadata.get("paragraph_ids", ()))),
         line_paragraphs=tuple(metadata.get("line_paragraphs", ())),
+        level=int(metadata.get("level", 0)),
     )
 
 

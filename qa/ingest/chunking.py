@@ -26,7 +26,7 @@ from qa.text.numerals import DIGITS as _NUMERAL
 from qa.text.sentences import split_sentences
 from qa.text.tokens import ENCODING_NAME, count_tokens
 
-CHUNKING_VERSION = 8  # 8: a section number's full stop ("6.2.5. ") ends no sentence
+CHUNKING_VERSION = 9  # 9: heading chunks keep their level (outlines); 8: "6.2.5. " ends no sentence
 # The kind of a chunk made of a lead-in and a run of fragments: a list if it has an item, else a
 # table if it has a row, else code.
 FRAGMENT_KINDS = {"item": "list", "row": "table", "code": "code"}
@@ -207,6 +207,7 @@ def _make_chunk(document: Document, paragraph: Paragraph, text: str, author: str
         kind=paragraph.kind,
         page=paragraph.page,
         paragraph_ids=(paragraph.paragraph_id,),
+        level=paragraph.level,
     )
 
 

@@ -185,6 +185,7 @@ def _document(found: list[Block], text: str, doc_id: str, source: str) -> Docume
                 kind=block.kind,
                 field=block.field,
                 page=block.page,
+                level=block.level if block.kind == "heading" else 0,
             )
         )
     if not paragraphs:

@@ -32,6 +32,7 @@ from qa.query.answering import (
     strip_injection,
 )
 from qa.query.citations import VerifiedStream, Verifier, citations_for_markers
+from qa.query.outline import Outline, OutlineAnswerer, outline_kind
 from qa.query.retrieval import Retriever
 from qa.query.verify import FactVerifier, QuotedStream
 from qa.records import Answer, Citation, RetrievalResult, Unverified
@@ -187,8 +188,11 @@ class Pipeline:
         question = self.check_question(question)
         scope = self.check_scope(documents)
         started = time.perf_counter()
-        retriever = Retriever(self.store, self.embeddings, mode, documents=scope)
-        results = retriever.retrieve(question, k or self.settings.top_k)
+        kind = outline_kind(question) if mode == "hybrid" else ""
+        results = Outline(self.store, scope).results(kind, question)[: k or self.settings.top_k] if kind else []
+        if not results:
+            retriever = Retriever(self.store, self.embeddings, mode, documents=scope)
+            results = retriever.retrieve(question, k or self.settings.top_k)
         return Retrieval(question, tuple(results), (time.perf_counter() - started) * 1000)
 
     def ask(self, question: str, history: Sequence[dict] = (), documents: Sequence[str] = ()) -> Answer:
@@ -213,10 +217,14 @@ class Pipeline:
         language = language_of(question)
         clean, injected = strip_injection(question)
         standalone = self.condense(clean, list(history or ())) if history and clean else clean
+        kind = outline_kind(standalone) if standalone else ""
+        outline = Outline(self.store, scope).results(kind, standalone) if kind else []
         retriever = Retriever(self.store, self.embeddings, documents=scope)
-        results = retriever.retrieve(standalone or question, self.settings.top_k)
+        results = outline or retriever.retrieve(standalone or question, self.settings.top_k)
         answerable = bool(key_terms(standalone)) and retriever.is_answerable(standalone, results)
-        if answerable and results:
+        if outline:
+            answer = yield from self._verified(OutlineAnswerer(), standalone, outline, language)
+        elif answerable and results:
             answer = yield from self._verified(self.answerer, standalone, results, language)
         else:
             answer = refusal(question, results, language)
@@ -239,7 +247,7 @@ class Pipeline:
         answer; an extractive draft of which nothing holds is shown flagged as unverified."""
         chunks = {n: result.chunk for n, result in enumerate(results, start=1)}
         # an LLM's draft is checked through its quotes, the extractive one by its chunk's words
-        quoted = answerer is not self.extractive
+        quoted = answerer.mode != "extractive"
         stream = QuotedStream(self.facts, chunks) if quoted else VerifiedStream(self.verifier, chunks)
         draft = Draft()
         for piece in answerer.draft(question, results, language):
@@ -258,7 +266,7 @@ class Pipeline:
             answer = refusal(question, results, language)
             yield answer.answer
             return replace(answer, mode=answerer.mode, **about)
-        if answerer is not self.extractive:
+        if quoted:
             fallback = yield from self._verified(self.extractive, question, results, language)
             reason = "extractive: no sentence of the LLM's answer was supported"
             return replace(

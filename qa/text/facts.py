@@ -66,9 +66,15 @@ def answers_kind(question: str, sentence: str) -> bool:
     return holds_facts(asked_facts(question), sentence, question)
 
 
+# Where a manual's answer lives: a path, a URL or a file name is the place "在哪里" asks for.
+_LOCATION = re.compile(r"(?<![\w/])(?:~|\.{1,2})?/[\w.@~-]+/?|\bhttps?://|\bwww\.|\b[a-z]:\\\\", re.IGNORECASE)
+
+
 def _holds(kind: str, sentence: str, question: str) -> bool:
     if kind == "place":
-        return bool(new_places(sentence, question))
+        return bool(new_places(sentence, question)) or any(
+            location not in question for location in _LOCATION.findall(sentence)
+        )
     return bool(_HOLDS[kind].search(sentence))
 
 

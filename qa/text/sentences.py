@@ -18,9 +18,9 @@ CLOSERS = "”’」』）)》〉】\"'"  # may follow the end and still belong 
 CLAUSE_END = STRONG_END + "，,：:.\n"
 
 _ENDS = re.escape(STRONG_END)
-# A full stop ends a sentence before whitespace, except after a section number ("6.2.5. 标题")
-# unless a capital letter starts the next sentence ("in version 2. The next...").
-_FULL_STOP = r"(?<!\d)\.(?=\s)|(?<=\d)\.(?=\s+[A-Z])"
+# A full stop ends a sentence before whitespace, except after a section number ("6.2.5. 标题",
+# "3.1.4. LTSP 服务器") unless a capital letter follows a plain number ("in version 2. The next").
+_FULL_STOP = r"(?<!\d)\.(?=\s)|(?<!\.\d)(?<!\.\d\d)(?<=\d)\.(?=\s+[A-Z])"
 _SENTENCE = rf"[^{_ENDS}]*?(?:[{_ENDS}]+[{re.escape(CLOSERS)}]*|{_FULL_STOP}|$)"
 _SENTENCE_RE = re.compile(_SENTENCE, re.DOTALL)
 SENTENCE_WITH_MARKERS = re.compile(_SENTENCE + TRAILING_MARKERS, re.DOTALL)

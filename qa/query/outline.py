@@ -1,0 +1,194 @@
+"""Outline answers: what a collection, a document or a section is made of, from its headings.
+
+"这份手册讲了哪些内容" and "summarize these documents" are not answered by the one sentence that
+best matches "内容"; "3.1 节下面有哪些小节" is not answered by the heading of 3.1 itself. Both
+are questions about the documents' structure, which ingest keeps: every heading is a chunk with
+its level. An overview lists each document's top sections with one cited key sentence (the
+first sentence under the heading); a sections question lists the headings one level below the
+heading it names. Every line quotes a heading or a sentence verbatim and cites it, so the
+pipeline's verification passes it like any extractive answer.
+What it does not do: decide that a question is answerable otherwise, or rank chunks.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+from qa.index.store import ChunkStore, chunks_from_records
+from qa.query.answerer import Draft
+from qa.records import Chunk, RetrievalResult
+from qa.text.normalize import normalize
+from qa.text.sentences import split_sentences
+from qa.text.terms import key_terms
+
+# The words of an overview question: once they, the question words and the collection's own
+# names for itself are gone, nothing is left ("这些文档主要讲了哪些内容" -> "").
+_OVERVIEW = re.compile(
+    r"讲(了|的|述)?|介绍|涉及|包括|包含|谈(了|的)?|主要|内容|主题|概述|概要|概括|总结|大意|要点"
+    r"|\b(summari[sz]e|summary|overview|outline|about|cover|covers|main|topics?|contents?)\b",
+    re.IGNORECASE,
+)
+_ABOUT_ITSELF = re.compile(
+    r"这份|这篇|这本|这些|本|该|整个|全部|文档|文件|文章|手册|资料|材料|书|集合"
+    r"|\b(this|these|the|whole|documents?|manuals?|articles?|collection|files?|book|guide)\b",
+    re.IGNORECASE,
+)
+_ASKING = re.compile(r"哪些|什么|哪几|几个|\b(what|which|give|me|an?|of|is|are|do|does)\b", re.IGNORECASE)
+# An overview asks what: "谁写的" or "哪一年" about the document is a fact, not its outline.
+_ASKS_WHAT = re.compile(
+    r"什么|哪些|哪几|内容|主题|概述|概要|概括|总结|大意|要点|\b(summari[sz]e|summary|overview|outline|what)\b",
+    re.IGNORECASE,
+)
+# A question for the parts of a named section: "…下面有哪些小节", "…包括哪几部分", "what sections…".
+_SECTIONS = re.compile(
+    r"(哪些|哪几|几)(个)?(小节|子节|节|部分|章节|章)|(小节|子节|章节)(有|是)?(哪些|什么)"
+    r"|\b(what|which) (sub)?(sections|parts|chapters)\b|\b(sub)?sections (of|under|in)\b",
+    re.IGNORECASE,
+)
+_SECTION_NUMBER = re.compile(r"(?<![\d.])\d+(?:\.\d+)*(?![\d])")
+_HEADING_NUMBER = re.compile(r"^\s*(\d+(?:\.\d+)*)\.?(?=\s|[^\d.])")
+_QUOTED = re.compile(r"[“\"「『《]([^”\"」』》]{2,})[”\"」』》]")
+MAX_DOCUMENTS = 10  # an overview of a larger collection names the first ten and says how many more
+MAX_LINES = 12  # sections listed under one heading or document
+KEY_SENTENCE_CHARS = 200  # a longer first sentence is cut at no point: it is skipped instead
+
+
+def outline_kind(question: str) -> str:
+    """"sections" for a question about a section's parts, "overview" for one about what the
+    documents say as a whole, "" for every other question."""
+    if _SECTIONS.search(question):
+        return "sections"
+    text = normalize(question)
+    if not (_OVERVIEW.search(text) and _ASKS_WHAT.search(text)):
+        return ""
+    rest = _ASKING.sub(" ", _ABOUT_ITSELF.sub(" ", _OVERVIEW.sub(" ", text)))
+    return "overview" if not key_terms(rest) else ""
+
+
+def heading_depth(chunk: Chunk) -> int:
+    """A heading's depth: its section number's parts when numbered ("3.1.2." is 3), which is
+    consistent across a manual's files; else the level its format gave it; else 1."""
+    match = _HEADING_NUMBER.match(chunk.text)
+    if match:
+        return match.group(1).count(".") + 1
+    return chunk.level or 1
+
+
+@dataclass(frozen=True)
+class Outline:
+    """The headings of the collection (or of a scope), read from the store when asked."""
+
+    store: ChunkStore
+    documents: tuple[str, ...] = ()
+
+    def results(self, kind: str, question: str) -> list[RetrievalResult]:
+        """The chunks an outline answer quotes, in answer order; empty when the documents have
+        no headings to answer from (the question is then answered as any other)."""
+        # a sections question that names no heading ("文章包括哪几个部分") asks for the top ones
+        chunks = (self._sections(question) if kind == "sections" else []) or self._overview()
+        return [RetrievalResult(rank, chunk, 1.0) for rank, chunk in enumerate(chunks, start=1)]
+
+    def _headings(self) -> dict[str, list[Chunk]]:
+        where: dict = {"kind": "heading"}
+        if self.documents:
+            where = {"$and": [where, {"doc_id": {"$in": list(self.documents)}}]}
+        records = self.store.collection.get(where=where, include=["metadatas", "documents"])
+        by_document: dict[str, list[Chunk]] = {}
+        for chunk in sorted(chunks_from_records(records), key=lambda c: (c.doc_id, c.paragraphs)):
+            by_document.setdefault(chunk.doc_id, []).append(chunk)
+        return by_document
+
+    def _sections(self, question: str) -> list[Chunk]:
+        """The headings one level below the heading the question names."""
+        best: tuple[float, list[Chunk]] = (0.0, [])
+        for headings in self._headings().values():
+            for i, heading in enumerate(headings):
+                children = _children(headings, i)
+                score = _names(question, heading)
+                if children and score > best[0]:
+                    best = (score, children)
+        return best[1][:MAX_LINES]
+
+    def _overview(self) -> list[Chunk]:
+        """Per document, its top sections (a document with one top heading: that heading when
+        the collection has several documents, its own sections when it is the only one), each
+        followed by the chunk holding its first sentence."""
+        by_document = self._headings()
+        out: list[Chunk] = []
+        for doc_id, headings in list(by_document.items())[:MAX_DOCUMENTS]:
+            top = min(heading_depth(h) for h in headings)
+            tops = [h for h in headings if heading_depth(h) == top]
+            if len(tops) == 1 and len(by_document) == 1:
+                tops = _children(headings, headings.index(tops[0])) or tops
+            body = [c for c in self.store.document_chunks(doc_id) if c.kind not in ("heading", "metadata")]
+            for heading in tops[: MAX_LINES if len(by_document) == 1 else 1]:
+                out.append(heading)
+                lead = _first_after(body, heading)
+                if lead is not None:
+                    out.append(lead)
+        return out
+
+
+def _children(headings: Sequence[Chunk], i: int) -> list[Chunk]:
+    """The headings one level below headings[i], up to the next heading at its level or above."""
+    depth = heading_depth(headings[i])
+    below: list[Chunk] = []
+    for heading in headings[i + 1 :]:
+        if heading_depth(heading) <= depth:
+            break
+        below.append(heading)
+    if not below:
+        return []
+    level = min(heading_depth(h) for h in below)
+    return [h for h in below if heading_depth(h) == level]
+
+
+def _names(question: str, heading: Chunk) -> float:
+    """How surely the question names this heading: its section number (3), a quoted title it
+    contains (2), or the share of the question's key terms in it (below 1)."""
+    text = normalize(heading.text).replace(" ", "")
+    number = _HEADING_NUMBER.match(heading.text)
+    asked_numbers = set(_SECTION_NUMBER.findall(question))
+    if number and number.group(1) in asked_numbers:
+        return 3.0
+    for quoted in _QUOTED.findall(question):
+        if normalize(quoted).replace(" ", "") in text:
+            return 2.0
+    terms = key_terms(question)
+    return sum(term.replace(" ", "") in text for term in terms) / len(terms) if terms else 0.0
+
+
+def _first_after(body: Sequence[Chunk], heading: Chunk) -> Chunk | None:
+    """The first chunk of body text after the heading, within its document."""
+    after = heading.paragraphs[-1] if heading.paragraphs else 0
+    for chunk in body:
+        if chunk.paragraphs and chunk.paragraphs[0] > after:
+            return chunk
+    return None
+
+
+class OutlineAnswerer:
+    """Drafts an outline from Outline.results: one line per heading, its key sentence after it."""
+
+    mode = "extractive"
+
+    def draft(self, question: str, results: Sequence[RetrievalResult], language: str) -> Iterator[str | Draft]:
+        quotes: dict[int, str] = {}
+        lines: list[str] = []
+        for n, result in enumerate(results, start=1):
+            chunk = result.chunk
+            if chunk.kind == "heading":
+                quote = chunk.text.strip()
+                lines.append(f"{quote} [{n}]")
+            else:
+                sentences = [s.strip() for s in split_sentences(chunk.text) if s.strip()] or [chunk.text.strip()]
+                quote = sentences[0]
+                if len(quote) > KEY_SENTENCE_CHARS:
+                    continue
+                lines.append(f"{quote} [{n}]")
+            quotes[n] = quote
+        if lines:
+            yield "\n".join(lines)
+        yield Draft(quotes=quotes, backend="")

@@ -1,0 +1,145 @@
+"""Outline answers: an overview of the documents and the sections under a named heading, each
+line a heading or key sentence quoted verbatim and cited, on a real index."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from qa.config import Settings, load_settings
+from qa.ingest.sync import ingest
+from qa.query.outline import outline_kind
+from qa.query.pipeline import Pipeline
+
+GARDEN = """# 社区花园手册
+
+## 1. 场地
+
+社区花园位于老街东侧的空地上，共有四十个地块。
+
+### 1.1. 地块分配
+
+每户家庭每年可以申请一个地块。
+
+### 1.2. 工具房
+
+工具房在花园北门旁边，钥匙由值班志愿者保管。
+
+## 2. 种植规则
+
+花园只允许使用有机肥料。
+
+### 2.1. 浇水
+
+夏季每天傍晚统一浇水一次。
+
+### 2.2. 病虫害
+
+发现病虫害时应先报告管理员。
+"""
+
+BEES = """# Beekeeping Notes
+
+## Hives
+
+A hive holds one queen and thousands of worker bees.
+
+## Honey
+
+Honey is harvested in late summer when the frames are capped.
+
+### Extracting
+
+The frames are spun in an extractor to remove the honey.
+
+### Storing
+
+Honey keeps for years in sealed glass jars.
+"""
+
+
+@pytest.fixture(scope="module")
+def two_manuals(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    folder = tmp_path_factory.mktemp("manuals")
+    (folder / "garden.md").write_text(GARDEN, encoding="utf-8")
+    (folder / "bees.md").write_text(BEES, encoding="utf-8")
+    settings = load_settings(vectorstore_dir=tmp_path_factory.mktemp("index"))
+    ingest(settings, [folder], progress=False)
+    return settings
+
+
+@pytest.mark.parametrize(
+    ("question", "kind"),
+    [
+        ("这份手册讲了哪些内容？", "overview"),
+        ("这些文档主要讲了哪些内容？", "overview"),
+        ("Summarize these documents.", "overview"),
+        ("What is this manual about?", "overview"),
+        ("“结构”一章的 3.1 节下面分了哪些小节？", "sections"),
+        ("第 11 章“维护”包括哪几部分？", "sections"),
+        ("Which sections does the Honey chapter have?", "sections"),
+        # facts about the documents, or about one part, are not outlines
+        ("这篇文章是谁写的？", ""),
+        ("这篇文章发表在哪本期刊上？", ""),
+        ("文章第三部分主要讨论什么内容？", ""),
+        ("rsyslog 对消息可以采取哪些行为？", ""),
+        ("How is honey stored?", ""),
+    ],
+)
+def test_outline_questions_are_told_from_fact_questions(question: str, kind: str) -> None:
+    assert outline_kind(question) == kind
+
+
+def test_sections_under_a_numbered_heading_are_its_subsections(two_manuals: Settings) -> None:
+    answer = Pipeline(two_manuals).ask("“种植规则”这一节下面有哪些小节？")
+    assert answer.answer.splitlines() == ["2.1. 浇水 [1]", "2.2. 病虫害 [2]"]
+    assert [c.chunk.kind for c in answer.citations] == ["heading", "heading"]
+    assert [c.chunk.doc_id for c in answer.citations] == ["garden.md", "garden.md"]
+
+
+def test_sections_by_section_number(two_manuals: Settings) -> None:
+    answer = Pipeline(two_manuals).ask("1 节下面分了哪些小节？")
+    assert [line.split(" [")[0] for line in answer.answer.splitlines()] == ["1.1. 地块分配", "1.2. 工具房"]
+
+
+def test_sections_of_unnumbered_headings_follow_their_levels(two_manuals: Settings) -> None:
+    answer = Pipeline(two_manuals).ask("Which sections does the Honey chapter have?")
+    assert [line.split(" [")[0] for line in answer.answer.splitlines()] == ["Extracting", "Storing"]
+
+
+def test_overview_names_each_document_with_a_cited_key_sentence(two_manuals: Settings) -> None:
+    pipeline = Pipeline(two_manuals)
+    answer = pipeline.ask("这些文档主要讲了哪些内容？")
+    lines = answer.answer.splitlines()
+    assert not answer.refused
+    # each document once, its top heading then the first sentence under it, every line cited
+    assert {c.chunk.doc_id for c in answer.citations} == {"garden.md", "bees.md"}
+    assert "1. 场地 [1]" in lines or "1. 场地 [3]" in lines
+    assert any(line.startswith("社区花园位于老街东侧的空地上，共有四十个地块。") for line in lines)
+    assert any(line.startswith("A hive holds one queen and thousands of worker bees.") for line in lines)
+    for citation in answer.citations:
+        assert citation.quote.strip() in citation.chunk.text
+    # retrieval for the same question returns the chunks the outline quotes
+    assert [r.chunk.chunk_id for r in pipeline.retrieve("这些文档主要讲了哪些内容？").results][:2] == [
+        c.chunk.chunk_id for c in answer.citations[:2]
+    ]
+
+
+def test_overview_of_one_document_lists_its_sections(two_manuals: Settings) -> None:
+    answer = Pipeline(two_manuals).ask("这份手册讲了哪些内容？", documents=["garden.md"])
+    headings = [c.chunk.text for c in answer.citations if c.chunk.kind == "heading"]
+    assert headings == ["1. 场地", "2. 种植规则"]
+    assert "花园只允许使用有机肥料。" in answer.answer
+
+
+def test_a_collection_without_headings_answers_an_overview_question_as_any_other(
+    tmp_path: Path,
+) -> None:
+    folder = tmp_path / "plain"
+    folder.mkdir()
+    (folder / "note.txt").write_text("社区花园每年春天开放报名。\n\n报名需要带身份证。\n", encoding="utf-8")
+    settings = load_settings(vectorstore_dir=tmp_path / "index")
+    ingest(settings, [folder], progress=False)
+    answer = Pipeline(settings).ask("这份文档讲了哪些内容？")
+    assert all(c.chunk.kind != "heading" for c in answer.citations)
