@@ -110,6 +110,11 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--compare", type=Path, metavar="OTHER_REPORT.json", help="print the changes")
     evaluate.add_argument("--baseline", action="store_true", help="run the plain LangChain recipe instead")
     evaluate.add_argument(
+        "--llm",
+        action="store_true",
+        help="answer with the configured LLM (QA_LLM_BASE_URL) and count what verification kept and removed",
+    )
+    evaluate.add_argument(
         "--retriever",
         default="hybrid",
         metavar="MODE",
@@ -259,6 +264,7 @@ def _eval(settings: Settings, args: argparse.Namespace) -> int:
         baseline=args.baseline,
         retriever=args.retriever,
         split=args.split,
+        llm=args.llm,
     )
     print(evaluation.format_tables(report))
     if args.out:

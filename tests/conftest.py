@@ -9,6 +9,7 @@ Chroma, but the article's vectors come from the cache instead of being embedded 
 from __future__ import annotations
 
 import shutil
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -46,6 +47,17 @@ def browser() -> Iterator[object]:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=BROWSER_ARGS)
         yield browser
         browser.close()
+
+
+@pytest.fixture(scope="session")
+def replay() -> Iterator[str]:
+    """The base URL of tests/replay_llm.py, a strong model replayed over OpenAI's protocol."""
+    from tests.servers import free_port, running
+
+    port = free_port()
+    command = [sys.executable, str(PROJECT_ROOT / "tests" / "replay_llm.py"), "--port", str(port)]
+    with running(command, f"http://127.0.0.1:{port}/v1/models"):
+        yield f"http://127.0.0.1:{port}/v1"
 
 
 @pytest.fixture(scope="session")

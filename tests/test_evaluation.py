@@ -1,8 +1,10 @@
-"""The eval runner: set loading, scoring arithmetic, reports, gates, the dev set and the baseline."""
+"""The eval runner: set loading, scoring arithmetic, reports, gates, the dev set, the baseline and
+LLM mode (`--llm`, against tests/replay_llm.py)."""
 
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -15,6 +17,7 @@ from qa.query.pipeline import Pipeline
 
 DEV_SET = PROJECT_ROOT / "eval" / "sets" / "article_dev.jsonl"
 ARTICLE = PROJECT_ROOT / "data" / "article.md"
+REPLAY_SET = PROJECT_ROOT / "tests" / "fixtures" / "llm_replay.jsonl"  # labelled sentences, replayed
 REQUIRED_KINDS = {
     "direct",
     "paraphrase",
@@ -382,3 +385,67 @@ def test_split_the_set_does_not_have_is_one_line(tmp_path: Path, capsys):
 def test_item_with_an_unknown_split_names_the_line(tmp_path: Path, capsys):
     path = _write_set(tmp_path / "s.jsonl", _with_splits("tune", "train", "heldout"))
     _bad(capsys, ["eval", str(path)], "line 2", "'split'", "'train'")
+
+
+# --- LLM mode: what verification kept and removed --------------------------------------------
+
+REPLAYED = ("number-01", "xl-07", "multi-04")  # zh and en, tune and heldout, quoted and not, a follow-up
+
+
+def _llm_eval(model: str, replay: str, tmp_path: Path, monkeypatch, capsys) -> tuple[dict, str]:
+    """`qa eval --llm` of three replay-set items with QA_LLM_BASE_URL at the replayed model."""
+    items = [json.loads(line) for line in REPLAY_SET.read_text(encoding="utf-8").splitlines() if line]
+    path = _write_set(tmp_path / "llm.jsonl", [item for item in items if item["id"] in REPLAYED])
+    monkeypatch.setenv("QA_LLM_BASE_URL", replay)
+    monkeypatch.setenv("QA_LLM_MODEL", model)
+    code = main(["eval", str(path), "--llm", "--out", str(tmp_path / "out")])
+    out = capsys.readouterr().out
+    assert code == 0
+    return json.loads((tmp_path / "out" / "report.json").read_text(encoding="utf-8")), out
+
+
+def test_llm_mode_counts_the_true_sentences_kept_per_part_and_language(
+    replay: str, index_env, tmp_path: Path, monkeypatch, capsys
+):
+    report, out = _llm_eval("replay-true", replay, tmp_path, monkeypatch, capsys)
+    counts = report["metrics"]["llm_verification"]
+    assert set(counts) == {"all", "tune", "heldout"}
+    every = counts["all"]
+    assert every["true_kept:all"] == {"n": 5, "hits": 5, "rate": 1.0}
+    assert every["true_kept:en"]["n"] == 2 and every["true_kept:zh"]["n"] == 3
+    assert every["cited_right:all"]["rate"] == 1.0 and every["fallback:all"]["hits"] == 0
+    assert every["wrong_removed:all"]["n"] == 0  # replay-true writes no wrong sentence
+    assert counts["heldout"]["true_kept:all"]["n"] == 1  # multi-04, asked as a follow-up
+    assert re.search(r"true sentences kept\s+1\.00 \(5/5\)", out), out
+    written = [s for item in report["items"] for s in item["verification"]["sentences"] if s["written"]]
+    assert written and all(s["truth"] for s in written)
+
+
+def test_llm_mode_counts_the_wrong_sentences_removed_per_error_kind(
+    replay: str, index_env, tmp_path: Path, monkeypatch, capsys
+):
+    report, out = _llm_eval("replay-wrong", replay, tmp_path, monkeypatch, capsys)
+    every = report["metrics"]["llm_verification"]["all"]
+    assert every["wrong_removed:all"] == {"n": 5, "hits": 5, "rate": 1.0}
+    removed = {key: value for key, value in every.items() if key.startswith("wrong_removed:")}
+    kinds = {key.split(":")[1]: value["n"] for key, value in removed.items()}
+    assert kinds == {"all": 5, "zh": 3, "en": 2, "number_binding": 1, "number_swap": 1, "title_or_rank": 2,
+                     "year_shift": 1}  # fmt: skip
+    assert every["true_kept:all"]["n"] == 0 and every["fallback:all"] == {"n": 3, "hits": 3, "rate": 1.0}
+    assert all(item["verification"]["unverified"] for item in report["items"])
+    assert re.search(r"  title_or_rank\s+1\.00 \(2/2\)", out), out
+    assert "## LLM sentences" in (tmp_path / "out" / "report.md").read_text(encoding="utf-8")
+
+
+def test_llm_mode_without_an_llm_or_with_retrieval_only_is_one_line(tmp_path: Path, monkeypatch, capsys):
+    path = _write_set(tmp_path / "s.jsonl", TINY)
+    monkeypatch.delenv("QA_LLM_BASE_URL", raising=False)
+    _bad(capsys, ["eval", str(path), "--llm"], "--llm needs an LLM", "QA_LLM_BASE_URL")
+    monkeypatch.setenv("QA_LLM_BASE_URL", "http://127.0.0.1:9/v1")
+    _bad(capsys, ["eval", str(path), "--llm", "--retrieval-only"], "--llm", "--retrieval-only")
+
+
+def test_an_item_with_malformed_labelled_sentences_names_the_line(tmp_path: Path, capsys):
+    bad = {**TINY[1], "sentences": [{"text": "x", "truth": "yes"}]}
+    path = _write_set(tmp_path / "s.jsonl", [TINY[0], bad])
+    _bad(capsys, ["eval", str(path)], "line 2", "'sentences'")

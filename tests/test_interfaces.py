@@ -60,6 +60,7 @@ def test_the_doc_shows_every_shape_this_test_checks():
     assert set(documented()) == {
         "eval_item",
         "eval_report",
+        "eval_report_llm",
         "retrieve",
         "ask",
         "ask_refused",
@@ -134,6 +135,24 @@ def test_the_eval_report_has_every_documented_field(article_settings: Settings, 
     assert main(["eval", str(path), "--out", str(tmp_path / "out")]) == 0
     report = json.loads((tmp_path / "out" / "report.json").read_text(encoding="utf-8"))
     assert missing(documented()["eval_report"], report) == []
+
+
+def test_the_llm_eval_report_has_every_documented_field(
+    article_settings: Settings, replay: str, monkeypatch, tmp_path
+):
+    replayed = PROJECT_ROOT / "tests" / "fixtures" / "llm_replay.jsonl"
+    line = next(line for line in replayed.read_text(encoding="utf-8").splitlines() if '"direct-02"' in line)
+    path = tmp_path / "set.jsonl"
+    path.write_text(line + "\n", encoding="utf-8")
+    for name, value in {
+        "QA_VECTORSTORE_DIR": str(article_settings.vectorstore_dir),
+        "QA_LLM_BASE_URL": replay,
+        "QA_LLM_MODEL": "replay-true",
+    }.items():
+        monkeypatch.setenv(name, value)
+    assert main(["eval", str(path), "--llm", "--out", str(tmp_path / "out")]) == 0
+    report = json.loads((tmp_path / "out" / "report.json").read_text(encoding="utf-8"))
+    assert missing(documented()["eval_report_llm"], report) == []
 
 
 def test_http_responses_have_every_documented_field(pipeline: Pipeline):

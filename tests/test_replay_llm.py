@@ -15,7 +15,6 @@ import re
 import subprocess
 import sys
 from collections import Counter
-from collections.abc import Iterator
 
 import httpx
 import openai
@@ -23,7 +22,6 @@ import pytest
 
 from qa.config import PROJECT_ROOT
 from tests.replay_llm import DATA, load, sentences_for, squash
-from tests.servers import free_port, running
 
 RECORDS = load(DATA)
 ARTICLE = squash((PROJECT_ROOT / "data" / "article.md").read_text(encoding="utf-8"))
@@ -86,14 +84,6 @@ def test_every_wrong_sentence_differs_from_the_true_one_of_its_slot():
         wrong = {s["slot"]: s["text"] for s in record["sentences"] if not s["truth"]}
         assert set(true) == set(wrong), record["id"]
         assert all(true[slot] != wrong[slot] for slot in true), record["id"]
-
-
-@pytest.fixture(scope="module")
-def replay() -> Iterator[str]:
-    port = free_port()
-    command = [sys.executable, str(PROJECT_ROOT / "tests" / "replay_llm.py"), "--port", str(port)]
-    with running(command, f"http://127.0.0.1:{port}/v1/models"):
-        yield f"http://127.0.0.1:{port}/v1"
 
 
 def _prompt(question: str, *chunks: str) -> list[dict]:

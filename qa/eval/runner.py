@@ -4,6 +4,8 @@ What it does: reads the JSONL format of docs/interfaces.md; asks each question w
 the CLI and the web use (`retrieve` and `ask`); scores each item against its gold quotes and
 keywords; aggregates the metrics overall and per kind from the per-item records (so anyone can
 recompute them from report.json); writes report.json, report.md and report.png.
+With an LLM configured (`--llm`), each record also says what verification did to the model's
+sentences, counted against the item's labelled `sentences` when it has them (verification.py).
 What it does not do: judge answers with an LLM, or know how retrieval and answering work.
 """
 
@@ -22,6 +24,7 @@ from tqdm import tqdm
 
 from qa.config import Settings
 from qa.errors import InputError
+from qa.eval import verification
 from qa.records import Answer
 
 REPORT_FORMAT = 1
@@ -72,6 +75,7 @@ class EvalItem:
     reference_answer: str = ""
     history: tuple[dict, ...] = ()
     split: str = ""
+    sentences: tuple[dict, ...] = ()  # labelled sentences a model may write (LLM mode's counts)
 
 
 @dataclass(frozen=True)
@@ -160,6 +164,12 @@ def _parse_item(line: str, where: str) -> EvalItem:
     split = raw.get("split", "")
     if split not in ("", *SPLITS):
         raise InputError(f"{where}: 'split' must be one of {', '.join(SPLITS)}, not {split!r}.")
+    sentences = raw.get("sentences") or []
+    if not isinstance(sentences, list) or not all(
+        isinstance(s, dict) and isinstance(s.get("text"), str) and isinstance(s.get("truth"), bool)
+        for s in sentences
+    ):
+        raise InputError(f"{where}: 'sentences' must be a list of {{text, truth, ...}} objects.")
     return EvalItem(
         id=raw["id"],
         question=raw["question"],
@@ -170,6 +180,7 @@ def _parse_item(line: str, where: str) -> EvalItem:
         reference_answer=raw.get("reference_answer") or "",
         history=tuple({"role": turn["role"], "content": turn["content"]} for turn in history),
         split=split,
+        sentences=tuple(sentences),
     )
 
 
@@ -261,10 +272,14 @@ def metrics_by_kind(records: Sequence[dict]) -> dict:
     kinds: dict[str, list[dict]] = {}
     for record in records:
         kinds.setdefault(record["kind"], []).append(record)
-    return {
+    metrics = {
         "overall": aggregate(records),
         "by_kind": {kind: aggregate(group) for kind, group in kinds.items()},
     }
+    checked = verification.summarise(records, SPLITS)
+    if checked is not None:  # an LLM answered: what verification did to its sentences
+        metrics["llm_verification"] = checked
+    return metrics
 
 
 def _mean(values: Iterable[float | bool]) -> float | None:
@@ -286,9 +301,15 @@ def _percentile(values: Sequence[float], q: float) -> float | None:
 
 
 def run_items(
-    system: System, items: Sequence[EvalItem], k: int, retrieval_only: bool, progress: bool = True
+    system: System,
+    items: Sequence[EvalItem],
+    k: int,
+    retrieval_only: bool,
+    progress: bool = True,
+    llm: bool = False,
 ) -> list[dict]:
-    """Put every item to the system, after one warm-up question; one record per item."""
+    """Put every item to the system, after one warm-up question; one record per item (with what
+    verification did to the model's sentences when `llm`)."""
     if retrieval_only:
         system.retrieve(items[0].question, k)
     else:
@@ -307,7 +328,10 @@ def run_items(
             latency = (time.perf_counter() - started) * 1000
             query = answer.standalone_question or item.question
             retrieval = system.retrieve(query, k)
-        records.append(_record(item, query, retrieval.results, answer, latency))
+        record = _record(item, query, retrieval.results, answer, latency)
+        if llm and answer is not None:
+            record["verification"] = verification.item_record(item.question, item.sentences, answer)
+        records.append(record)
     return records
 
 
@@ -341,16 +365,20 @@ def evaluate(
     progress: bool = True,
     retriever: str = "hybrid",
     split: str | None = None,
+    llm: bool = False,
 ) -> Report:
     """Run an eval set through the product's pipeline, or through the plain baseline recipe.
 
     `retriever` picks the retrieval mode (hybrid, the product's; dense, bm25 or rrf to measure
     it against); modes other than hybrid only make sense with `retrieval_only`. `split` runs only
-    the items of that part of the set (tune or heldout).
+    the items of that part of the set (tune or heldout). `llm` insists on the configured LLM
+    (QA_LLM_BASE_URL or QA_LLM_GGUF_PATH) and counts what verification did to its sentences.
     """
     if k < MRR_DEPTH:
         raise InputError(f"-k must be at least {MRR_DEPTH}, so that hit@5 and mrr@5 can be computed.")
     _check_retriever(retriever, retrieval_only, baseline)
+    if llm:
+        _check_llm(settings, retrieval_only, baseline)
     items = select_split(load_set(set_path), split, set_path)
     run_settings = {**settings.model_dump(mode="json"), "k": k, "retrieval_only": retrieval_only}
     run_settings["split"] = split or "all"
@@ -367,7 +395,8 @@ def evaluate(
 
         pipeline = Pipeline(settings)
         system = pipeline if retriever == "hybrid" else _RetrieverMode(pipeline, retriever)
-        records = run_items(system, items, k, retrieval_only, progress)
+        with_llm = pipeline.chat is not None and not retrieval_only
+        records = run_items(system, items, k, retrieval_only, progress, llm=with_llm)
         run_settings["embedder_identity"] = embedder_identity(settings)
     modes = sorted({record["mode"] for record in records if record["mode"]})
     mode = "+".join(modes) or ("retrieval-only" if retriever == "hybrid" else f"retrieval-only:{retriever}")
@@ -386,6 +415,13 @@ def _check_retriever(retriever: str, retrieval_only: bool, baseline: bool) -> No
             f"--retriever {retriever} needs --retrieval-only (answers use the hybrid retriever) "
             "and no --baseline."
         )
+
+
+def _check_llm(settings: Settings, retrieval_only: bool, baseline: bool) -> None:
+    if retrieval_only or baseline:
+        raise InputError("--llm answers with the configured LLM; drop --retrieval-only and --baseline.")
+    if not settings.llm_base_url and settings.llm_gguf_path is None:
+        raise InputError("--llm needs an LLM: set QA_LLM_BASE_URL and QA_LLM_MODEL (or QA_LLM_GGUF_PATH).")
 
 
 class _RetrieverMode:
@@ -518,7 +554,11 @@ def format_tables(report: Report) -> str:
         f"mode {report.mode}"
     )
     legend = ", ".join(f"{short} = {name}" for name, short in KIND_COLUMNS.items() if short != name)
-    return f"{head}\n\n{_table(rows)}\n\n{_table(_kind_rows(report))}\n({legend})"
+    text = f"{head}\n\n{_table(rows)}\n\n{_table(_kind_rows(report))}\n({legend})"
+    checked = report.metrics.get("llm_verification")
+    if checked:
+        text += f"\n\n{_table(verification.rows(checked))}\n({verification.LEGEND})"
+    return text
 
 
 def _part(report: Report) -> str:
@@ -548,6 +588,10 @@ def format_markdown(report: Report, chart_name: str | None = "report.png") -> st
         *_markdown_table(_kind_rows(report)),
         "",
     ]
+    checked = report.metrics.get("llm_verification")
+    if checked:
+        table = _markdown_table(verification.rows(checked))
+        lines += ["## LLM sentences", "", verification.LEGEND, "", *table, ""]
     misses = [
         record
         for record in report.items
