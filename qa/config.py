@@ -145,6 +145,13 @@ class Settings(BaseSettings):
     llm_max_tokens: int = Field(300, ge=16, le=8192, description="Longest LLM answer, in tokens.")
     llm_temperature: float = Field(0.0, ge=0, le=2, description="LLM sampling temperature.")
     llm_timeout: float = Field(120, gt=0, description="Seconds to wait for the LLM endpoint.")
+    verify_with_llm: bool = Field(
+        False,
+        description=(
+            "With an LLM configured: ask it yes/no whether the quote supports a sentence the "
+            "deterministic checks cannot decide (one more request per such sentence)."
+        ),
+    )
 
     host: str = Field("127.0.0.1", description="Address the app listens on.")
     port: int = Field(7860, ge=1, le=65535, description="Port the app listens on.")

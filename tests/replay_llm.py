@@ -12,7 +12,10 @@ It reads the prompt it is sent, like a model does: the question selects the reco
 sentence is cited `[n: quote]` with the n of the context item holding its source, so the data
 never hard-codes n; a sentence whose source is not in the context is not written. A condense
 request (a follow-up and its history) gets the record's standalone question, or the follow-up
-unchanged. A question that is not in the set is declined as a careful model would.
+unchanged. A verify request (QA_VERIFY_WITH_LLM: does this quote support this sentence?) is
+answered as a strong model would judge it: yes for a sentence the set labels true and whose quote
+is its own (or holds its source), no for a wrong one or an unknown one. A question that is not in
+the set is declined as a careful model would.
 
 Run: python tests/replay_llm.py --port 8011 [--data FILE]
 """
@@ -36,6 +39,7 @@ MODELS = [f"replay-{mode}{suffix}" for mode in MODES for suffix in ("", "-plain"
 
 _CONTEXT_ITEM = re.compile(r"^\[(\d{1,3})\][^\n]*\n```data\n(.*?)\n```", re.DOTALL | re.MULTILINE)
 _FENCE = re.compile(r"```.*?```", re.DOTALL)
+_JUDGED = re.compile(r"```quote\n(.*?)\n```.*?```sentence\n(.*?)\n```", re.DOTALL)
 _FOLLOW_UP = re.compile(r"(?:Follow-up|追问)\s*[:：]\s*(.+)")
 _PUNCT = re.compile(r"[\s\"'“”‘’「」『』《》（）()，,。.、：:；;！!？?\-—]+")
 _END = re.compile(r"([。！？.!?]+[”’」』\"']*)$")
@@ -144,10 +148,32 @@ def _split_end(text: str) -> tuple[str, str]:
     return (text[: match.start()], match.group(1)) if match else (text, "")
 
 
+def judge(quote: str, sentence: str, records: list[dict], chinese: bool) -> str:
+    """Yes when the sentence is one the set labels true and the quote is from its source."""
+    body = loose(_split_end(sentence.strip())[0])
+    quote_s = loose(quote)
+    supported = False
+    for record in records:
+        for data in record["sentences"]:
+            candidate = Sentence.from_json(data)
+            if loose(_split_end(candidate.text)[0]) != body:
+                continue
+            texts = [loose(t) for t in (*candidate.sources, *(q for q in candidate.quotes if q))]
+            near = any(quote_s and (quote_s in t or t in quote_s) for t in texts)
+            supported = supported or (candidate.truth and near)
+    if chinese:
+        return "是" if supported else "否"
+    return "Yes." if supported else "No."
+
+
 def reply(messages: list[dict], model: str, records: list[dict]) -> str:
     mode = model.removeprefix("replay-").removesuffix("-plain")
     plain = model.endswith("-plain")
     prompt = "\n".join(str(m.get("content", "")) for m in messages if m.get("role") == "user")
+    judged = _JUDGED.search(prompt)
+    if judged:
+        chinese = bool(re.search(r"[\u4e00-\u9fff]", _FENCE.sub(" ", prompt)))
+        return judge(judged.group(1), judged.group(2), records, chinese)
     items = context_items(prompt)
     if items:
         outside = _CONTEXT_ITEM.sub(" ", prompt)

@@ -4,11 +4,14 @@ Backends are one-method contracts (`stream(messages) -> Iterator[str]`): `OpenAI
 langchain-openai (DeepSeek, Qwen, Ollama, vLLM, llama.cpp's server) and `LocalGGUFChat` through
 llama-cpp-python in-process (the `llm` extra). The answerer packs retrieved chunks into the
 prompt up to a token budget (tiktoken) and streams the reply as a draft (qa/query/answerer.py).
-What it does not do: retrieval, verification, or any decision to refuse (the pipeline does those).
+`LLMSecondOpinion` asks the same endpoint whether a quote supports a sentence (QA_VERIFY_WITH_LLM),
+for verify.py's undecided sentences. What it does not do: retrieval, verification, or any decision
+to refuse (the pipeline does those).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Protocol
@@ -202,3 +205,36 @@ def _keeps_terms(question: str, rewritten: str) -> bool:
         return True
     haystack = normalize(rewritten)
     return sum(term in haystack for term in terms) / len(terms) >= 0.5
+
+
+_YES = re.compile(r"^\W*(?:yes|是|支持|对)(?![a-z])", re.IGNORECASE)
+_NO = re.compile(r"^\W*(?:no|否|不)(?![a-z])", re.IGNORECASE)
+
+
+class LLMSecondOpinion:
+    """The chat model's yes/no on whether a quote supports a sentence (the verify.* prompt).
+
+    verify.py asks only about sentences its deterministic checks cannot decide; a reply that is
+    neither yes nor no, or a failing endpoint, is no opinion (None), and the sentence stays removed.
+    """
+
+    def __init__(self, chat: ChatBackend, prompts: Path = PROMPTS_DIR) -> None:
+        self.chat = chat
+        self.prompts = prompts
+
+    def __call__(self, sentence: str, quote: str) -> bool | None:
+        def fenced(text: str) -> str:
+            return text.replace("```", "'''")  # the data cannot close its fence
+
+        prompt = render(
+            f"verify.{language_of(sentence)}", self.prompts, sentence=fenced(sentence), quote=fenced(quote)
+        )
+        try:
+            reply = "".join(self.chat.stream([{"role": "user", "content": prompt}])).strip()
+        except BackendError:
+            return None
+        if _YES.match(reply):
+            return True
+        if _NO.match(reply):
+            return False
+        return None

@@ -102,7 +102,7 @@ RETIRED_GRACE_S = 30.0  # seconds a replaced index generation stays open for rea
 
 class Pipeline:
     def __init__(self, settings: Settings) -> None:
-        from qa.query.llm import LLMAnswerer, LLMCondenser, make_chat
+        from qa.query.llm import LLMAnswerer, LLMCondenser, LLMSecondOpinion, make_chat
 
         self.settings = settings
         self.embeddings = CachedEmbeddings(make_embeddings(settings))
@@ -110,7 +110,14 @@ class Pipeline:
         self.verifier = Verifier(embed=self.embeddings.embed_texts)
         self.extractive = ExtractiveAnswerer(embed=self.embeddings.embed_texts, verifier=self.verifier)
         self.chat = make_chat(settings)
-        self.facts = FactVerifier(embed=self.embeddings.embed_texts, translate=self._translate)
+        second = (
+            LLMSecondOpinion(self.chat, settings.prompts_dir)
+            if self.chat is not None and settings.verify_with_llm
+            else None
+        )
+        self.facts = FactVerifier(
+            embed=self.embeddings.embed_texts, translate=self._translate, second_opinion=second
+        )
         self.answerer: Answerer = self.extractive
         self.condense: Condenser = condense_extractive
         if self.chat is not None:

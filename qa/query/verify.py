@@ -108,7 +108,7 @@ _CAPS = re.compile(r"\b[A-Z][\w'\-]*(?:\s+(?:(?:of|and|for|on|the|der|von|de)\s+
 
 @dataclass(frozen=True)
 class Thresholds:
-    """Fitted by bench/llm_verify.py --fit on the tune split; see docs/llm_verify.md."""
+    """Fitted on the tune split of tests/fixtures/llm_replay.jsonl; see docs/llm_verify.md."""
 
     quote_fuzz: float = 0.85
     zh_similarity: float = 0.80
