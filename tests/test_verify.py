@@ -46,6 +46,13 @@ TRUE = [
     ("China will no longer build new coal-fired power projects abroad.", "不再新建境外煤电项目"),
     ("Nearly 160 institutions have become partners of the coalition.", "已有来自43个国家的近160家机构"),
     ("The framework sets out a vision for 2050.", "历史性地描绘了2050年“人与自然和谐共生”的愿景"),
+    (
+        "The article names climate change, biodiversity loss and environmental pollution as the three "
+        "major challenges facing the global environment.",  # an item the term map does not know
+        "气候变化、生物多样性丧失和环境污染三大挑战",
+    ),
+    ("The second phase then adopted the framework.", "第二阶段会议通过了兼具雄心又务实平衡的“框架”"),
+    ("文章说“一带一路”沿线国家多为发展中国家或转型经济体。", "沿线国家多为发展中国家或转型经济体"),
 ]
 
 WRONG = [
@@ -84,6 +91,18 @@ WRONG = [
         "与法国总统马克龙共同发布",
     ),
     ("entity_swap", "这篇文章的DOI是1673-288X(2023)03-0076-05。", "1673-288X(2023)03-0076-05"),
+    ("entity_swap", "文章说“一带一路”沿线国家多为发达国家或转型经济体。", "沿线国家多为发展中国家或转型经济"),
+    (
+        "entity_swap",
+        "The article names climate change, biodiversity loss and desertification as the three major "
+        "challenges facing the global environment.",
+        "气候变化、生物多样性丧失和环境污染三大挑战",
+    ),
+    (
+        "phase_or_event_swap",
+        "According to the article, the Kunming Declaration (《昆明宣言》) was adopted at the second phase.",
+        "全力推动第一阶段会议通过了《昆明宣言》",
+    ),
     ("entity_swap", "文章提到中国成立了全球环境基金中国办公室。", "成立全球适应中心中国办公室"),
     ("entity_swap", "與汞有關的是《關於持久性有機污染物的斯德哥爾摩公約》。", "《关于汞的水俣公约》"),
     ("unsupported_addition", "该修正案主要针对氢氟碳化物的削减，中国于2021年正式接受。", "基加利修正案"),
@@ -182,17 +201,26 @@ def _ask(settings: Settings, question: str, judged: list[str]) -> Answer:
 def test_undecided_sentences_are_settled_by_the_models_yes_or_no_only_when_asked(
     replay: str, article_settings: Settings
 ):
-    question = "“一带一路”沿线国家多为哪类国家？"  # direct-17: its wrong reply passes every fact check
+    question = "“一带一路”沿线国家多为哪类国家？"  # direct-17, answered without quotes
     where = {"vectorstore_dir": article_settings.vectorstore_dir}
     judged: list[str] = []
     off = _ask(_replayed(replay, "replay-true", **where), question, judged)
-    assert off.fallback and not judged  # without QA_VERIFY_WITH_LLM an undecided sentence is removed
+    assert off.fallback and "does not say this" in off.unverified[0].reason  # undecided: removed
     on = _ask(_replayed(replay, "replay-true", verify_with_llm=True, **where), question, judged)
-    assert not on.fallback and "发展中国家" in on.answer and judged
+    assert not on.fallback and "发展中国家" in on.answer and len(judged) == 2
     judged.clear()
     wrong = _ask(_replayed(replay, "replay-wrong", verify_with_llm=True, **where), question, judged)
-    assert "发达国家" not in wrong.answer and wrong.fallback
-    reasons = {u.sentence: u.reason for u in wrong.unverified}
-    assert "second opinion" in reasons[judged[0]]
-    # the negated sentence fails a fact check, so the model is never asked about it
-    assert not any("并不" in sentence for sentence in judged) and any("并不" in s for s in reasons)
+    assert wrong.fallback and len(wrong.unverified) >= 2
+    assert judged == []  # each wrong sentence fails a fact check: the model is never asked
+
+
+def test_a_sentence_the_model_does_not_confirm_stays_removed_and_says_so(pipeline, replay: str):
+    judge = LLMSecondOpinion(OpenAIChat(_replayed(replay, "replay-true")))
+    strict = Thresholds(zh_similarity=0.999, en_similarity=0.999)  # every sentence is undecided
+    facts = FactVerifier(pipeline.embeddings.embed_texts, pipeline._translate, strict, second_opinion=judge)
+    quote = "沿线国家多为发展中国家或转型经济"
+    chunk = chunk_holding(pipeline, quote)
+    true = "文章说“一带一路”沿线国家多为发展中国家或转型经济体。"
+    assert facts.check(true, [Cite(1, quote)], {1: chunk}).supported
+    unknown = facts.check("沿线国家大多是发展中经济体。", [Cite(1, quote)], {1: chunk})  # the replay says no
+    assert not unknown.supported and "second opinion" in unknown.reason
