@@ -231,7 +231,13 @@ def test_chat_page_streams_a_chinese_answer_with_citation_cards(browser, server:
     target = cards.first.locator("a.qa-goto").get_attribute("href")[1:]
     paragraph = page.locator(f'[id="{target}"]')
     paragraph.wait_for(state="visible", timeout=5000)
-    assert cards.first.locator("mark.qa-quote").inner_text() in paragraph.inner_text()
+    quote = cards.first.locator("mark.qa-quote").first.inner_text()
+    assert quote in paragraph.inner_text()
+    # ... with the card's quote marked in the paragraph itself, as text, and only there
+    marked = paragraph.locator("mark.qa-quote")
+    marked.first.wait_for(state="visible", timeout=5000)
+    assert marked.first.inner_text() == quote
+    assert page.locator(".qa-article mark.qa-quote").count() == marked.count()
     assert page.locator("#qa-doc-picker").is_visible()
     assert page.locator("#qa-admin, #qa-upload").count() == 0  # no admin token: no upload panel
     page.screenshot(path=str(ARTIFACTS / "article-tab.png"))

@@ -114,7 +114,9 @@ MARKER = re.compile(r"\[(\d+)\]")
 
 # Clicking [n] opens and shows its card. "View in document" switches to the document tab; if the
 # cited document is not the one shown, a hidden button asks the server for it (its click event
-# reads window.qaGotoTarget); then the paragraph is scrolled to and flashed once it is there.
+# reads window.qaGotoTarget); then the paragraph is scrolled to and flashed once it is there, and
+# the card's quoted spans (its <mark>s, the chunk's own text) are marked in it too. The marks are
+# made from text nodes (splitText), never from HTML, so no document text is ever parsed as markup.
 HEAD = """
 <script>
 (function () {
@@ -122,16 +124,42 @@ HEAD = """
     el.classList.remove("qa-flash"); void el.offsetWidth; el.classList.add("qa-flash");
     el.scrollIntoView({ behavior: "smooth", block: "center" });
   }
-  function whenShown(id, tries) {
+  function unmark() {
+    var marks = document.querySelectorAll(".qa-article mark.qa-quote");
+    for (var i = 0; i < marks.length; i++) {
+      var parent = marks[i].parentNode;
+      parent.replaceChild(document.createTextNode(marks[i].textContent), marks[i]);
+      parent.normalize();
+    }
+  }
+  function markQuote(el, quote) {
+    if (!quote) return;
+    var nodes = [];
+    for (var n = el.firstChild; n; n = n.nextSibling) if (n.nodeType === 3) nodes.push(n);
+    for (var i = 0; i < nodes.length; i++) {
+      var at = nodes[i].data.indexOf(quote);
+      if (at < 0) continue;
+      var middle = nodes[i].splitText(at);
+      middle.splitText(quote.length);
+      var mark = document.createElement("mark");
+      mark.className = "qa-quote";
+      mark.textContent = middle.data;
+      el.replaceChild(mark, middle);
+      return;
+    }
+  }
+  function whenShown(id, quotes, tries) {
     var el = document.getElementById(id);
     if (el && el.offsetParent !== null) {
       var old = document.querySelectorAll(".qa-cited");
       for (var i = 0; i < old.length; i++) old[i].classList.remove("qa-cited");
       el.classList.add("qa-cited");
+      unmark();
+      for (var q = 0; q < quotes.length; q++) markQuote(el, quotes[q]);
       flash(el);
       return;
     }
-    if (tries > 0) setTimeout(function () { whenShown(id, tries - 1); }, 100);
+    if (tries > 0) setTimeout(function () { whenShown(id, quotes, tries - 1); }, 100);
   }
   document.addEventListener("click", function (event) {
     var target = event.target;
@@ -147,6 +175,10 @@ HEAD = """
     if (go) {
       event.preventDefault(); event.stopPropagation();
       var want = go.getAttribute("href").slice(1);
+      var card = go.closest(".qa-card");
+      var marked = card ? card.querySelectorAll(".qa-para mark.qa-quote") : [];
+      var quotes = [];
+      for (var m = 0; m < marked.length; m++) quotes.push(marked[m].textContent);
       var tabs = document.querySelectorAll("button[role=tab]");
       for (var i = 0; i < tabs.length; i++) {
         if (/文档|Documents/.test(tabs[i].textContent)) tabs[i].click();
@@ -156,7 +188,7 @@ HEAD = """
         var button = document.getElementById("qa-goto-button");
         if (button) button.click();
       }
-      setTimeout(function () { whenShown(want, 100); }, 150);
+      setTimeout(function () { whenShown(want, quotes, 100); }, 150);
       return;
     }
     var toc = target.closest("a.qa-toc");
