@@ -14,8 +14,10 @@ sentence that best matches the claim):
   3. content words new to the chunk (a swapped organisation, place or thing) fail the sentence;
      framing and connectives never do;
   4. English claims are compared through the English->Chinese term map (names, numbers, titles,
-     negation) and, for meaning, an embedding of claim against quote with a threshold fitted on
-     the tune split of tests/fixtures/llm_replay.jsonl.
+     negation, phases and years, each item of a list) and, for meaning, an embedding of claim
+     against quote with thresholds fitted on the tune split of tests/fixtures/llm_replay.jsonl;
+  5. a sentence the checks cannot decide (meaning too far from the quote) is removed, or with
+     QA_VERIFY_WITH_LLM put to the model as a yes/no question (the `second_opinion` hook).
 What it does not do: parse markers (markers.py) or verify extractive answers (citations.Verifier).
 """
 
