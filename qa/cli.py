@@ -140,12 +140,15 @@ def _ingest(settings: Settings, args: argparse.Namespace) -> int:
     elif report.up_to_date:
         print(f"Index is up to date: {report.documents} document(s), {report.total_chunks} chunks.")
     else:
-        ratio = report.seconds / report.embed_seconds if report.embed_seconds else float("nan")
+        cost = (
+            f"{report.seconds / report.embed_seconds:.2f}x the bare embedding time"
+            if report.embed_seconds
+            else "nothing new to embed"
+        )
         print(
             f"Ingested {report.documents_changed} of {report.documents} document(s): "
             f"+{report.chunks_added} / -{report.chunks_removed} chunks, {report.total_chunks} in all "
-            f"(mean {report.mean_chunk_chars:.0f} chars) in {report.seconds:.1f} s "
-            f"({ratio:.2f}x the bare embedding time)."
+            f"(mean {report.mean_chunk_chars:.0f} chars) in {report.seconds:.1f} s ({cost})."
         )
     if report.skipped:
         print(f"error: {len(report.skipped)} file(s) could not be read; see above.", file=sys.stderr)

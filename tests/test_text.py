@@ -22,7 +22,11 @@ from qa.text.terms import english_words, key_terms, tokenize
 
 
 def test_normalize_folds_width_script_and_case():
-    assert normalize("ＡＰＴ 軟體") == "apt 软体"
+    # traditional text takes Taiwan's phrases to the mainland's: 軟體 is 软件, not 软体
+    assert normalize("ＡＰＴ 軟體") == "apt 软件"
+    assert normalize("工作站最少需要多少記憶體？備份伺服器") == "工作站最少需要多少内存?备份服务器"
+    # simplified text keeps its words (read as Taiwan's, 文件 would become 文档)
+    assert normalize("配置文件和程序") == "配置文件和程序"
     assert compact("apt  get\n安裝") == "aptget安装"
     assert t2s("簡體") == "简体"
 

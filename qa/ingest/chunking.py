@@ -26,7 +26,7 @@ from qa.text.numerals import DIGITS as _NUMERAL
 from qa.text.sentences import split_sentences
 from qa.text.tokens import ENCODING_NAME, count_tokens
 
-CHUNKING_VERSION = 9  # 9: heading chunks keep their level (outlines); 8: "6.2.5. " ends no sentence
+CHUNKING_VERSION = 10  # 10: traditional text normalised with Taiwan phrases; 9: heading levels
 # The kind of a chunk made of a lead-in and a run of fragments: a list if it has an item, else a
 # table if it has a row, else code.
 FRAGMENT_KINDS = {"item": "list", "row": "table", "code": "code"}

@@ -12,15 +12,19 @@ from functools import cache
 
 
 @cache
-def _converter():  # noqa: ANN202 - OpenCC has no type hints
+def _converter(config: str):  # noqa: ANN202 - OpenCC has no type hints
     import opencc
 
-    return opencc.OpenCC("t2s")
+    return opencc.OpenCC(config)
 
 
 def t2s(text: str) -> str:
-    """Traditional Chinese characters to simplified (OpenCC's t2s table); other text unchanged."""
-    return _converter().convert(text)
+    """Traditional Chinese to simplified; other text unchanged. Text written in traditional
+    characters is converted with Taiwan's phrases too (OpenCC's tw2sp: 記憶體 -> 内存, 伺服器 ->
+    服务器, 軟體 -> 软件), so a question or a document in Taiwan's wording meets one in mainland
+    wording. Simplified text is left as it is: tw2sp would read its 文件 as Taiwan's (文档)."""
+    simplified = _converter("t2s").convert(text)
+    return simplified if simplified == text else _converter("tw2sp").convert(text)
 
 
 def normalize(text: str) -> str:
