@@ -82,7 +82,9 @@ def two_manuals(tmp_path_factory: pytest.TempPathFactory) -> Settings:
         # facts about the documents, or about one part, are not outlines
         ("这篇文章是谁写的？", ""),
         ("这篇文章发表在哪本期刊上？", ""),
-        ("文章第三部分主要讨论什么内容？", ""),
+        ("Summarize the section about honey.", "overview"),
+        ("总结一下第三部分。", "overview"),  # a part: answered from headings only if one is named
+        ("“系统升级”是第几节？", ""),  # which number, not which parts
         ("rsyslog 对消息可以采取哪些行为？", ""),
         ("How is honey stored?", ""),
     ],
@@ -143,3 +145,24 @@ def test_a_collection_without_headings_answers_an_overview_question_as_any_other
     ingest(settings, [folder], progress=False)
     answer = Pipeline(settings).ask("这份文档讲了哪些内容？")
     assert all(c.chunk.kind != "heading" for c in answer.citations)
+
+
+def test_overview_of_a_named_part_lists_its_sections_with_key_sentences(two_manuals: Settings) -> None:
+    answer = Pipeline(two_manuals).ask("Summarize the section about honey.")
+    lines = [line.split(" [")[0] for line in answer.answer.splitlines()]
+    assert lines == [
+        "Honey",
+        "Extracting",
+        "The frames are spun in an extractor to remove the honey.",
+        "Storing",
+        "Honey keeps for years in sealed glass jars.",
+    ]
+
+
+def test_a_part_no_heading_names_is_answered_as_any_question(two_manuals: Settings) -> None:
+    question = "总结一下第三部分讲的浇水安排。"
+    assert outline_kind(question) == "overview"
+    pipeline = Pipeline(two_manuals)
+    answer = pipeline.ask(question)
+    assert "2.1. 浇水 [1]" not in answer.answer  # no outline: ordinary retrieval and answer
+    assert [r.chunk.kind for r in pipeline.retrieve(question).results].count("heading") < 5

@@ -13,7 +13,7 @@ What it does not do: decide that a question is answerable otherwise, or rank chu
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 from qa.index.store import ChunkStore, chunks_from_records
@@ -43,10 +43,12 @@ _ASKS_WHAT = re.compile(
 )
 # A question for the parts of a named section: "…下面有哪些小节", "…包括哪几部分", "what sections…".
 _SECTIONS = re.compile(
-    r"(哪些|哪几|几)(个)?(小节|子节|节|部分|章节|章)|(小节|子节|章节)(有|是)?(哪些|什么)"
+    r"(哪些|哪几|(?<!第)几)(个)?(小节|子节|节|部分|章节|章)|(小节|子节|章节)(有|是)?(哪些|什么)"
     r"|\b(what|which) (sub)?(sections|parts|chapters)\b|\b(sub)?sections (of|under|in)\b",
     re.IGNORECASE,
 )
+# A part of a document, named in an overview question ("summarize chapter 3", "总结一下第三章").
+_PART = re.compile(r"章节|小节|章|节|部分|\b(sections?|chapters?|parts?)\b", re.IGNORECASE)
 _SECTION_NUMBER = re.compile(r"(?<![\d.])\d+(?:\.\d+)*(?![\d])")
 _HEADING_NUMBER = re.compile(r"^\s*(\d+(?:\.\d+)*)\.?(?=\s|[^\d.])")
 _QUOTED = re.compile(r"[“\"「『《]([^”\"」』》]{2,})[”\"」』》]")
@@ -57,14 +59,23 @@ KEY_SENTENCE_CHARS = 200  # a longer first sentence is cut at no point: it is sk
 
 def outline_kind(question: str) -> str:
     """"sections" for a question about a section's parts, "overview" for one about what the
-    documents say as a whole, "" for every other question."""
+    documents (or a part of them) say as a whole, "" for every other question."""
     if _SECTIONS.search(question):
         return "sections"
     text = normalize(question)
     if not (_OVERVIEW.search(text) and _ASKS_WHAT.search(text)):
         return ""
     rest = _ASKING.sub(" ", _ABOUT_ITSELF.sub(" ", _OVERVIEW.sub(" ", text)))
-    return "overview" if not key_terms(rest) else ""
+    return "overview" if not key_terms(rest) or _PART.search(rest) else ""
+
+
+def subject_terms(question: str) -> list[str]:
+    """What the question names, once the words of an outline question are gone: "Summarize the
+    section about syslog" -> ["syslog"], "这些文档主要讲了哪些内容" -> []."""
+    text = normalize(_QUOTED.sub(" ", question))
+    for words in (_SECTIONS, _OVERVIEW, _ABOUT_ITSELF, _ASKING, _PART):
+        text = words.sub(" ", text)
+    return [term for term in key_terms(text) if not _SECTION_NUMBER.fullmatch(term)]
 
 
 def heading_depth(chunk: Chunk) -> int:
@@ -82,12 +93,27 @@ class Outline:
 
     store: ChunkStore
     documents: tuple[str, ...] = ()
+    translate: Callable[[str], list[str]] = lambda word: []  # an English word's Chinese terms
 
     def results(self, kind: str, question: str) -> list[RetrievalResult]:
-        """The chunks an outline answer quotes, in answer order; empty when the documents have
-        no headings to answer from (the question is then answered as any other)."""
-        # a sections question that names no heading ("文章包括哪几个部分") asks for the top ones
-        chunks = (self._sections(question) if kind == "sections" else []) or self._overview()
+        """The chunks an outline answer quotes, in answer order. Empty, so that the question is
+        answered as any other, when the documents have no headings, or when the question names a
+        part that no heading matches or that has no sections below it."""
+        by_document = self._headings()
+        named = self._named(question, by_document)
+        if named:
+            headings, i = named
+            children = _children(headings, i)
+            if not children:
+                chunks: list[Chunk] = []
+            elif kind == "sections":
+                chunks = children[:MAX_LINES]
+            else:  # an overview of one part: its heading, then each section with its first sentence
+                chunks = [headings[i], *self._with_key_sentences(children[:MAX_LINES])]
+        elif subject_terms(question):
+            chunks = []  # names something, but no heading: not a question about the outline
+        else:  # "文章包括哪几个部分", "这些文档讲了什么": the top sections of every document
+            chunks = self._overview(by_document)
         return [RetrievalResult(rank, chunk, 1.0) for rank, chunk in enumerate(chunks, start=1)]
 
     def _headings(self) -> dict[str, list[Chunk]]:
@@ -100,34 +126,43 @@ class Outline:
             by_document.setdefault(chunk.doc_id, []).append(chunk)
         return by_document
 
-    def _sections(self, question: str) -> list[Chunk]:
-        """The headings one level below the heading the question names."""
-        best: tuple[float, list[Chunk]] = (0.0, [])
-        for headings in self._headings().values():
+    def _named(self, question: str, by_document: dict[str, list[Chunk]]) -> tuple[list[Chunk], int] | None:
+        """The heading the question names (its document's headings and its index there): by
+        section number or quoted title, or holding at least half of the question's subject."""
+        terms = [[term, *self.translate(term)] for term in subject_terms(question)]
+        best: tuple[float, tuple[list[Chunk], int] | None] = (NAMED, None)
+        for headings in by_document.values():
             for i, heading in enumerate(headings):
-                children = _children(headings, i)
-                score = _names(question, heading)
-                if children and score > best[0]:
-                    best = (score, children)
-        return best[1][:MAX_LINES]
+                score = _names(question, terms, heading)
+                if score >= best[0] and (best[1] is None or score > best[0] or _children(headings, i)):
+                    best = (score, (headings, i))
+        return best[1]
 
-    def _overview(self) -> list[Chunk]:
+    def _overview(self, by_document: dict[str, list[Chunk]]) -> list[Chunk]:
         """Per document, its top sections (a document with one top heading: that heading when
         the collection has several documents, its own sections when it is the only one), each
         followed by the chunk holding its first sentence."""
-        by_document = self._headings()
         out: list[Chunk] = []
-        for doc_id, headings in list(by_document.items())[:MAX_DOCUMENTS]:
+        for headings in list(by_document.values())[:MAX_DOCUMENTS]:
             top = min(heading_depth(h) for h in headings)
             tops = [h for h in headings if heading_depth(h) == top]
             if len(tops) == 1 and len(by_document) == 1:
                 tops = _children(headings, headings.index(tops[0])) or tops
-            body = [c for c in self.store.document_chunks(doc_id) if c.kind not in ("heading", "metadata")]
-            for heading in tops[: MAX_LINES if len(by_document) == 1 else 1]:
-                out.append(heading)
-                lead = _first_after(body, heading)
-                if lead is not None:
-                    out.append(lead)
+            out += self._with_key_sentences(tops[: MAX_LINES if len(by_document) == 1 else 1])
+        return out
+
+    def _with_key_sentences(self, headings: Sequence[Chunk]) -> list[Chunk]:
+        """Each heading followed by the chunk holding the first sentence under it."""
+        bodies: dict[str, list[Chunk]] = {}
+        out: list[Chunk] = []
+        for heading in headings:
+            if heading.doc_id not in bodies:
+                chunks = self.store.document_chunks(heading.doc_id)
+                bodies[heading.doc_id] = [c for c in chunks if c.kind not in ("heading", "metadata")]
+            out.append(heading)
+            lead = _first_after(bodies[heading.doc_id], heading)
+            if lead is not None:
+                out.append(lead)
         return out
 
 
@@ -145,19 +180,21 @@ def _children(headings: Sequence[Chunk], i: int) -> list[Chunk]:
     return [h for h in below if heading_depth(h) == level]
 
 
-def _names(question: str, heading: Chunk) -> float:
+NAMED = 0.5  # the share of the question's subject a heading must hold to be the one it names
+
+
+def _names(question: str, terms: Sequence[Sequence[str]], heading: Chunk) -> float:
     """How surely the question names this heading: its section number (3), a quoted title it
-    contains (2), or the share of the question's key terms in it (below 1)."""
+    contains (2), or the share of the subject's terms (each with its translations) in it."""
     text = normalize(heading.text).replace(" ", "")
     number = _HEADING_NUMBER.match(heading.text)
-    asked_numbers = set(_SECTION_NUMBER.findall(question))
-    if number and number.group(1) in asked_numbers:
+    if number and number.group(1) in _SECTION_NUMBER.findall(question):
         return 3.0
     for quoted in _QUOTED.findall(question):
         if normalize(quoted).replace(" ", "") in text:
             return 2.0
-    terms = key_terms(question)
-    return sum(term.replace(" ", "") in text for term in terms) / len(terms) if terms else 0.0
+    found = [any(variant.replace(" ", "") in text for variant in term) for term in terms]
+    return sum(found) / len(found) if found else 0.0
 
 
 def _first_after(body: Sequence[Chunk], heading: Chunk) -> Chunk | None:

@@ -196,7 +196,7 @@ class Pipeline:
         scope = self.check_scope(documents)
         started = time.perf_counter()
         kind = outline_kind(question) if mode == "hybrid" else ""
-        results = Outline(self.store, scope).results(kind, question)[: k or self.settings.top_k] if kind else []
+        results = Outline(self.store, scope, self._translate).results(kind, question)[: k or self.settings.top_k] if kind else []
         if not results:
             retriever = Retriever(self.store, self.embeddings, mode, documents=scope)
             results = retriever.retrieve(question, k or self.settings.top_k)
@@ -225,7 +225,7 @@ class Pipeline:
         clean, injected = strip_injection(question)
         standalone = self.condense(clean, list(history or ())) if history and clean else clean
         kind = outline_kind(standalone) if standalone else ""
-        outline = Outline(self.store, scope).results(kind, standalone) if kind else []
+        outline = Outline(self.store, scope, self._translate).results(kind, standalone) if kind else []
         retriever = Retriever(self.store, self.embeddings, documents=scope)
         results = outline or retriever.retrieve(standalone or question, self.settings.top_k)
         answerable = bool(key_terms(standalone)) and retriever.is_answerable(standalone, results)
