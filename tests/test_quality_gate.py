@@ -17,7 +17,7 @@ from qa.config import PROJECT_ROOT
 
 DEV_SET = PROJECT_ROOT / "eval" / "sets" / "article_dev.jsonl"
 GATES = {
-    "hit@1": 0.91,
+    "hit@1": 0.93,
     "hit@5": 0.98,
     "mrr@5": 0.94,
     "citation_precision": 0.94,
@@ -41,10 +41,11 @@ def test_dev_set_meets_the_quality_gates(article_settings, tmp_path, monkeypatch
 
 
 CORPORA = PROJECT_ROOT / "eval" / "corpora"
-# Held-out parts, extractive mode, bundled embedder; measured 2026-12-06 (issue 11's note).
+# Held-out parts, extractive mode, bundled embedder; measured 2026-12-06 (issue 11's notes):
+# handbook 0.667 / 0.944 / 0.639 / 0.507, edu 0.730 / 0.946 / 0.619 / 0.601.
 HELDOUT_GATES = {
-    "handbook": {"hit@1": 0.6, "hit@5": 0.85, "citation_precision": 0.58, "keyword_recall": 0.42},
-    "edu": {"hit@1": 0.55, "hit@5": 0.8, "citation_precision": 0.56, "keyword_recall": 0.45},
+    "handbook": {"hit@1": 0.64, "hit@5": 0.9, "citation_precision": 0.6, "keyword_recall": 0.47},
+    "edu": {"hit@1": 0.7, "hit@5": 0.9, "citation_precision": 0.58, "keyword_recall": 0.56},
 }
 
 
