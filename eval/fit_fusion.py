@@ -26,7 +26,11 @@ from qa.query.outline import outline_kind
 from qa.query.pipeline import Pipeline
 
 SETS = PROJECT_ROOT / "eval" / "sets"
-CORPORA = {"article": None, "handbook": PROJECT_ROOT / "eval/corpora/handbook", "edu": PROJECT_ROOT / "eval/corpora/edu"}
+CORPORA = {
+    "article": None,
+    "handbook": PROJECT_ROOT / "eval/corpora/handbook",
+    "edu": PROJECT_ROOT / "eval/corpora/edu",
+}
 GRID = list(itertools.product([0.2, 0.3, 0.4, 0.5, 0.6], [0.5, 0.6, 0.7], [0.2, 0.3, 0.4]))
 
 

@@ -18,6 +18,7 @@ from qa.query.retrieval import (
     Retriever,
     rarest_name,
     spread,
+    unknown_name,
 )
 from qa.records import Chunk
 from qa.text.facts import asked_facts
@@ -200,6 +201,27 @@ def test_a_question_naming_several_things_needs_its_rarest_name_in_the_chunk(pip
         is None
     )
     assert pipeline.ask(question).refused
+
+
+def test_a_chinese_question_about_a_name_the_collection_never_uses_is_refused(pipeline):
+    """COP15 is the article's; TLS and COP16 are not, and no chunk answers a question about them."""
+    keywords = pipeline.store.keywords
+    assert unknown_name("COP15 期间中国发挥了哪两方面的能力？", keywords) is None
+    assert unknown_name("如何用 TLS 加密绿色联盟的数据？", keywords) == "TLS"
+    assert pipeline.ask("COP16 期间中国发挥了哪两方面的能力？").refused
+    assert not pipeline.ask("COP15 期间中国发挥了哪两方面的能力？").refused
+    # lower-case words and commands are not names; English names may stand translated
+    assert unknown_name("在 zzzz 里回答 yes 吗？", keywords) is None
+    assert unknown_name("Which French president issued a joint initiative with China?", keywords) is None
+
+
+def test_a_name_inside_an_identifier_is_known(pipeline):
+    """The tokenizer keeps "$UDPServerRun" whole: UDP is still a word the collection uses."""
+    from types import SimpleNamespace
+
+    index = SimpleNamespace(vocab={"udpserverrun": 0})
+    assert unknown_name("rsyslog 怎样接收 UDP 消息？", index) is None
+    assert unknown_name("rsyslog 怎样接收 TCP 消息？", index) == "TCP"
 
 
 def test_chunks_removed_since_the_keyword_index_named_them_are_left_out(pipeline):

@@ -58,7 +58,7 @@ KEY_SENTENCE_CHARS = 200  # a longer first sentence is cut at no point: it is sk
 
 
 def outline_kind(question: str) -> str:
-    """"sections" for a question about a section's parts, "overview" for one about what the
+    """ "sections" for a question about a section's parts, "overview" for one about what the
     documents (or a part of them) say as a whole, "" for every other question."""
     if _SECTIONS.search(question):
         return "sections"
@@ -211,7 +211,9 @@ class OutlineAnswerer:
 
     mode = "extractive"
 
-    def draft(self, question: str, results: Sequence[RetrievalResult], language: str) -> Iterator[str | Draft]:
+    def draft(
+        self, question: str, results: Sequence[RetrievalResult], language: str
+    ) -> Iterator[str | Draft]:
         quotes: dict[int, str] = {}
         lines: list[str] = []
         for n, result in enumerate(results, start=1):
@@ -220,7 +222,9 @@ class OutlineAnswerer:
                 quote = chunk.text.strip()
                 lines.append(f"{quote} [{n}]")
             else:
-                sentences = [s.strip() for s in split_sentences(chunk.text) if s.strip()] or [chunk.text.strip()]
+                sentences = [s.strip() for s in split_sentences(chunk.text) if s.strip()] or [
+                    chunk.text.strip()
+                ]
                 quote = sentences[0]
                 if len(quote) > KEY_SENTENCE_CHARS:
                     continue

@@ -196,7 +196,8 @@ class Pipeline:
         scope = self.check_scope(documents)
         started = time.perf_counter()
         kind = outline_kind(question) if mode == "hybrid" else ""
-        results = Outline(self.store, scope, self._translate).results(kind, question)[: k or self.settings.top_k] if kind else []
+        outline = Outline(self.store, scope, self._translate)
+        results = outline.results(kind, question)[: k or self.settings.top_k] if kind else []
         if not results:
             retriever = Retriever(self.store, self.embeddings, mode, documents=scope)
             results = retriever.retrieve(question, k or self.settings.top_k)

@@ -87,11 +87,12 @@ class Retriever:
         ordered = spread(shortlist, chunks)[:k]
         facts = asked_facts(question)
         name = rarest_name(question, hits, self.keywords)
+        stranger = unknown_name(question, self.keywords)
         results = []
         for rank, candidate in enumerate(ordered, start=1):
             chunk = chunks[candidate.chunk_id]
             held = fact_share(facts, question, hits, chunk) if facts else 1.0
-            if name and not name.occurs_in(normalize(chunk.search_text)):
+            if (name and not name.occurs_in(normalize(chunk.search_text))) or stranger:
                 held = 0.0  # about something else, however well it matches the rest
             score = support(candidate.dense, candidate.coverage, candidate.unknown, held)
             results.append(RetrievalResult(rank, chunk, score))
@@ -300,6 +301,26 @@ def rarest_name(question: str, hits: KeywordHits, index: KeywordIndex) -> Concep
     idfs = {i: [index.idf(term) for term, _ in hits.concepts[i].terms if term in index.vocab] for i in named}
     rarity = {i: min(values) for i, values in idfs.items() if values}
     return hits.concepts[max(rarity, key=rarity.__getitem__)] if rarity else None
+
+
+# A name as people write one: an acronym or a capitalised or alphanumeric word ("TLS", "Samba",
+# "COP28"), not a lower-case command or word ("apt-get", "yes"), which tokenizers split or drop.
+_NAME_LIKE = re.compile(r"(?<![\w-])(?=[A-Za-z0-9]*[A-Z])[A-Za-z][A-Za-z0-9]+(?![\w-])")
+
+
+def unknown_name(question: str, index: KeywordIndex) -> str | None:
+    """A name in a Chinese question that the collection never uses, if any: the question is
+    about a thing its documents do not mention ("用 TLS 加密转发日志" of a collection without TLS),
+    so no chunk answers it, however well the rest matches. Not for English questions: their
+    names may stand translated in Chinese documents ("French" as 法国)."""
+    if not is_chinese(question):
+        return None
+    for word in _NAME_LIKE.findall(question):
+        name = normalize(word)
+        # known inside an identifier too: UDP in "$UDPServerRun", which the tokenizer keeps whole
+        if name not in index.vocab and not any(name in term for term in index.vocab):
+            return word
+    return None
 
 
 def fact_share(facts: Sequence[str], question: str, hits: KeywordHits, chunk: Chunk) -> float:

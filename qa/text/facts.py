@@ -67,7 +67,9 @@ def answers_kind(question: str, sentence: str) -> bool:
 
 
 # Where a manual's answer lives: a path, a URL or a file name is the place "在哪里" asks for.
-_LOCATION = re.compile(r"(?<![\w/])(?:~|\.{1,2})?/[\w.@~-]+/?|\bhttps?://|\bwww\.|\b[a-z]:\\\\", re.IGNORECASE)
+_LOCATION = re.compile(
+    r"(?<![\w/])(?:~|\.{1,2})?/[\w.@~-]+/?|\bhttps?://|\bwww\.|\b[a-z]:\\\\", re.IGNORECASE
+)
 
 
 def _holds(kind: str, sentence: str, question: str) -> bool:
