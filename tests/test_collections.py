@@ -163,3 +163,15 @@ def test_the_embedding_cache_returns_the_same_vectors(tmp_path):
     other = CacheBackedEmbeddings(embeddings, store, namespace="another-model")
     other.embed_documents(texts)
     assert other.hits == 0
+
+
+def test_answers_and_refusals_speak_of_documents_in_a_collection_of_several(folder, fresh_settings):
+    """Even when every retrieved chunk comes from one document, a collection of several is not
+    "the article": an English answer names the document it quotes, a refusal speaks of documents."""
+    ingest(fresh_settings, [folder], progress=False)
+    pipeline = Pipeline(fresh_settings)
+    assert pipeline.several_documents()
+    answer = pipeline.ask("Why does sourdough bread rise?")
+    assert answer.answer.startswith("“Notes on Bread Baking” says:"), answer.answer
+    refused = pipeline.ask("如何用 WireGuard 配置 VPN？")
+    assert refused.refused and refused.answer.startswith("文档中没有提到这一点")

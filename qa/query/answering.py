@@ -70,10 +70,16 @@ def _paragraph_label(result: RetrievalResult, language: str, titled: bool) -> st
 
 
 def refusal(
-    question: str, results: Sequence[RetrievalResult], language: str | None = None, related: int = 3
+    question: str,
+    results: Sequence[RetrievalResult],
+    language: str | None = None,
+    related: int = 3,
+    several: bool | None = None,
 ) -> Answer:
     """Says the documents do not answer, names the nearest paragraphs by document, section and
-    number, and states no fact."""
+    number, and states no fact. `several`: whether the collection holds more than one document
+    (then it speaks of documents and names each, even when the nearest are all from one);
+    unknown, the nearest paragraphs decide."""
     language = language or language_of(question)
     nearest: list[RetrievalResult] = []
     for result in results:
@@ -81,6 +87,8 @@ def refusal(
             nearest.append(result)
     nearest = nearest[:related]
     documents = len({result.chunk.doc_id for result in results})
+    if several is not None:
+        documents = 2 if several else 1
     text = REFUSAL[language, min(documents, 2) or 1]
     if nearest:
         separator = "；" if language == "zh" else "; "
@@ -177,10 +185,16 @@ class ExtractiveAnswerer:
     mode = "extractive"
 
     def __init__(
-        self, embed: Callable[[list[str]], list[list[float]]] | None = None, verifier: Verifier | None = None
+        self,
+        embed: Callable[[list[str]], list[list[float]]] | None = None,
+        verifier: Verifier | None = None,
+        several_documents: Callable[[], bool] | None = None,
     ) -> None:
+        """`several_documents`: whether the collection holds more than one document, asked per
+        answer (uploads change it); then an English answer names the document it quotes."""
         self.embed = embed
         self.verifier = verifier or Verifier(embed=embed)
+        self.several_documents = several_documents
 
     def draft(
         self, question: str, results: Sequence[RetrievalResult], language: str
@@ -355,7 +369,11 @@ class ExtractiveAnswerer:
         self, chosen: Sequence[Candidate], language: str, results: Sequence[RetrievalResult] = ()
     ) -> str:
         lines = []
-        several = len({result.chunk.doc_id for result in results}) > 1
+        several = (
+            self.several_documents()
+            if self.several_documents is not None
+            else len({result.chunk.doc_id for result in results}) > 1
+        )
         for i, candidate in enumerate(chosen):
             if language == "zh":
                 lines.append(f"{candidate.sentence} [{candidate.n}]")

@@ -108,7 +108,11 @@ class Pipeline:
         self.embeddings = CachedEmbeddings(make_embeddings(settings))
         self.identity = embedder_identity(settings)
         self.verifier = Verifier(embed=self.embeddings.embed_texts)
-        self.extractive = ExtractiveAnswerer(embed=self.embeddings.embed_texts, verifier=self.verifier)
+        self.extractive = ExtractiveAnswerer(
+            embed=self.embeddings.embed_texts,
+            verifier=self.verifier,
+            several_documents=self.several_documents,
+        )
         self.chat = make_chat(settings)
         second = (
             LLMSecondOpinion(self.chat, settings.prompts_dir)
@@ -130,6 +134,7 @@ class Pipeline:
         # each holds a Chroma client with its threads and file handles.
         self._retired: list[tuple[float, ChunkStore]] = []
         self.retired_grace_s = RETIRED_GRACE_S
+        self._documents_counted: tuple[object, bool] | None = None
 
     def _translate(self, word: str) -> list[str]:
         """The collection's Chinese terms for an English word (the keyword index's term map)."""
@@ -149,6 +154,18 @@ class Pipeline:
                 self._store, self._version = fresh, version
             self._close_retired()
             return self._store
+
+    def several_documents(self) -> bool:
+        """Whether the collection holds more than one document, counted once per keyword index
+        (chunk ids start with their document's id), so answers and refusals name documents."""
+        keywords = self.store.keywords if self.store.has_keywords() else None
+        if keywords is None:
+            return False
+        counted = self._documents_counted
+        if counted is None or counted[0] is not keywords:
+            documents = {chunk_id.rsplit(":", 1)[0] for chunk_id in keywords.chunk_ids}
+            counted = self._documents_counted = (keywords, len(documents) > 1)
+        return counted[1]
 
     def _close_retired(self) -> None:
         """Close the stores retired longer ago than RETIRED_GRACE_S. An answer reads the store
@@ -235,7 +252,7 @@ class Pipeline:
         elif answerable and results:
             answer = yield from self._verified(self.answerer, standalone, results, language)
         else:
-            answer = refusal(question, results, language)
+            answer = refusal(question, results, language, several=self.several_documents())
             yield answer.answer
         yield replace(
             answer,
@@ -271,7 +288,7 @@ class Pipeline:
             citations = citations_for_markers(stream.cited, results, quotes)
             return Answer(question, stream.shown, False, answerer.mode, citations, tuple(results), **about)
         if not stream.removed or says_not_answered(draft.raw or ""):
-            answer = refusal(question, results, language)
+            answer = refusal(question, results, language, several=self.several_documents())
             yield answer.answer
             return replace(answer, mode=answerer.mode, **about)
         if quoted:
