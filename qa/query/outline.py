@@ -25,9 +25,9 @@ from qa.text.terms import key_terms
 
 # The words of an overview question: once they, the question words and the collection's own
 # names for itself are gone, nothing is left ("这些文档主要讲了哪些内容" -> "").
+_SUMMARY = r"内容|主题|概述|概要|概括|总结|大意|要点|\b(?:summari[sz]e|summary|overview|outline)\b"
 _OVERVIEW = re.compile(
-    r"讲(了|的|述)?|介绍|涉及|包括|包含|谈(了|的)?|主要|内容|主题|概述|概要|概括|总结|大意|要点"
-    r"|\b(summari[sz]e|summary|overview|outline|about|cover|covers|main|topics?|contents?)\b",
+    rf"讲(了|的|述)?|介绍|涉及|包括|包含|谈(了|的)?|主要|{_SUMMARY}|\b(about|cover|covers|main|topics?|contents?)\b",
     re.IGNORECASE,
 )
 _ABOUT_ITSELF = re.compile(
@@ -37,10 +37,7 @@ _ABOUT_ITSELF = re.compile(
 )
 _ASKING = re.compile(r"哪些|什么|哪几|几个|\b(what|which|give|me|an?|of|is|are|do|does)\b", re.IGNORECASE)
 # An overview asks what: "谁写的" or "哪一年" about the document is a fact, not its outline.
-_ASKS_WHAT = re.compile(
-    r"什么|哪些|哪几|内容|主题|概述|概要|概括|总结|大意|要点|\b(summari[sz]e|summary|overview|outline|what)\b",
-    re.IGNORECASE,
-)
+_ASKS_WHAT = re.compile(rf"什么|哪些|哪几|{_SUMMARY}|\bwhat\b", re.IGNORECASE)
 # A question for the parts of a named section: "…下面有哪些小节", "…包括哪几部分", "what sections…".
 _SECTIONS = re.compile(
     r"(哪些|哪几|(?<!第)几)(个)?(小节|子节|节|部分|章节|章)|(小节|子节|章节)(有|是)?(哪些|什么)"
@@ -52,7 +49,7 @@ _PART = re.compile(r"章节|小节|章|节|部分|\b(sections?|chapters?|parts?)
 _SECTION_NUMBER = re.compile(r"(?<![\d.])\d+(?:\.\d+)*(?![\d])")
 _HEADING_NUMBER = re.compile(r"^\s*(\d+(?:\.\d+)*)\.?(?=\s|[^\d.])")
 _QUOTED = re.compile(r"[“\"「『《]([^”\"」』》]{2,})[”\"」』》]")
-MAX_DOCUMENTS = 10  # an overview of a larger collection names the first ten and says how many more
+MAX_DOCUMENTS = 10  # an overview of a larger collection lists its first ten documents
 MAX_LINES = 12  # sections listed under one heading or document
 KEY_SENTENCE_CHARS = 200  # a longer first sentence is cut at no point: it is skipped instead
 
