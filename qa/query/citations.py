@@ -184,9 +184,8 @@ class Verifier:
 
 
 def evidence(chunk: Chunk) -> str:
-    """What a claim citing the chunk is checked against: its text, and a metadata field's label
-    too ("作者…：周国梅" says who the author is; the value alone does not)."""
-    return chunk.search_text if chunk.kind == "metadata" else chunk.text
+    """What a claim citing the chunk is checked against (`Chunk.evidence`)."""
+    return chunk.evidence
 
 
 # English glossing Chinese in brackets, "Kunming Declaration (《昆明宣言》)" or "周国梅 (Zhou Guomei)".

@@ -21,7 +21,8 @@ from langchain_core.embeddings import Embeddings
 
 from qa.config import Settings
 from qa.errors import InputError
-from qa.index.embeddings import embedder_identity, make_embeddings
+from qa.index.embeddings import embed_queries, embedder_identity, make_embeddings
+from qa.index.sentence_vectors import SentenceVectors
 from qa.index.store import ChunkStore, index_version, open_for_query
 from qa.query.answerer import Answerer, Draft
 from qa.query.answering import (
@@ -57,10 +58,12 @@ class Retrieval:
 
 
 class CachedEmbeddings(Embeddings):
-    """Remembers query vectors, so the answerer and verifier reuse what retrieval computed."""
+    """Remembers query vectors, so the answerer and verifier reuse what retrieval computed, and
+    takes the chunks' sentence vectors from those ingest stored (`stored`) instead of embedding them."""
 
-    def __init__(self, inner: Embeddings, size: int = 4096) -> None:
+    def __init__(self, inner: Embeddings, size: int = 4096, stored: SentenceVectors | None = None) -> None:
         self.inner = inner
+        self.stored = stored
         self._cache: OrderedDict[str, list[float]] = OrderedDict()
         self._size = size
         self._lock = threading.Lock()
@@ -68,20 +71,32 @@ class CachedEmbeddings(Embeddings):
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
         return self.inner.embed_documents(texts)
 
+    def embed_queries(self, texts: list[str]) -> list[list[float]]:
+        return embed_queries(self.inner, texts)
+
     def embed_query(self, text: str) -> list[float]:
         with self._lock:
             if text in self._cache:
                 self._cache.move_to_end(text)
                 return self._cache[text]
         vector = self.inner.embed_query(text)
+        self._remember(text, vector)
+        return vector
+
+    def _remember(self, text: str, vector: list[float]) -> None:
         with self._lock:
             self._cache[text] = vector
             while len(self._cache) > self._size:
                 self._cache.popitem(last=False)
-        return vector
 
     def embed_texts(self, texts: list[str]) -> list[list[float]]:
         """Symmetric sentence vectors (E5 'query:' on both sides) for similarity checks."""
+        if self.stored is not None:
+            with self._lock:
+                unseen = [text for text in dict.fromkeys(texts) if text not in self._cache]
+            for text, vector in zip(unseen, self.stored.get(unseen), strict=True):
+                if vector is not None:
+                    self._remember(text, vector)
         return [self.embed_query(text) for text in texts]
 
 
@@ -105,8 +120,9 @@ class Pipeline:
         from qa.query.llm import LLMAnswerer, LLMCondenser, LLMSecondOpinion, make_chat
 
         self.settings = settings
-        self.embeddings = CachedEmbeddings(make_embeddings(settings))
         self.identity = embedder_identity(settings)
+        self.sentences = SentenceVectors(settings.vectorstore_dir, self.identity)
+        self.embeddings = CachedEmbeddings(make_embeddings(settings), stored=self.sentences)
         self.verifier = Verifier(embed=self.embeddings.embed_texts)
         self.extractive = ExtractiveAnswerer(
             embed=self.embeddings.embed_texts,
