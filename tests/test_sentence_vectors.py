@@ -68,5 +68,7 @@ def test_stored_sentence_vectors_change_no_answer(pipeline: Pipeline, article_se
 def test_an_index_without_stored_sentences_still_answers(tmp_path, pipeline: Pipeline):
     """No cache file (an index from before, a host that did not ingest): nothing to read, no file made."""
     stored = SentenceVectors(tmp_path, pipeline.identity)
-    assert stored.get(["习近平主席2019年与法国总统马克龙共同发布《中法生物多样性保护和气候变化北京倡议》"]) == [None]
+    assert stored.get(
+        ["习近平主席2019年与法国总统马克龙共同发布《中法生物多样性保护和气候变化北京倡议》。"]
+    ) == [None]
     assert list(tmp_path.iterdir()) == []

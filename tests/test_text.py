@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import pytest
 
 from qa.text.facts import answers_kind, asked_facts
@@ -97,3 +101,31 @@ def test_what_kind_of_fact_a_question_asks_for():
 def test_a_section_numbers_full_stop_ends_no_sentence():
     assert split_sentences("6.2.5. 软件包优先级管理") == ["6.2.5. 软件包优先级管理"]
     assert split_sentences("Use version 2. Then restart.") == ["Use version 2.", " Then restart."]
+
+
+JIEBA_STATE = """
+import hashlib, sys
+import jieba
+if sys.argv[1] == "parse":  # jieba's own way: its initialize, and the tag table parsed on import
+    jieba.dt.tmp_dir = sys.argv[2]
+    jieba.initialize()
+else:
+    from qa.text.terms import quiet_jieba
+    quiet_jieba()
+import jieba.posseg
+state = (sorted(jieba.dt.FREQ.items()), jieba.dt.total, sorted(jieba.posseg.dt.word_tag_tab.items()))
+print(hashlib.sha256(repr(state).encode()).hexdigest())
+"""
+
+
+def test_jieba_loads_from_its_cached_copies_what_it_parses(tmp_path):
+    """The dictionary and tag table read from the per-user cache (fast) are those jieba builds."""
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path)}
+
+    def state(how: str) -> str:
+        command = [sys.executable, "-c", JIEBA_STATE, how, str(tmp_path / "qa-chat")]
+        return subprocess.run(command, env=env, check=True, capture_output=True, text=True).stdout
+
+    first = state("cached")  # builds jieba.cache and the tag table's copy
+    assert sorted(p.name.split("-")[0] for p in (tmp_path / "qa-chat").iterdir()) == ["jieba", "jieba.cache"]
+    assert state("cached") == first == state("parse")

@@ -7,12 +7,18 @@ What it does not do: score anything (index/keywords.py and query/ do that).
 from __future__ import annotations
 
 import gzip
+import io
 import logging
+import marshal
 import os
 import re
+import sys
+import tempfile
+import threading
 from collections.abc import Iterator
 from functools import cache, lru_cache
 from importlib.resources import files
+from pathlib import Path
 
 from qa.text.markers import strip_markers
 from qa.text.normalize import normalize
@@ -31,23 +37,90 @@ ORDINAL = re.compile(rf"第([{DIGITS}\d]{{1,3}})(部分|章|节|项|点|条|方�
 _UNIT = {"章": "部分", "节": "部分", "点": "项", "条": "项", "方面": "项"}
 
 
-@cache
-def quiet_jieba() -> None:
-    """Load jieba's dictionary once, without its "Building prefix dict" lines. Its parsed copy
-    (jieba.cache, which makes later loads fast) goes to the per-user cache folder when that is
-    writable, else to jieba's default, the temp folder."""
-    import jieba
-    from platformdirs import user_cache_path
+_JIEBA = threading.Lock()
+_jieba_ready = False
 
-    jieba.setLogLevel(logging.WARNING)
-    folder = user_cache_path("qa-chat")
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        if os.access(folder, os.W_OK):
-            jieba.dt.tmp_dir = str(folder)
-    except OSError:
-        pass
+
+def quiet_jieba() -> None:
+    """Load jieba's dictionary and part-of-speech table once, without its "Building prefix
+    dict" lines. Their parsed copies (jieba.cache, which makes later loads fast, and the tag
+    table's) go to the per-user cache folder when that is writable, else to the temp folder."""
+    global _jieba_ready
+    if _jieba_ready:
+        return
+    with _JIEBA:
+        if _jieba_ready:
+            return
+        import jieba
+        from platformdirs import user_cache_path
+
+        jieba.setLogLevel(logging.WARNING)
+        folder = user_cache_path("qa-chat")
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            if os.access(folder, os.W_OK):
+                jieba.dt.tmp_dir = str(folder)
+        except OSError:
+            pass
+        folder = Path(jieba.dt.tmp_dir or tempfile.gettempdir())
+        _initialize(folder)
+        _load_posseg(folder)
+        _jieba_ready = True
+
+
+def _initialize(folder: Path) -> None:
+    """jieba.initialize, but its cache read whole and then unmarshalled: jieba unmarshals from the
+    open file, item by item, which takes twice as long. Anything unusual (no cache yet, a custom
+    dictionary, an unreadable copy) takes jieba's own path, which writes the cache."""
+    import jieba
+
+    cache_file = folder / "jieba.cache"
+    if jieba.dt.dictionary is None and jieba.dt.cache_file is None and cache_file.is_file():
+        with jieba.dt.lock:
+            if jieba.dt.initialized:
+                return
+            try:
+                jieba.dt.FREQ, jieba.dt.total = marshal.loads(cache_file.read_bytes())
+                jieba.dt.initialized = True
+            except (OSError, EOFError, ValueError, TypeError):
+                pass
     jieba.initialize()
+
+
+def _load_posseg(folder: Path) -> None:
+    """Import jieba.posseg with its word -> tag table read from a marshal copy instead of parsed
+    from the 350,000-line dictionary, which its import does (about half a second, much of a cold
+    question). The copy is named by jieba's version and the dictionary file's size and time, and
+    written on the first load; a custom dictionary, or any problem, takes jieba's own path."""
+    import jieba
+
+    if "jieba.posseg" in sys.modules or jieba.dt.dictionary is not None:
+        import jieba.posseg
+
+        return
+    source = Path(jieba.__file__).parent / "dict.txt"
+    stat = source.stat()
+    copy = folder / f"jieba-tags-{jieba.__version__}-{stat.st_size}-{stat.st_mtime_ns}.marshal"
+    try:
+        table = marshal.loads(copy.read_bytes())
+    except (OSError, EOFError, ValueError, TypeError):
+        table = None
+    if not isinstance(table, dict):
+        import jieba.posseg
+
+        try:
+            partial = copy.with_suffix(f".{os.getpid()}.tmp")
+            partial.write_bytes(marshal.dumps(jieba.posseg.dt.word_tag_tab))
+            partial.replace(copy)
+        except OSError:
+            pass
+        return
+    jieba.dt.get_dict_file = lambda: io.BytesIO()  # an empty table to parse, for one import
+    try:
+        import jieba.posseg
+    finally:
+        del jieba.dt.get_dict_file
+    jieba.posseg.dt.word_tag_tab = table
 
 
 def tokenize(text: str, stop: frozenset[str] | set[str] = frozenset()) -> list[str]:
@@ -95,9 +168,9 @@ def key_terms(text: str) -> list[str]:
 @cache
 def word_tags() -> dict[str, str]:
     """jieba's part-of-speech tag of each dictionary word."""
+    quiet_jieba()
     import jieba.posseg
 
-    quiet_jieba()
     return jieba.posseg.dt.word_tag_tab
 
 
