@@ -8,6 +8,7 @@ Chroma, but the article's vectors come from the cache instead of being embedded 
 
 from __future__ import annotations
 
+import os
 import shutil
 import sys
 from collections.abc import Iterator
@@ -19,6 +20,12 @@ from qa.config import PROJECT_ROOT, Settings, load_settings
 from qa.index.embedding_cache import CACHE_FILE
 from qa.ingest.sync import ingest
 from qa.query.pipeline import Pipeline
+
+# One embedder thread, in this process and the `qa` processes the tests start (they inherit it):
+# the bundled engine gives the same vectors, bit for bit, for any thread count, and with its two
+# OpenMP threads on a busy machine every embedding waits for both to be scheduled (a query took
+# 560 ms against 48 ms with one thread, with the two cores shared by other work).
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 ARTICLE = PROJECT_ROOT / "data" / "article.md"
 CHROMIUM = "/usr/bin/chromium"
