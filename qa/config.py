@@ -129,6 +129,23 @@ class Settings(BaseSettings):
         20_000_000, ge=1, description="Most characters of text one file may yield once extracted."
     )
     max_question_chars: int = Field(2000, ge=1, description="Longest question accepted, in characters.")
+    long_question_chars: int = Field(
+        300,
+        ge=1,
+        description=(
+            "A question (once a follow-up is made standalone) longer than this, in characters, is a "
+            "long one: retrieving for it costs time in proportion to its length."
+        ),
+    )
+    long_question_slots: int = Field(
+        1,
+        ge=1,
+        le=256,
+        description=(
+            "Long questions worked on at the same time; another is refused at once with 503 and "
+            "Retry-After, so long questions never fill the answer slots short ones need."
+        ),
+    )
 
     llm_base_url: str = Field(
         "",

@@ -13,6 +13,7 @@ QAError
  │    ├── IndexMismatchError   the index was built with another embedder or chunking
  │    └── WriterBusyError      another ingest is writing to the index
  ├── BackendError         an embedder or LLM endpoint failed or is unreachable
+ ├── BusyError            no room for the work now (answer slots, long questions): 503, Retry-After
  └── TimeLimitError       an answer or the Chroma server ran past its time limit
 
 Edges (CLI, HTTP API, UI) turn these into one line or a JSON body; nothing else is caught.
@@ -69,6 +70,14 @@ class IndexMismatchError(StoreError):
 
 class BackendError(QAError):
     pass
+
+
+class BusyError(QAError):
+    """The work could not start now for want of room; a retry after `retry_after_s` may succeed."""
+
+    def __init__(self, message: str, retry_after_s: int = 1) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
 
 
 class TimeLimitError(QAError):

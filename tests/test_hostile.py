@@ -255,6 +255,45 @@ def test_an_answer_past_its_time_limit_is_stopped_with_one_sentence(
         assert httpx.post(f"{live.url}/api/ask", json=QUESTION, timeout=BOUND_S).status_code == 200
 
 
+def test_eight_long_questions_at_once_leave_room_for_a_normal_one(
+    pipeline: Pipeline, article_settings: Settings
+) -> None:
+    """Eight 1,900-character questions once held every answer slot for ~20 s; now one is worked
+    on (QA_LONG_QUESTION_SLOTS) and the rest are refused at once, so a normal question is
+    answered in a fraction of the time a long one takes."""
+    long_question = {"question": ARTICLE.read_text(encoding="utf-8")[2000:3900]}
+    answered: list[tuple[httpx.Response, float]] = []
+
+    with serve_with(pipeline, article_settings, queue_wait_s=60) as live:
+
+        def ask_long(route: str) -> None:
+            started = time.monotonic()
+            response = httpx.post(f"{live.url}{route}", json=long_question, timeout=BOUND_S)
+            answered.append((response, time.monotonic() - started))
+
+        askers = [
+            threading.Thread(target=ask_long, args=("/api/ask" if n % 2 else "/api/ask/stream",))
+            for n in range(8)
+        ]
+        for asker in askers:
+            asker.start()
+        time.sleep(1)  # the long questions are in
+        started = time.monotonic()
+        normal = httpx.post(f"{live.url}/api/ask", json=QUESTION, timeout=BOUND_S)
+        took = time.monotonic() - started
+        for asker in askers:
+            asker.join()
+    assert normal.status_code == 200, normal.text
+    worked = [seconds for response, seconds in answered if response.status_code == 200]
+    refused = [response for response, _ in answered if response.status_code == 503]
+    assert len(worked) + len(refused) == 8
+    assert worked and refused
+    assert took < 30 and took * 2 < min(worked), (took, worked)
+    for response in refused:
+        assert "QA_LONG_QUESTION_SLOTS" in response.json()["error"]
+        assert int(response.headers["retry-after"]) >= 1
+
+
 # --- one door ---------------------------------------------------------------------------------
 
 API_TOKEN = "api-secret-for-tests"

@@ -33,6 +33,7 @@ from qa.query.answering import (
     strip_injection,
 )
 from qa.query.citations import VerifiedStream, Verifier, citations_for_markers
+from qa.query.cost import LongQuestions
 from qa.query.outline import Outline, OutlineAnswerer, outline_kind
 from qa.query.retrieval import Retriever
 from qa.query.verify import FactVerifier, QuotedStream
@@ -151,6 +152,7 @@ class Pipeline:
         self._retired: list[tuple[float, ChunkStore]] = []
         self.retired_grace_s = RETIRED_GRACE_S
         self._documents_counted: tuple[object, bool] | None = None
+        self.long_questions = LongQuestions(settings)
 
     def _translate(self, word: str) -> list[str]:
         """The collection's Chinese terms for an English word (the keyword index's term map)."""
@@ -228,12 +230,13 @@ class Pipeline:
         question = self.check_question(question)
         scope = self.check_scope(documents)
         started = time.perf_counter()
-        kind = outline_kind(question) if mode == "hybrid" else ""
-        outline = Outline(self.store, scope, self._translate)
-        results = outline.results(kind, question)[: k or self.settings.top_k] if kind else []
-        if not results:
-            retriever = Retriever(self.store, self.embeddings, mode, documents=scope)
-            results = retriever.retrieve(question, k or self.settings.top_k)
+        with self.long_questions.admit(question):
+            kind = outline_kind(question) if mode == "hybrid" else ""
+            outline = Outline(self.store, scope, self._translate)
+            results = outline.results(kind, question)[: k or self.settings.top_k] if kind else []
+            if not results:
+                retriever = Retriever(self.store, self.embeddings, mode, documents=scope)
+                results = retriever.retrieve(question, k or self.settings.top_k)
         return Retrieval(question, tuple(results), (time.perf_counter() - started) * 1000)
 
     def ask(self, question: str, history: Sequence[dict] = (), documents: Sequence[str] = ()) -> Answer:
@@ -258,18 +261,19 @@ class Pipeline:
         language = language_of(question)
         clean, injected = strip_injection(question)
         standalone = self.condense(clean, list(history or ())) if history and clean else clean
-        kind = outline_kind(standalone) if standalone else ""
-        outline = Outline(self.store, scope, self._translate).results(kind, standalone) if kind else []
-        retriever = Retriever(self.store, self.embeddings, documents=scope)
-        results = outline or retriever.retrieve(standalone or question, self.settings.top_k)
-        answerable = bool(key_terms(standalone)) and retriever.is_answerable(standalone, results)
-        if outline:
-            answer = yield from self._verified(OutlineAnswerer(), standalone, outline, language)
-        elif answerable and results:
-            answer = yield from self._verified(self.answerer, standalone, results, language)
-        else:
-            answer = refusal(question, results, language, several=self.several_documents())
-            yield answer.answer
+        with self.long_questions.admit(standalone or question):  # until the answer is done or dropped
+            kind = outline_kind(standalone) if standalone else ""
+            outline = Outline(self.store, scope, self._translate).results(kind, standalone) if kind else []
+            retriever = Retriever(self.store, self.embeddings, documents=scope)
+            results = outline or retriever.retrieve(standalone or question, self.settings.top_k)
+            answerable = bool(key_terms(standalone)) and retriever.is_answerable(standalone, results)
+            if outline:
+                answer = yield from self._verified(OutlineAnswerer(), standalone, outline, language)
+            elif answerable and results:
+                answer = yield from self._verified(self.answerer, standalone, results, language)
+            else:
+                answer = refusal(question, results, language, several=self.several_documents())
+                yield answer.answer
         yield replace(
             answer,
             question=question,

@@ -35,6 +35,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from qa.config import Settings
 from qa.errors import (
     AccessError,
+    BusyError,
     InputError,
     QAError,
     StoreError,
@@ -43,7 +44,6 @@ from qa.query.pipeline import Pipeline
 from qa.records import Answer
 from qa.web.concurrency import (
     ClientGone,
-    Overloaded,
     result_in_thread,
     unless_gone,
 )
@@ -341,10 +341,6 @@ def build_api(
     async def api_error(request: Request, exc: ApiError) -> JSONResponse:
         return JSONResponse({"error": str(exc)}, status_code=exc.status, headers=exc.headers)
 
-    @app.exception_handler(Overloaded)
-    async def overloaded(request: Request, exc: Overloaded) -> JSONResponse:
-        return _error_response(exc)
-
     @app.exception_handler(ClientGone)
     async def gone(request: Request, exc: ClientGone) -> JSONResponse:
         return _error_response(exc)
@@ -503,7 +499,7 @@ def build_api(
 def _error_response(exc: BaseException) -> JSONResponse:
     """The JSON error for a refusal raised while answering, before any byte was sent."""
     headers: dict[str, str] = {}
-    if isinstance(exc, Overloaded):
+    if isinstance(exc, BusyError):
         status, headers = 503, {"Retry-After": str(exc.retry_after_s)}
     elif isinstance(exc, ClientGone):
         status = 499  # nobody reads it: the client has gone

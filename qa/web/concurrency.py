@@ -22,15 +22,11 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from qa.errors import TimeLimitError
+from qa.errors import BusyError, TimeLimitError
 
 
-class Overloaded(Exception):
+class Overloaded(BusyError):
     """No slot came free in time: a 503 with Retry-After."""
-
-    def __init__(self, message: str, retry_after_s: int) -> None:
-        super().__init__(message)
-        self.retry_after_s = retry_after_s
 
 
 class AnswerSlots:

@@ -16,7 +16,7 @@ from starlette.types import Message, Receive, Scope, Send
 
 from qa.errors import QAError
 from qa.records import Answer
-from qa.web.concurrency import AnswerSlots, ClientGone, Overloaded, pieces_in_thread, unless_gone
+from qa.web.concurrency import AnswerSlots, ClientGone, pieces_in_thread, unless_gone
 
 
 class EventShape(Protocol):
@@ -84,7 +84,7 @@ class AnswerEvents(Response):
             if not started:
                 await self.door.error_response(exc)(scope, _nothing, send)
                 return
-            known = isinstance(exc, (QAError, Overloaded))
+            known = isinstance(exc, QAError)
             said = str(exc) if known else "Something went wrong while answering."
             with contextlib.suppress(Exception):  # the connection itself may be what failed
                 await send(_body(self.door.error_event(said), more=True))

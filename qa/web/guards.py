@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from qa.config import Settings
 from qa.errors import (
     AccessError,
+    BusyError,
     ChangesDisabledError,
     InputError,
     NameTakenError,
@@ -37,6 +38,7 @@ STATUSES: tuple[tuple[type[QAError], int], ...] = (
     (InputError, 400),
     (WriterBusyError, 409),
     (StoreError, 503),
+    (BusyError, 503),
     (TimeLimitError, 504),
 )
 TOKEN_REQUIRED = "A valid bearer token is required (Authorization: Bearer ...)."

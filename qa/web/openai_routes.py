@@ -23,12 +23,12 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from qa.config import Settings
-from qa.errors import InputError, QAError
+from qa.errors import BusyError, InputError, QAError
 from qa.query.answering import language_of
 from qa.query.pipeline import Pipeline
 from qa.records import Answer
 from qa.text.tokens import count_tokens
-from qa.web.concurrency import AnswerSlots, ClientGone, Overloaded, result_in_thread, unless_gone
+from qa.web.concurrency import AnswerSlots, ClientGone, result_in_thread, unless_gone
 from qa.web.events import AnswerEvents
 from qa.web.guards import ApiError, status_of
 from qa.web.streaming import answer_stream
@@ -314,7 +314,7 @@ def _as_openai_error(exc: BaseException) -> JSONResponse:
     """The API's refusals (token, rate, bad question, missing index, busy, too slow) in OpenAI's shape."""
     if isinstance(exc, OpenAIError | ApiError):
         return error_response(exc.status, str(exc), exc.headers)
-    if isinstance(exc, Overloaded):
+    if isinstance(exc, BusyError):
         return error_response(503, str(exc), {"Retry-After": str(exc.retry_after_s)})
     if isinstance(exc, ClientGone):
         return error_response(499, str(exc))
