@@ -294,6 +294,48 @@ def test_eight_long_questions_at_once_leave_room_for_a_normal_one(
         assert int(response.headers["retry-after"]) >= 1
 
 
+def test_fifty_streams_at_once_each_finish_or_get_503_while_health_answers(
+    pipeline: Pipeline, article_settings: Settings
+) -> None:
+    """Fifty concurrent /api/ask/stream requests once left most hanging for 100 s and stopped
+    /api/health; now each is answered or refused within the queue wait, and health answers."""
+    queue_wait_s = 2
+    outcomes: list[tuple[int | str, httpx.Response | None, float]] = []
+    with serve_with(pipeline, article_settings, queue_wait_s=queue_wait_s, rate_limit_per_minute=0) as live:
+        gate = threading.Barrier(50)
+
+        def stream() -> None:
+            gate.wait()
+            started = time.monotonic()
+            try:
+                response = httpx.post(f"{live.url}/api/ask/stream", json=QUESTION, timeout=60)
+                outcomes.append((response.status_code, response, time.monotonic() - started))
+            except httpx.HTTPError as exc:
+                outcomes.append((type(exc).__name__, None, time.monotonic() - started))
+
+        streams = [threading.Thread(target=stream) for _ in range(50)]
+        for thread in streams:
+            thread.start()
+        health_during = []
+        while any(thread.is_alive() for thread in streams):
+            health_during.append(httpx.get(f"{live.url}/api/health", timeout=30).status_code)
+            time.sleep(0.2)
+        for thread in streams:
+            thread.join()
+        after = httpx.post(f"{live.url}/api/ask", json=QUESTION, timeout=BOUND_S)
+    statuses = sorted(str(status) for status, _, _ in outcomes)
+    assert set(statuses) <= {"200", "503"} and len(statuses) == 50, statuses
+    for status, response, seconds in outcomes:
+        if status == 200:
+            assert response.text.rstrip().endswith("}") and '"type": "done"' in response.text
+        else:
+            assert response.headers["retry-after"] == str(queue_wait_s)
+            assert "slots are busy" in response.json()["error"]
+            assert seconds < queue_wait_s + 15
+    assert health_during and set(health_during) == {200}
+    assert after.status_code == 200
+
+
 # --- one door ---------------------------------------------------------------------------------
 
 API_TOKEN = "api-secret-for-tests"
