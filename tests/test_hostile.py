@@ -13,6 +13,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import docx
@@ -20,6 +21,7 @@ import httpx
 import pytest
 from live_server import LiveServer
 from render import render_pdf
+from servers import chroma
 
 from qa.config import Settings
 from qa.errors import InputError
@@ -491,6 +493,72 @@ def test_a_chroma_server_that_accepts_and_never_answers_is_one_sentence(tmp_path
         )
     assert_one_sentence(result, "did not answer within 2 s")
     assert time.monotonic() - started < BOUND_S
+
+
+class HangingProxy:
+    """A proxy in front of a real Chroma server that, once `hang` is set, still answers the
+    heartbeat and the tenant's own calls but never answers a request about a collection."""
+
+    def __init__(self, chroma_port: int) -> None:
+        self.hang = False
+        released = self.released = threading.Event()
+        proxy = self
+
+        class Forward(BaseHTTPRequestHandler):
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def forward(self) -> None:
+                body = self.rfile.read(int(self.headers.get("content-length") or 0))
+                if proxy.hang and "/collections" in self.path:
+                    released.wait()
+                    return
+                skip = {"host", "content-length", "connection", "transfer-encoding", "content-encoding"}
+                answer = httpx.request(
+                    self.command,
+                    f"http://127.0.0.1:{chroma_port}{self.path}",
+                    content=body,
+                    headers={k: v for k, v in self.headers.items() if k.lower() not in skip},
+                    timeout=BOUND_S,
+                )
+                self.send_response(answer.status_code)
+                for name, value in answer.headers.items():
+                    if name.lower() not in skip:
+                        self.send_header(name, value)
+                self.send_header("content-length", str(len(answer.content)))
+                self.end_headers()
+                self.wfile.write(answer.content)
+
+            do_GET = do_POST = do_PUT = do_DELETE = forward
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Forward)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+
+    def __enter__(self) -> HangingProxy:
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.released.set()
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.mark.slow
+def test_a_chroma_server_that_hangs_mid_request_is_one_sentence(tmp_path: Path, seeded_dir: Path) -> None:
+    """The server answers the heartbeat (so the client is made) and then hangs: each command
+    stops after QA_CHROMA_TIMEOUT_S with one sentence, not an httpx.ReadTimeout traceback."""
+    with chroma(str(tmp_path / "chroma")) as port, HangingProxy(port) as proxy:
+        server = {"chroma_host": "127.0.0.1", "chroma_port": str(proxy.port)}
+        ingested = run_qa("ingest", str(ARTICLE), index=seeded_dir, **server)
+        assert ingested.returncode == 0, ingested.stderr[-2000:]
+        proxy.hang = True
+        for command in (["ask", "COP15第一阶段会议通过了什么？"], ["docs", "list"]):
+            started = time.monotonic()
+            result = run_qa(*command, index=seeded_dir, chroma_timeout_s="2", **server)
+            assert_one_sentence(result, "did not answer within 2 s (QA_CHROMA_TIMEOUT_S)")
+            assert time.monotonic() - started < BOUND_S
 
 
 # --- bounded work per file: what a file expands to, not only its bytes on disk --------------------

@@ -40,7 +40,7 @@ from langchain_chroma import Chroma
 from langchain_core.embeddings import Embeddings
 
 from qa.config import Settings
-from qa.errors import IndexMismatchError, IndexMissingError, StoreError, WriterBusyError
+from qa.errors import IndexMismatchError, IndexMissingError, StoreError, TimeLimitError, WriterBusyError
 from qa.index.followed import (
     VERSION_KEY,
     WRITING_KEY,
@@ -446,7 +446,7 @@ def make_client(settings: Settings, directory: Path | None = None) -> chromadb.C
             client = chromadb.HttpClient(
                 host=settings.chroma_host, port=settings.chroma_port, settings=_chroma_settings()
             )
-            _limit_requests(client, settings.chroma_timeout_s)
+            _limit_requests(client, settings.chroma_timeout_s, address)
             client.heartbeat()
         except Exception:  # noqa: BLE001 - chromadb raises several types for "not there"
             raise StoreError(
@@ -459,12 +459,42 @@ def make_client(settings: Settings, directory: Path | None = None) -> chromadb.C
     return chromadb.PersistentClient(path=str(directory), settings=_chroma_settings())
 
 
-def _limit_requests(client: chromadb.ClientAPI, timeout_s: float) -> None:
+def _limit_requests(client: chromadb.ClientAPI, timeout_s: float, address: str) -> None:
     """chromadb's HTTP client waits for ever (timeout=None): a server that accepts a connection
-    and never answers would hang every caller. Its httpx session gets a time limit instead."""
+    and never answers would hang every caller. Its httpx session gets a time limit instead, and a
+    transport that says in one sentence when a request runs past it or the server goes away."""
     session = getattr(getattr(client, "_server", None), "_session", None)
     if session is not None:
         session.timeout = httpx.Timeout(timeout_s)
+        session._transport = _ChromaTransport(session._transport, timeout_s, address)
+
+
+class _ChromaTransport(httpx.BaseTransport):
+    """The session's own transport, its failures mid-request turned into our errors: a server
+    that answered the heartbeat and then hangs is a TimeLimitError, one that goes away a
+    StoreError, instead of an httpx traceback from deep inside chromadb."""
+
+    def __init__(self, inner: httpx.BaseTransport, timeout_s: float, address: str) -> None:
+        self.inner = inner
+        self.timeout_s = timeout_s
+        self.address = address
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        try:
+            return self.inner.handle_request(request)
+        except httpx.TimeoutException:
+            raise TimeLimitError(
+                f"The Chroma server at {self.address} did not answer within {self.timeout_s:g} s "
+                "(QA_CHROMA_TIMEOUT_S); check that it is running and not overloaded."
+            ) from None
+        except httpx.TransportError as exc:
+            raise StoreError(
+                f"The Chroma server at {self.address} stopped answering ({type(exc).__name__}); "
+                "check that it is running."
+            ) from None
+
+    def close(self) -> None:
+        self.inner.close()
 
 
 def current_generation(settings: Settings) -> Path | None:
