@@ -126,7 +126,7 @@ class Settings(BaseSettings):
         200_000, ge=1, description="Most HTML tags, or paragraphs and rows, one file may hold."
     )
     max_text_chars: int = Field(
-        20_000_000, ge=1, description="Most characters of text one file may yield once extracted."
+        5_000_000, ge=1, description="Most characters of text one file may yield once extracted."
     )
     max_question_chars: int = Field(2000, ge=1, description="Longest question accepted, in characters.")
     long_question_chars: int = Field(

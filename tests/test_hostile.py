@@ -12,6 +12,7 @@ import subprocess
 import sys
 import threading
 import time
+import zipfile
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -34,12 +35,24 @@ ARTICLE = Path(__file__).resolve().parent.parent / "data" / "article.md"
 BOUND_S = 120  # no case may take longer than this (a loaded 2-core machine: each CLI run is ~10 s)
 
 
-def run_qa(*args: str, index: Path, **settings: str) -> subprocess.CompletedProcess:
+def run_qa(*args: str, index: Path, memory_mb: int = 0, **settings: str) -> subprocess.CompletedProcess:
+    """`qa ARGS` in a subprocess with these settings; with `memory_mb`, its address space is capped."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("QA_")}
     env["QA_VECTORSTORE_DIR"] = str(index)
     env.update({f"QA_{name.upper()}": value for name, value in settings.items()})
+
+    def cap_memory() -> None:
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_AS, (memory_mb * 2**20, memory_mb * 2**20))
+
     return subprocess.run(
-        [sys.executable, "-m", "qa", *args], env=env, capture_output=True, text=True, timeout=BOUND_S
+        [sys.executable, "-m", "qa", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=BOUND_S,
+        preexec_fn=cap_memory if memory_mb else None,
     )
 
 
@@ -594,3 +607,49 @@ def test_a_file_yielding_more_text_than_the_limit_is_refused(tmp_path: Path) -> 
     page.write_text("<html><body><p>" + "很长的文字。" * 2000 + "</p></body></html>", encoding="utf-8")
     with pytest.raises(InputError, match="QA_MAX_TEXT_CHARS"):
         load_document(page, 10_000_000, InputLimits(text_chars=1000))
+
+
+def tiny_paragraphs_docx(path: Path, paragraphs: int) -> Path:
+    """A real .docx whose body is `paragraphs` copies of one tiny paragraph: it zips ~300:1."""
+    template = path.with_suffix(".template.docx")
+    docx.Document().save(template)
+    with zipfile.ZipFile(template) as source, zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as out:
+        for item in source.infolist():
+            data = source.read(item.filename)
+            if item.filename == "word/document.xml":
+                head, tail = data.split(b"<w:body>")
+                data = head + b"<w:body>" + b"<w:p><w:r><w:t>ab</w:t></w:r></w:p>" * paragraphs + tail
+            out.writestr(item, data, compresslevel=9)
+    return path
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "name, limit",
+    [
+        ("tiny-paragraphs.docx", "QA_MAX_FILE_ELEMENTS"),
+        ("one-line.html", "QA_MAX_TEXT_CHARS"),
+        ("one-line.md", "QA_MAX_TEXT_CHARS"),
+    ],
+)
+def test_a_file_that_expands_past_the_limits_is_refused_quickly_in_little_memory(
+    tmp_path: Path, name: str, limit: str
+) -> None:
+    """At default settings: a 0.6 MB .docx of 5.6 million tiny paragraphs (197 MB unzipped, under
+    QA_MAX_EXPANDED_MB) once took the server to 4 GB, and a 49.5 MB one-line page (under
+    QA_MAX_FILE_MB) ran past 150 s at 1.7 GB. Each is now refused in one sentence before it is
+    parsed whole, inside a 1.5 GB address space."""
+    path = tmp_path / name
+    if name.endswith(".docx"):
+        tiny_paragraphs_docx(path, 5_600_000)
+        assert path.stat().st_size < 1_000_000
+    else:
+        sentence = "社区花园今年有许多地块，由居民轮流照看。".encode()
+        body = sentence * (49_400_000 // len(sentence))
+        if name.endswith(".html"):
+            body = b"<html><body><p>" + body + b"</p></body></html>"
+        path.write_bytes(body)
+    started = time.monotonic()
+    result = run_qa("ingest", str(path), index=tmp_path / "index", memory_mb=1500)
+    assert_one_sentence(result, limit)
+    assert time.monotonic() - started < BOUND_S

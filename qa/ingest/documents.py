@@ -85,7 +85,9 @@ def load_document(path: Path, max_bytes: int, limits: InputLimits = DEFAULT_LIMI
         raise InputError(f"{path} has an unsupported type '{path.suffix}' (supported: {supported}).")
     data = read_capped(path, max_bytes)
     if suffix in TEXT_SUFFIXES:
-        return parse_document(decode_text(data, str(path)), doc_id=path.name, source=str(path))
+        text = decode_text(data, str(path))
+        _check_text_chars(path, text, limits)
+        return parse_document(text, doc_id=path.name, source=str(path))
     if not data.strip():
         raise InputError(f"{path} is empty.")
     found = FORMAT_LOADERS[suffix](data, str(path), limits)
@@ -95,12 +97,17 @@ def load_document(path: Path, max_bytes: int, limits: InputLimits = DEFAULT_LIMI
             "(QA_MAX_FILE_ELEMENTS)."
         )
     text, blocks = _laid_out(found)
+    _check_text_chars(path, text, limits)
+    return _document(blocks, text, doc_id=path.name, source=str(path))
+
+
+def _check_text_chars(path: Path, text: str, limits: InputLimits) -> None:
+    """QA_MAX_TEXT_CHARS, before the text is split into paragraphs, chunked and embedded."""
     if len(text) > limits.text_chars:
         raise InputError(
             f"{path} yields {len(text):,} characters of text, over the {limits.text_chars:,} limit "
             "(QA_MAX_TEXT_CHARS)."
         )
-    return _document(blocks, text, doc_id=path.name, source=str(path))
 
 
 def read_capped(path: Path, max_bytes: int) -> bytes:
@@ -153,8 +160,11 @@ def decode_text(data: bytes, name: str) -> str:
     raise InputError(f"{name} is not valid UTF-8, UTF-16 or GB18030 text; convert it to UTF-8.")
 
 
+_CONTROLS = re.compile(r"[\x00-\x08\x0b\x0e-\x1f]")  # below space, except tab, newline, form feed, return
+
+
 def _looks_binary(text: str) -> bool:
-    controls = sum(1 for ch in text if ord(ch) < 32 and ch not in "\n\r\t\f")
+    controls = len(_CONTROLS.findall(text))
     return controls > max(2, len(text) // 100)
 
 

@@ -27,9 +27,19 @@ from dataclasses import dataclass, replace
 import docx
 import pypdfium2 as pdfium
 import pypdfium2.raw as pdfium_c
-from bs4 import BeautifulSoup, Comment, Declaration, Doctype, NavigableString, ProcessingInstruction, Tag
+from bs4 import (
+    BeautifulSoup,
+    Comment,
+    Declaration,
+    Doctype,
+    NavigableString,
+    ProcessingInstruction,
+    Tag,
+    UnicodeDammit,
+)
 from docx.opc.exceptions import PackageNotFoundError
 from docx.table import Table
+from lxml import etree
 from lxml.etree import XMLSyntaxError
 
 from qa.errors import InputError
@@ -46,7 +56,7 @@ class InputLimits:
     expanded_bytes: int = 200_000_000
     pdf_pages: int = 2000
     elements: int = 200_000
-    text_chars: int = 20_000_000
+    text_chars: int = 5_000_000
 
 
 DEFAULT_LIMITS = InputLimits()
@@ -150,23 +160,22 @@ DOCX_HEADING_STYLE = re.compile(r"^(?:heading|标题)\s*([1-6])$", re.IGNORECASE
 
 def docx_blocks(data: bytes, name: str, limits: InputLimits = DEFAULT_LIMITS) -> list[Block]:
     """Body paragraphs and table cells in order; Title and Heading N styles become headings."""
+    unreadable = f"{name} is not a readable Word .docx file (damaged, or another format renamed .docx)."
     try:
-        expanded = sum(member.file_size for member in zipfile.ZipFile(io.BytesIO(data)).infolist())
+        archive = zipfile.ZipFile(io.BytesIO(data))
+        expanded = sum(member.file_size for member in archive.infolist())
     except zipfile.BadZipFile as error:
-        raise InputError(
-            f"{name} is not a readable Word .docx file (damaged, or another format renamed .docx)."
-        ) from error
+        raise InputError(unreadable) from error
     if expanded > limits.expanded_bytes:
         raise InputError(
             f"{name} unzips to {expanded / 1e6:.0f} MB, over the {limits.expanded_bytes / 1e6:.0f} MB "
             "limit (QA_MAX_EXPANDED_MB)."
         )
     try:
+        _check_docx_parts(archive, name, limits)
         document = docx.Document(io.BytesIO(data))
     except (zipfile.BadZipFile, PackageNotFoundError, KeyError, ValueError, XMLSyntaxError) as error:
-        raise InputError(
-            f"{name} is not a readable Word .docx file (damaged, or another format renamed .docx)."
-        ) from error
+        raise InputError(unreadable) from error
     blocks: list[Block] = []
     for item in document.iter_inner_content():
         if isinstance(item, Table):
@@ -180,6 +189,52 @@ def docx_blocks(data: bytes, name: str, limits: InputLimits = DEFAULT_LIMITS) ->
     if not blocks:
         raise InputError(f"{name} is a Word document with no text in it.")
     return blocks
+
+
+WORD = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
+DOCX_BODY = "word/document.xml"
+XML_PER_BLOCK = 25  # XML elements a Word paragraph may take (runs, properties, bookmarks): a bound, not a fit
+
+
+def _check_docx_parts(archive: zipfile.ZipFile, name: str, limits: InputLimits) -> None:
+    """Count what python-docx would build before it builds it: a 0.6 MB .docx can unzip to
+    5 million tiny paragraphs, which python-docx holds as a tree of several GB. Each XML part is
+    streamed and forgotten as it goes, and the first limit passed stops the count: paragraphs and
+    table rows of the body (QA_MAX_FILE_ELEMENTS), the characters of its text (QA_MAX_TEXT_CHARS),
+    and the elements of any part (XML_PER_BLOCK per paragraph allowed)."""
+    most_elements = limits.elements * XML_PER_BLOCK
+    for member in archive.infolist():
+        if not member.filename.endswith((".xml", ".rels")):
+            continue
+        blocks = elements = chars = 0
+        body = member.filename == DOCX_BODY
+        with archive.open(member) as stream:
+            for _, element in etree.iterparse(stream, events=("end",), resolve_entities=False):
+                elements += 1
+                tag = element.tag
+                if body and tag in (f"{WORD}p", f"{WORD}tr"):
+                    blocks += 1
+                elif body and tag == f"{WORD}t":
+                    chars += len(element.text or "")
+                element.clear()  # counted: forget it and the siblings before it
+                while element.getprevious() is not None:
+                    del element.getparent()[0]
+                if blocks > limits.elements:
+                    raise InputError(
+                        f"{name} holds over {limits.elements:,} paragraphs and rows, over the limit "
+                        "(QA_MAX_FILE_ELEMENTS)."
+                    )
+                if chars > limits.text_chars:
+                    raise InputError(
+                        f"{name} holds over {limits.text_chars:,} characters of text, over the limit "
+                        "(QA_MAX_TEXT_CHARS)."
+                    )
+                if elements > most_elements:
+                    raise InputError(
+                        f"{name} has over {most_elements:,} XML elements in {member.filename}, over "
+                        f"{XML_PER_BLOCK} for each of the {limits.elements:,} paragraphs allowed "
+                        "(QA_MAX_FILE_ELEMENTS)."
+                    )
 
 
 def _table_rows(table: Table) -> list[Block]:
@@ -252,6 +307,12 @@ def html_blocks(data: bytes, name: str, limits: InputLimits = DEFAULT_LIMITS) ->
         raise InputError(
             f"{name} has about {tags:,} tags, over the {limits.elements:,} limit (QA_MAX_FILE_ELEMENTS)."
         )
+    visible = _visible_chars(UnicodeDammit(data, is_html=True).unicode_markup or "")
+    if visible > limits.text_chars:
+        raise InputError(
+            f"{name} holds about {visible:,} characters of text, over the {limits.text_chars:,} limit "
+            "(QA_MAX_TEXT_CHARS)."
+        )
     soup = BeautifulSoup(data, "lxml")
     title = join_lines(soup.title.get_text().split("\n")) if soup.title else ""
     root = soup.find("main") or soup.find("article") or soup.body or soup
@@ -268,6 +329,34 @@ def html_blocks(data: bytes, name: str, limits: InputLimits = DEFAULT_LIMITS) ->
     if not blocks:
         raise InputError(f"{name} has no text outside navigation, scripts and styles.")
     return blocks
+
+
+_RAW_TEXT_END = {name: re.compile(rf"</{name}", re.IGNORECASE) for name in ("script", "style")}
+_SPACES = " \t\n\r\f\v\xa0\u3000"
+_RAW_TEXT_START = re.compile(r"(script|style)\b", re.IGNORECASE)
+
+
+def _visible_chars(markup: str) -> int:
+    """Characters outside tags, comments, scripts and styles, whitespace not counted: about
+    the text a page yields, counted in one pass without parsing it, so a 50 MB page of one
+    paragraph is refused in a second instead of parsed into a gigabyte first."""
+    count, position, size = 0, 0, len(markup)
+    while position < size:
+        start = markup.find("<", position)
+        text_end = size if start < 0 else start
+        count += text_end - position - sum(markup.count(space, position, text_end) for space in _SPACES)
+        if start < 0:
+            break
+        raw = _RAW_TEXT_START.match(markup, start + 1)
+        if markup.startswith("<!--", start):
+            close, skip = markup.find("-->", start + 4), 3
+        elif raw:
+            found = _RAW_TEXT_END[raw.group(1).lower()].search(markup, start)
+            close, skip = (found.end(), 0) if found else (-1, 0)
+        else:
+            close, skip = markup.find(">", start + 1), 1
+        position = size if close < 0 else close + skip
+    return count
 
 
 HTML_KINDS = {"li": "item", "dt": "item", "dd": "item", "pre": "code"}
