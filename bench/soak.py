@@ -7,9 +7,14 @@ client uploading and removing a small document. It prints the server's threads, 
 handles and RSS, and the p95 latency of the whole answers, measured over the first and the last
 minute, so a leak (issue 13: ~5 threads and ~11 handles per upload/remove) shows as growth.
 
+With `--cycles N` it runs N upload/ask/remove/ask cycles one after another instead, after
+`--warm-up` cycles that let the caches fill, and prints threads, handles and RSS before and after
+with their ratios (issue 13: flat within 10%).
+
 What it does not do: judge the numbers (it prints them) or measure answer quality.
 
     python bench/soak.py --minutes 3 --streams 6
+    python bench/soak.py --cycles 100
 """
 
 from __future__ import annotations
@@ -127,10 +132,52 @@ class Soak:
         return statistics.quantiles(window, n=20)[-1]
 
 
+SETTLE_S = 15  # in-flight work ends, idle worker threads stop (10 s), replaced generations close (3 s)
+
+
+def cycle(url: str, number: int) -> None:
+    """Upload a small document, ask about it, remove it, ask again: two index switches."""
+    auth = {"Authorization": f"Bearer {ADMIN}"}
+    text = f"# 社区花园{number}\n\n社区花园今年有{number}个地块，由居民轮流照看。\n"
+    added = httpx.post(
+        f"{url}/api/documents", files=[("files", ("garden.md", text.encode()))], headers=auth, timeout=300
+    )
+    added.raise_for_status()
+    httpx.post(f"{url}/api/ask", json={"question": "社区花园有几个地块？"}, timeout=120).raise_for_status()
+    httpx.delete(f"{url}/api/documents/garden.md", headers=auth, timeout=300).raise_for_status()
+    httpx.post(f"{url}/api/ask", json={"question": QUESTIONS[number % 3]}, timeout=120).raise_for_status()
+
+
+def cycles(url: str, pid: int, count: int, warm_up: int) -> dict:
+    """Resources after `warm_up` cycles and after `count` more, each measured once settled."""
+    for number in range(warm_up):
+        cycle(url, number)
+    time.sleep(SETTLE_S)
+    httpx.get(f"{url}/api/health", timeout=30)
+    start = resources(pid)
+    began = time.monotonic()
+    for number in range(warm_up, warm_up + count):
+        cycle(url, number)
+    took = time.monotonic() - began
+    time.sleep(SETTLE_S)
+    httpx.get(f"{url}/api/health", timeout=30)
+    end = resources(pid)
+    return {
+        "cycles": count,
+        "warm_up_cycles": warm_up,
+        "seconds_a_cycle": round(took / count, 2),
+        "start": start,
+        "end": end,
+        "ratios": {key: round(end[key] / start[key], 3) for key in start},
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=float, default=3.0)
     parser.add_argument("--streams", type=int, default=6, help="concurrent streaming clients")
+    parser.add_argument("--cycles", type=int, default=0, help="run this many upload/remove cycles instead")
+    parser.add_argument("--warm-up", type=int, default=10, help="cycles before the start figures (--cycles)")
     parser.add_argument("--index", type=Path, help="an index of the article to copy (else one is built)")
     args = parser.parse_args()
 
@@ -157,8 +204,11 @@ def main() -> None:
             if time.monotonic() > deadline or server.poll() is not None:
                 raise SystemExit("the server did not start")
             time.sleep(1)
-        soak = Soak(url, args.minutes)
         httpx.post(f"{url}/api/ask", json={"question": QUESTIONS[0]}, timeout=120)  # warm up
+        if args.cycles:
+            print(json.dumps(cycles(url, server.pid, args.cycles, args.warm_up), indent=2))
+            return
+        soak = Soak(url, args.minutes)
         start = resources(server.pid)
         began = time.monotonic()
         workers = [threading.Thread(target=soak.streamer, args=(n,)) for n in range(args.streams)]
@@ -167,7 +217,7 @@ def main() -> None:
             worker.start()
         for worker in workers:
             worker.join()
-        time.sleep(35)  # in-flight work settles; replaced index generations are closed after 30 s
+        time.sleep(SETTLE_S)
         httpx.get(f"{url}/api/health", timeout=30)
         end = resources(server.pid)
         finished = time.monotonic()

@@ -489,6 +489,33 @@ def test_upload_and_removal_cycles_leave_threads_and_handles_flat(
     assert open_handles() <= handles * 1.1 + 2, (handles, open_handles())
 
 
+def test_a_generation_being_read_stays_open_through_a_switch_and_is_closed_after(
+    article_settings: Settings, article_index: Path
+) -> None:
+    """Replaced generations close at once when nobody reads them (a 30 s grace once kept ~50
+    open during an upload loop), but a retrieval that is still reading keeps its own open."""
+    import io
+
+    from pydantic import SecretStr
+
+    from qa.web.library import DocumentLibrary
+
+    settings = article_settings.model_copy(
+        update={"vectorstore_dir": article_index, "admin_token": SecretStr(ADMIN_TOKEN)}
+    )
+    pipeline = Pipeline(settings)
+    pipeline.retired_grace_s = 0
+    library = DocumentLibrary(pipeline, settings)
+    with pipeline.reading() as store:
+        before = store.count()
+        library.add([("garden.md", io.BytesIO("# 花园\n\n社区花园有三个地块。\n".encode()))])
+        assert pipeline.health()["chunks"] > before  # the new generation is in use
+        assert store.count() == before  # and the one being read is still open
+    pipeline.health()
+    with pytest.raises(Exception):  # noqa: B017 - chromadb's closed client has no error of its own
+        store.count()
+
+
 def test_a_chroma_server_that_accepts_and_never_answers_is_one_sentence(tmp_path: Path) -> None:
     with socket.socket() as mute:
         mute.bind(("127.0.0.1", 0))

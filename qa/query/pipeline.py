@@ -15,6 +15,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Generator, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 
 from langchain_core.embeddings import Embeddings
@@ -23,7 +24,7 @@ from qa.config import Settings
 from qa.errors import InputError
 from qa.index.embeddings import embed_queries, embedder_identity, make_embeddings
 from qa.index.sentence_vectors import SentenceVectors
-from qa.index.store import ChunkStore, index_version, open_for_query
+from qa.index.store import ChunkStore, StoredDocument, index_version, open_for_query
 from qa.query.answerer import Answerer, Draft
 from qa.query.answering import (
     ExtractiveAnswerer,
@@ -113,7 +114,11 @@ def check_encodable(text: str, what: str) -> None:
         ) from None
 
 
-RETIRED_GRACE_S = 30.0  # seconds a replaced index generation stays open for readers
+# Seconds a replaced index generation stays open for a reader that took `store` without
+# `reading()` (which keeps it open however long it reads: retrieval, health, listings). Closing
+# soon matters: at two switches a second (an upload/removal loop) a 30 s grace kept ~50
+# generations open, with 600 file handles and 400 MB more RSS that stayed after they closed.
+RETIRED_GRACE_S = 1.0
 
 
 class Pipeline:
@@ -150,6 +155,7 @@ class Pipeline:
         # Stores of earlier generations, kept open for answers still reading them, then closed:
         # each holds a Chroma client with its threads and file handles.
         self._retired: list[tuple[float, ChunkStore]] = []
+        self._readers: dict[int, int] = {}  # id(store) -> retrievals reading it now
         self.retired_grace_s = RETIRED_GRACE_S
         self._documents_counted: tuple[object, bool] | None = None
         self.long_questions = LongQuestions(settings)
@@ -165,13 +171,34 @@ class Pipeline:
         with a server, made the collection anew); the server's keyword index follows by itself."""
         version = index_version(self.settings)
         with self._lock:
-            if self._store is None or version != self._version or self._store.replaced():
-                fresh = open_for_query(self.settings, self.embeddings, self.identity)
-                if self._store is not None:
-                    self._retired.append((time.monotonic(), self._store))
-                self._store, self._version = fresh, version
-            self._close_retired()
-            return self._store
+            return self._current(version)
+
+    def _current(self, version: str) -> ChunkStore:
+        """The current store (the lock held), the replaced one retired, old idle ones closed."""
+        if self._store is None or version != self._version or self._store.replaced():
+            fresh = open_for_query(self.settings, self.embeddings, self.identity)
+            if self._store is not None:
+                self._retired.append((time.monotonic(), self._store))
+            self._store, self._version = fresh, version
+        self._close_retired()
+        return self._store
+
+    @contextmanager
+    def reading(self) -> Iterator[ChunkStore]:
+        """The current store, kept open until the block ends even if an ingest replaces it
+        meanwhile: retrieval for a long question can take many seconds."""
+        version = index_version(self.settings)
+        with self._lock:
+            store = self._current(version)
+            self._readers[id(store)] = self._readers.get(id(store), 0) + 1
+        try:
+            yield store
+        finally:
+            with self._lock:
+                left = self._readers.pop(id(store)) - 1
+                if left:
+                    self._readers[id(store)] = left
+                self._close_retired()
 
     def several_documents(self) -> bool:
         """Whether the collection holds more than one document, counted once per keyword index
@@ -186,15 +213,20 @@ class Pipeline:
         return counted[1]
 
     def _close_retired(self) -> None:
-        """Close the stores retired longer ago than RETIRED_GRACE_S. An answer reads the store
-        only while it retrieves (its first second or so; generating the text does not touch it),
-        so waiting for the whole answer time limit would only keep clients open for nothing."""
+        """Close the replaced stores no retrieval reads and retired longer ago than the grace
+        (for quick readers that took the store without `reading()`). An answer reads the store
+        only while it retrieves; generating the text does not touch it. Past the answer time
+        limit a store is closed whoever still holds it: that reader's answer was given up."""
         grace = min(self.retired_grace_s, self.settings.answer_timeout_s + 1)
         now = time.monotonic()
-        while self._retired and now - self._retired[0][0] > grace:
-            _, old = self._retired.pop(0)
-            if old is not self._store:
+        kept = []
+        for retired_at, old in self._retired:
+            idle = id(old) not in self._readers and now - retired_at > grace
+            if old is not self._store and (idle or now - retired_at > self.settings.answer_timeout_s + 1):
                 old.close()
+            else:
+                kept.append((retired_at, old))
+        self._retired = kept
 
     def check_question(self, question: str) -> str:
         question = (question or "").strip()
@@ -214,7 +246,10 @@ class Pipeline:
         scope = tuple(dict.fromkeys(str(doc_id).strip() for doc_id in documents or ()))
         if "" in scope:
             raise InputError("A document id in the scope is empty.")
-        missing = self.store.missing_documents(scope) if scope else []
+        if not scope:
+            return scope
+        with self.reading() as store:
+            missing = store.missing_documents(scope)
         if missing:
             names = ", ".join(repr(doc_id) for doc_id in missing)
             raise InputError(
@@ -230,12 +265,12 @@ class Pipeline:
         question = self.check_question(question)
         scope = self.check_scope(documents)
         started = time.perf_counter()
-        with self.long_questions.admit(question):
+        with self.long_questions.admit(question), self.reading() as store:
             kind = outline_kind(question) if mode == "hybrid" else ""
-            outline = Outline(self.store, scope, self._translate)
+            outline = Outline(store, scope, self._translate)
             results = outline.results(kind, question)[: k or self.settings.top_k] if kind else []
             if not results:
-                retriever = Retriever(self.store, self.embeddings, mode, documents=scope)
+                retriever = Retriever(store, self.embeddings, mode, documents=scope)
                 results = retriever.retrieve(question, k or self.settings.top_k)
         return Retrieval(question, tuple(results), (time.perf_counter() - started) * 1000)
 
@@ -262,11 +297,12 @@ class Pipeline:
         clean, injected = strip_injection(question)
         standalone = self.condense(clean, list(history or ())) if history and clean else clean
         with self.long_questions.admit(standalone or question):  # until the answer is done or dropped
-            kind = outline_kind(standalone) if standalone else ""
-            outline = Outline(self.store, scope, self._translate).results(kind, standalone) if kind else []
-            retriever = Retriever(self.store, self.embeddings, documents=scope)
-            results = outline or retriever.retrieve(standalone or question, self.settings.top_k)
-            answerable = bool(key_terms(standalone)) and retriever.is_answerable(standalone, results)
+            with self.reading() as store:
+                kind = outline_kind(standalone) if standalone else ""
+                outline = Outline(store, scope, self._translate).results(kind, standalone) if kind else []
+                retriever = Retriever(store, self.embeddings, documents=scope)
+                results = outline or retriever.retrieve(standalone or question, self.settings.top_k)
+                answerable = bool(key_terms(standalone)) and retriever.is_answerable(standalone, results)
             if outline:
                 answer = yield from self._verified(OutlineAnswerer(), standalone, outline, language)
             elif answerable and results:
@@ -336,5 +372,11 @@ class Pipeline:
             verified=False,
         )
 
+    def documents(self) -> list[StoredDocument]:
+        """What the collection holds, per document."""
+        with self.reading() as store:
+            return store.documents()
+
     def health(self) -> dict:
-        return {"status": "ok", "chunks": self.store.count(), "embedder": self.identity}
+        with self.reading() as store:
+            return {"status": "ok", "chunks": store.count(), "embedder": self.identity}

@@ -122,13 +122,13 @@ class DocumentLibrary:
 
     def documents(self) -> list[StoredDocument]:
         try:
-            store = self.pipeline.store
+            with self.pipeline.reading() as store:
+                listed, now = self._listed, time.monotonic()
+                if listed and listed[0] is store and now - listed[1] < self._listed_for:
+                    return listed[2]
+                documents = store.documents()
         except IndexMissingError:
             return []
-        listed, now = self._listed, time.monotonic()
-        if listed and listed[0] is store and now - listed[1] < self._listed_for:
-            return listed[2]
-        documents = store.documents()
         self._listed = (store, now, documents)
         return documents
 

@@ -115,7 +115,7 @@ def build_mcp(pipeline: Pipeline) -> QAServer:
     def list_documents() -> CallToolResult:
         documents = [
             {"doc_id": doc.doc_id, "title": doc.title, "chunks": doc.chunks, "ingested_at": doc.ingested_at}
-            for doc in _call(pipeline.store.documents)
+            for doc in _call(pipeline.documents)
         ]
         text = "\n".join(f"{doc['doc_id']}\t{doc['title']}\t{doc['chunks']} chunks" for doc in documents)
         return CallToolResult(
@@ -136,7 +136,7 @@ def _call(work: Any) -> Any:
 
 def _titles(pipeline: Pipeline) -> Sequence[tuple[str, str]]:
     try:
-        return [(doc.doc_id, doc.title) for doc in pipeline.store.documents()]
+        return [(doc.doc_id, doc.title) for doc in pipeline.documents()]
     except QAError:
         return []
 

@@ -484,11 +484,11 @@ def build_ui(
         documents = library.documents()
         known = {doc.doc_id: doc for doc in documents}
         chosen = doc_id if doc_id in known else (documents[0].doc_id if documents else None)
-        view = (
-            render_article(pipeline.store.document_chunks(chosen), lang, known[chosen])
-            if chosen
-            else render_article((), lang)
-        )
+        if chosen:
+            with pipeline.reading() as store:
+                view = render_article(store.document_chunks(chosen), lang, known[chosen])
+        else:
+            view = render_article((), lang)
         choices = document_choices(documents, lang)
         picker = gr.Dropdown(choices=choices, value=chosen, label=label(lang, "picker"))
         scope = gr.Dropdown(choices=choices, label=label(lang, "scope"))  # keeps what is chosen
