@@ -19,6 +19,7 @@ import io
 import math
 import re
 import statistics
+import warnings
 import zipfile
 from collections import Counter
 from collections.abc import Iterator
@@ -36,6 +37,7 @@ from bs4 import (
     ProcessingInstruction,
     Tag,
     UnicodeDammit,
+    XMLParsedAsHTMLWarning,
 )
 from docx.opc.exceptions import PackageNotFoundError
 from docx.table import Table
@@ -313,7 +315,9 @@ def html_blocks(data: bytes, name: str, limits: InputLimits = DEFAULT_LIMITS) ->
             f"{name} holds about {visible:,} characters of text, over the {limits.text_chars:,} limit "
             "(QA_MAX_TEXT_CHARS)."
         )
-    soup = BeautifulSoup(data, "lxml")
+    with warnings.catch_warnings():  # XHTML pages (the Debian handbook's) read well as HTML
+        warnings.simplefilter("ignore", XMLParsedAsHTMLWarning)
+        soup = BeautifulSoup(data, "lxml")
     title = join_lines(soup.title.get_text().split("\n")) if soup.title else ""
     root = soup.find("main") or soup.find("article") or soup.body or soup
     for tag in root.find_all(HTML_DROPPED):
