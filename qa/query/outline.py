@@ -92,10 +92,13 @@ class Outline:
     documents: tuple[str, ...] = ()
     translate: Callable[[str], list[str]] = lambda word: []  # an English word's Chinese terms
 
-    def results(self, kind: str, question: str) -> list[RetrievalResult]:
+    def results(self, question: str) -> list[RetrievalResult]:
         """The chunks an outline answer quotes, in answer order. Empty, so that the question is
-        answered as any other, when the documents have no headings, or when the question names a
-        part that no heading matches or that has no sections below it."""
+        answered as any other, when it is no outline question, when the documents have no
+        headings, or when it names a part that no heading matches or that has no sections below it."""
+        kind = outline_kind(question)
+        if not kind:
+            return []
         by_document = self._headings()
         named = self._named(question, by_document)
         if named:

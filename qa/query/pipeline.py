@@ -35,7 +35,7 @@ from qa.query.answering import (
 )
 from qa.query.citations import VerifiedStream, Verifier, citations_for_markers
 from qa.query.cost import LongQuestions
-from qa.query.outline import Outline, OutlineAnswerer, outline_kind
+from qa.query.outline import Outline, OutlineAnswerer
 from qa.query.retrieval import Retriever
 from qa.query.verify import FactVerifier, QuotedStream
 from qa.records import Answer, Citation, RetrievalResult, Unverified
@@ -266,9 +266,8 @@ class Pipeline:
         scope = self.check_scope(documents)
         started = time.perf_counter()
         with self.long_questions.admit(question), self.reading() as store:
-            kind = outline_kind(question) if mode == "hybrid" else ""
-            outline = Outline(store, scope, self._translate)
-            results = outline.results(kind, question)[: k or self.settings.top_k] if kind else []
+            outline = Outline(store, scope, self._translate).results(question) if mode == "hybrid" else []
+            results = outline[: k or self.settings.top_k]
             if not results:
                 retriever = Retriever(store, self.embeddings, mode, documents=scope)
                 results = retriever.retrieve(question, k or self.settings.top_k)
@@ -298,8 +297,7 @@ class Pipeline:
         standalone = self.condense(clean, list(history or ())) if history and clean else clean
         with self.long_questions.admit(standalone or question):  # until the answer is done or dropped
             with self.reading() as store:
-                kind = outline_kind(standalone) if standalone else ""
-                outline = Outline(store, scope, self._translate).results(kind, standalone) if kind else []
+                outline = Outline(store, scope, self._translate).results(standalone)
                 retriever = Retriever(store, self.embeddings, documents=scope)
                 results = outline or retriever.retrieve(standalone or question, self.settings.top_k)
                 answerable = bool(key_terms(standalone)) and retriever.is_answerable(standalone, results)
