@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from qa.query.citations import VerifiedStream, Verifier, split_claims
 from qa.records import Chunk
 from qa.text.terms import key_terms
@@ -107,3 +109,23 @@ def test_a_draft_cut_off_mid_sentence_does_not_show_the_fragment():
     shown, stream = _streamed("第一阶段会议通过了《昆明宣言》。[1] 第二阶段会议通过了", 4, may_be_cut=True)
     assert stream.shown == "第一阶段会议通过了《昆明宣言》。[1]"
     assert stream.removed[-1].reason == "unfinished sentence"
+
+
+@pytest.mark.parametrize(
+    "pieces",
+    [
+        ["3.1.1. 缺省网络设置 [1]\n3.1.2. 主服务器 [2]"],
+        ["3.1.1. 缺省网", "络设置 [1]", "\n", "3.1.2. 主服", "务器 [2]"],
+        ["3.1.1. 缺省网络设置 [1]\n", "3.1.2. 主服务器 [2]"],
+    ],
+)
+def test_a_drafts_line_breaks_survive_however_it_is_streamed(pieces):
+    """An outline is one line per heading: the verified stream keeps the breaks between lines,
+    whether they arrive with a line, alone, or before the next line's first piece."""
+    chunks = {
+        1: Chunk("a#1", "a", "t", "s", (1,), "3.1.1. 缺省网络设置", "3.1.1. 缺省网络设置", "heading"),
+        2: Chunk("a#2", "a", "t", "s", (2,), "3.1.2. 主服务器", "3.1.2. 主服务器", "heading"),
+    }
+    stream = VerifiedStream(Verifier(), chunks)
+    shown = "".join(out for piece in pieces for out in stream.feed(piece)) + "".join(stream.finish())
+    assert shown == stream.shown == "3.1.1. 缺省网络设置 [1]\n3.1.2. 主服务器 [2]"

@@ -240,9 +240,8 @@ class VerifiedStream:
         self.shown = ""
         self.raw = ""
         self._buffer = ""
-        # A draft's line breaks (an outline, a list) are kept: the buffer starts a new line, and
-        # the next sentence shown starts one even if the first of its line was removed.
-        self._buffer_starts_line = False
+        # A draft's line breaks (an outline, a list) are kept: once the stream has passed one,
+        # the next sentence shown starts a new line, even if the first of its line was removed.
         self._newline_due = False
 
     def feed(self, text: str) -> Iterator[str]:
@@ -250,33 +249,28 @@ class VerifiedStream:
         self.raw += text
         self._buffer += text
         *lines, rest = self._buffer.split("\n")
-        pieces = [
-            (piece, j == 0 and (i > 0 or self._buffer_starts_line))
-            for i, line in enumerate(lines)
-            for j, piece in enumerate(sentences_with_markers(line))
-        ]
-        rest_starts_line = bool(lines) or self._buffer_starts_line
         ongoing = list(SENTENCE_WITH_MARKERS.finditer(rest))
         ongoing = [match for match in ongoing if match.group(0).strip()]
         # the last piece may still grow; a piece of bare markers may still bind to the one before
         waiting = 2 if ongoing and ongoing[-1].group(0).lstrip().startswith("[") else 1
         done, waiting_from = ongoing[:-waiting], ongoing[-waiting:] if ongoing else []
-        pieces += [(match.group(0), j == 0 and rest_starts_line) for j, match in enumerate(done)]
         self._buffer = rest[waiting_from[0].start() :] if waiting_from else rest
-        self._buffer_starts_line = rest_starts_line and not done
-        for piece, starts_line in pieces:
-            yield from self._check(piece, final=False, starts_line=starts_line)
+        # the complete lines, then the finished sentences of the line still arriving
+        segments = [sentences_with_markers(line) for line in lines] + [[m.group(0) for m in done]]
+        for i, pieces in enumerate(segments):
+            self._newline_due |= i > 0
+            for piece in pieces:
+                yield from self._check(piece, final=False)
 
     def finish(self, may_be_cut: bool = False) -> Iterator[str]:
         """Whatever is left once the draft has ended."""
         rest, self._buffer = self._buffer, ""
         for i, line in enumerate(rest.split("\n")):
-            for j, piece in enumerate(sentences_with_markers(line)):
-                starts_line = j == 0 and (i > 0 or self._buffer_starts_line)
-                yield from self._check(piece, final=may_be_cut, starts_line=starts_line)
+            self._newline_due |= i > 0
+            for piece in sentences_with_markers(line):
+                yield from self._check(piece, final=may_be_cut)
 
-    def _check(self, piece: str, final: bool, starts_line: bool = False) -> Iterator[str]:
-        self._newline_due = self._newline_due or starts_line
+    def _check(self, piece: str, final: bool) -> Iterator[str]:
         claims = self._claims(piece)
         for claim, markers in claims:
             if final and not ends_sentence(claim):
