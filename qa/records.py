@@ -59,6 +59,11 @@ class Chunk:
     level: int = 0  # a heading chunk's level (Paragraph.level), for outlines; 0 otherwise
 
     @property
+    def structured(self) -> bool:
+        """A list, table or code chunk: a lead-in and its lines, each line an item."""
+        return bool(self.line_paragraphs)
+
+    @property
     def evidence(self) -> str:
         """What a claim citing the chunk is checked against: its text, and a metadata field's label
         too ("作者…：周国梅" says who the author is; the value alone does not)."""

@@ -237,3 +237,51 @@ def test_a_lead_in_sentence_is_completed_by_the_items_after_it():
     )
     sentences = [c.sentence for c in completed([first], [result])]
     assert sentences[-1] == "每天运行 /etc/cron.daily/ 内的程序。" and len(sentences) == 2
+
+
+def _results(*chunks):
+    from qa.records import RetrievalResult
+
+    return [RetrievalResult(rank, chunk, 0.9) for rank, chunk in enumerate(chunks, start=1)]
+
+
+def test_a_list_question_takes_every_line_of_the_list_its_lead_in_opens():
+    from qa.query.answering import ExtractiveAnswerer
+    from qa.records import Chunk
+
+    text = (
+        "当使用缺省的网络架构时，这些规则适用：\n你需要一台主服务器。\n"
+        "你在主网上可以有上百工作站。\n为了访问互联网你需要一个网关。"
+    )
+    rules = Chunk(
+        "c1", "d", "t", "5.1 缺省设置", (1, 2, 3, 4), text, text, kind="list", line_paragraphs=(1, 2, 3, 4)
+    )
+    answerer = ExtractiveAnswerer()
+    chosen = answerer.select("使用缺省网络架构时有哪些规则？", _results(rules))
+    assert [c.sentence for c in chosen][-1] == "为了访问互联网你需要一个网关。" and len(chosen) == 4
+    shown = answerer.compose(chosen, "zh", _results(rules))
+    assert shown.split("\n")[1] == "你需要一台主服务器。 [1]"  # each item on its own line
+
+
+def test_a_heading_does_not_answer_a_question_of_fact():
+    from qa.query.answering import ExtractiveAnswerer
+    from qa.records import Chunk
+
+    heading = Chunk(
+        "h", "d", "t", "15.1 使用 GOsa² 定制用户", (9,), "15.1 使用 GOsa² 定制用户", "", kind="heading"
+    )
+    assert ExtractiveAnswerer().select("GOsa² 管理员的默认密码是什么？", _results(heading)) == []
+    assert ExtractiveAnswerer().select("第15.1节的标题是什么？", _results(heading))
+
+
+def test_a_close_sentence_that_holds_the_asked_number_stands_in_for_one_that_does_not():
+    from qa.query.answering import ExtractiveAnswerer
+    from qa.records import Chunk
+
+    text = "工作站的内存需求取决于用途。对于工作站，1024 MiB 的内存是最低限度的需求。"
+    chunk = Chunk("c", "d", "t", "4.1 硬件需求", (3,), text, text)
+    chosen = ExtractiveAnswerer().select("工作站最少需要多少内存？", _results(chunk))
+    assert [c.sentence for c in chosen] == ["对于工作站，1024 MiB 的内存是最低限度的需求。"]
+    address = "DHCP 在主服务器上为 10.0.0.0/8 网络工作，提供运行内存测试的引导菜单。"
+    other = Chunk("e", "d", "t", "3.1 主服务器", (4,), address, address)
+    assert ExtractiveAnswerer().select("主服务器至少需要多少内存？", _results(other)) == []

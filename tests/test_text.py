@@ -129,3 +129,40 @@ def test_jieba_loads_from_its_cached_copies_what_it_parses(tmp_path):
     first = state("cached")  # builds jieba.cache and the tag table's copy
     assert sorted(p.name.split("-")[0] for p in (tmp_path / "qa-chat").iterdir()) == ["jieba", "jieba.cache"]
     assert state("cached") == first == state("parse")
+
+
+def test_a_manual_question_asks_for_a_folder_a_command_or_a_key():
+    assert asked_facts("APT 把下载的 .deb 文件保存在哪个目录？") == ("path",)
+    assert answers_kind("APT 保存在哪个目录？", "APT 在/var/cache/apt/archives/ 目录中保存副本。")
+    assert not answers_kind("APT 保存在哪个目录？", "APT 会保存每个下载的副本。")
+    assert asked_facts("需要先运行什么命令获取 TGT？") == ("name",)
+    assert answers_kind("需要先运行什么命令获取 TGT？", "作为 root 需要运行kinit 来获得 TGT。")
+    assert not answers_kind("需要先运行什么命令获取 TGT？", "作为管理员需要先获得 TGT。")
+    assert answers_kind("Which command gets a TGT?", "Run the usual command first.")  # English: no telling
+    assert asked_facts("在 aptitude 里按哪个键标记升级？") == ("key",)
+    assert not answers_kind("在 aptitude 里按哪个键标记升级？", "aptitude 也可查看软件包的自动标识。")
+    assert answers_kind("在 aptitude 里按哪个键标记升级？", "按 “u” 键标记升级。")
+    assert asked_facts("会议通过了什么文件？") == ()  # a 文件 is as often a document as a file
+
+
+def test_an_address_is_a_number_only_when_the_question_asks_for_an_address():
+    dhcp = "DHCP 在主服务器上为 10.0.0.0/8 网络工作，提供运行内存测试的引导菜单。"
+    assert not answers_kind("主服务器至少需要多少内存？", dhcp)
+    assert answers_kind("工作站最少需要多少内存？", "1024 MiB 的内存是最低需求。")
+    assert answers_kind("主服务器默认 IP 是多少？", "预设默认 IP 地址为10.0.2.2。")
+    assert not answers_kind("这个包有多少个依赖？", "它的 1.2.3 发布了。")
+
+
+def test_list_lines_are_sentences_and_a_table_row_keeps_its_cells():
+    table = "优先性是\n< 0\n将永远不会被安装，\n> 1000\n强制安装，即使会降级。"
+    assert split_sentences(table, lines=True) == [
+        "优先性是\n< 0\n将永远不会被安装，",
+        "> 1000\n强制安装，即使会降级。",
+    ]
+    items = "这些规则适用：\n你需要一台主服务器。\n你可以有上百工作站。"
+    assert split_sentences(items, lines=True) == [
+        "这些规则适用：",
+        "你需要一台主服务器。",
+        "你可以有上百工作站。",
+    ]
+    assert split_sentences(items) == ["这些规则适用：\n你需要一台主服务器。", "\n你可以有上百工作站。"]

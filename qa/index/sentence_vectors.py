@@ -39,7 +39,7 @@ def sentence_texts(chunk: Chunk) -> list[str]:
     words) are embedded when asked for, and then remembered by the pipeline."""
     if chunk.kind == "metadata":
         return [chunk.evidence]
-    pieces = (piece.strip() for piece in split_sentences(chunk.text) or [chunk.text])
+    pieces = (piece.strip() for piece in split_sentences(chunk.text, chunk.structured) or [chunk.text])
     return [text for text in dict.fromkeys(pieces) if text]
 
 

@@ -33,6 +33,9 @@ from qa.text.sentences import CLOSERS, clauses, join_sentences, split_sentences
 from qa.text.terms import key_terms, numbers
 
 MAX_SENTENCES = 4
+# A sentence holding the asked kind of fact (a number, a place) may stand in for the best-worded
+# one that lacks it when it scores at least this share of the best.
+KIND_FALLBACK = 0.8
 # Retrieval ranks the right chunk first most of the time; its order breaks near-ties in wording.
 RANK_PRIOR = 0.35
 # --- refusal ---------------------------------------------------------------------------------
@@ -234,7 +237,15 @@ class ExtractiveAnswerer:
             if enumeration:
                 return enumeration
         if not answers_kind(question, best.sentence):
-            return []
+            # the best-worded sentence lacks the fact asked for; a close one that holds it answers
+            holding = [
+                c
+                for c in candidates[1:]
+                if c.score >= KIND_FALLBACK * best.score and answers_kind(question, c.sentence)
+            ]
+            if not holding:
+                return []
+            best = holding[0]
         if item and re.match(rf"[“\"]?{_numeral(item.group(1))}是", best.sentence):
             return [best]  # the item asked for by its ordinal is the whole answer
         chosen = [best]
@@ -261,7 +272,7 @@ class ExtractiveAnswerer:
                 chosen.append(candidate)
                 covered |= candidate.matched
         chosen = self._with_antecedents(chosen, candidates, results)
-        return completed(sorted(chosen, key=lambda c: (c.n, c.index)), results)
+        return completed(sorted(chosen, key=lambda c: (c.n, c.index)), results, gather=wants_list)
 
     def _with_antecedents(
         self, chosen: list[Candidate], candidates: list[Candidate], results: Sequence[RetrievalResult]
@@ -275,7 +286,7 @@ class ExtractiveAnswerer:
             place = (candidate.n, candidate.index - 1)
             previous = by_place.get(place)
             if previous is None:
-                sentences = split_sentences(results[candidate.n - 1].chunk.text)
+                sentences = chunk_sentences(results[candidate.n - 1].chunk)
                 previous = Candidate(
                     candidate.n, candidate.result, sentences[place[1]].strip(), place[1], 0.0, frozenset()
                 )
@@ -287,12 +298,15 @@ class ExtractiveAnswerer:
         seen: set[str] = set()
         out: list[Candidate] = []
         sentences: list[tuple[int, RetrievalResult, int, str, str]] = []
+        headings_answer = bool(part or _TITLE_QUESTION.search(question))
         for n, result in enumerate(results, start=1):
             chunk = result.chunk
             context = normalize(chunk.search_text if chunk.kind == "metadata" else chunk.section)
             if chunk.kind == "metadata":  # match the field's label words, not the value's own "作者："
                 context = context[: -len(normalize(chunk.text))] or context
-            for index, sentence in enumerate(split_sentences(chunk.text) or [chunk.text]):
+            if chunk.kind == "heading" and not headings_answer:
+                continue  # a heading names a topic and states nothing about it
+            for index, sentence in enumerate(chunk_sentences(chunk)):
                 key = normalize(sentence)
                 if key in seen or not key:
                     continue
@@ -325,6 +339,8 @@ class ExtractiveAnswerer:
                 score += PROXIMITY_WEIGHT * share * _density(text, matched)
             if wants_list:
                 items = _list_items(sentence)
+                if chunk.structured and _leads_in(sentence):
+                    items = max(items, chunk.text.count("\n"))  # the lines it leads in to
                 score += LIST_WEIGHT * min(items, 5) / 5 if items >= 2 else 0.0
             if doc_title and chunk.kind == "metadata" and normalize(chunk.text) == normalize(chunk.title):
                 score += 1.0
@@ -379,7 +395,17 @@ class ExtractiveAnswerer:
                 lines.append(f"{candidate.sentence} [{candidate.n}]")
             else:
                 lines.append(f"{_frame(candidate, i, several)} “{candidate.sentence}” [{candidate.n}]")
-        return join_sentences(lines) if language == "zh" else " ".join(lines)
+        if language != "zh":
+            return " ".join(lines)
+        # an item of a list starts its own line, as in the document
+        text = ""
+        for i, line in enumerate(lines):
+            broken = i and _line_break_between(chosen[i - 1], chosen[i])
+            if broken:
+                text = f"{text}\n{line.strip()}"
+            else:
+                text = join_sentences([text, line]) if text else line.strip()
+        return text
 
 
 # A sentence that announces what follows (ends in "：" or ";", as a lead-in to its items does)
@@ -389,16 +415,22 @@ MAX_CONTINUATION = 8  # sentences
 MAX_CONTINUATION_CHARS = 600
 
 
-def completed(chosen: Sequence[Candidate], results: Sequence[RetrievalResult]) -> list[Candidate]:
+def completed(
+    chosen: Sequence[Candidate], results: Sequence[RetrievalResult], gather: bool = False
+) -> list[Candidate]:
     """Each chosen sentence that leads in to more, followed by what completes it: the rest of its
-    list within the chunk (items ending in ；/; up to the one that ends the sentence), or, when it
-    is the chunk's last sentence, the start of the next paragraph of the same document if that
-    was retrieved too."""
+    list within the chunk (items ending in ；/; up to the one that ends the sentence, or every line
+    of a list, table or code chunk), or, when it is the chunk's last sentence, the start of the
+    next paragraph of the same document if that was retrieved too. `gather` (a list question):
+    any sentence of a list chunk's lead-in takes the list along, as the lead-in itself would."""
     out: list[Candidate] = []
-    taken = {(c.n, c.index) for c in chosen}
+    taken: set[tuple[int, int]] = set()
     for candidate in chosen:
+        if (candidate.n, candidate.index) in taken:
+            continue  # already quoted, in its place, as part of a list before it
+        taken.add((candidate.n, candidate.index))
         out.append(candidate)
-        if not _leads_in(candidate.sentence):
+        if not (_leads_in(candidate.sentence) or (gather and _in_lead_in(candidate))):
             continue
         for more in _continuation(candidate, results):
             if (more.n, more.index) not in taken:
@@ -407,13 +439,25 @@ def completed(chosen: Sequence[Candidate], results: Sequence[RetrievalResult]) -
     return out
 
 
+def chunk_sentences(chunk) -> list[str]:
+    """The units an answer quotes: sentences, and each line of a list, table or code chunk."""
+    return split_sentences(chunk.text, chunk.structured) or [chunk.text]
+
+
+def _in_lead_in(candidate: Candidate) -> bool:
+    """Whether the sentence belongs to the first line of a list chunk whose first line leads in."""
+    chunk = candidate.result.chunk
+    first = chunk.text.split("\n", 1)[0]
+    return chunk.structured and _leads_in(first) and candidate.index < len(split_sentences(first))
+
+
 def _leads_in(sentence: str) -> bool:
     return sentence.rstrip().rstrip(CLOSERS).endswith(_LEAD_IN)
 
 
 def _continuation(candidate: Candidate, results: Sequence[RetrievalResult]) -> list[Candidate]:
     chunk = candidate.result.chunk
-    sentences = split_sentences(chunk.text) or [chunk.text]
+    sentences = chunk_sentences(chunk)
     following = [
         (candidate.n, candidate.result, i, sentences[i]) for i in range(candidate.index + 1, len(sentences))
     ]
@@ -422,7 +466,7 @@ def _continuation(candidate: Candidate, results: Sequence[RetrievalResult]) -> l
         for n, result in enumerate(results, start=1):
             other = result.chunk
             if other.doc_id == chunk.doc_id and other.paragraphs[:1] == (last + 1,):
-                parts = split_sentences(other.text) or [other.text]
+                parts = chunk_sentences(other)
                 following = [(n, result, i, part) for i, part in enumerate(parts)]
                 break
     out: list[Candidate] = []
@@ -433,9 +477,19 @@ def _continuation(candidate: Candidate, results: Sequence[RetrievalResult]) -> l
         if out and size > MAX_CONTINUATION_CHARS:
             break
         out.append(Candidate(n, result, sentence, index, 0.0, frozenset()))
-        if not _leads_in(sentence):
-            break  # the sentence that closes the list
+        if not _leads_in(sentence) and not (result.chunk.structured and n == candidate.n):
+            break  # the sentence that closes the list (a list chunk's lines all belong to it)
     return out
+
+
+def _line_break_between(before: Candidate, after: Candidate) -> bool:
+    """Whether a line break separates two quoted sentences of one list, table or code chunk."""
+    chunk = before.result.chunk
+    if not chunk.structured or after.result.chunk.chunk_id != chunk.chunk_id:
+        return False
+    end = chunk.text.find(before.sentence)
+    start = chunk.text.find(after.sentence, end + len(before.sentence)) if end >= 0 else -1
+    return start >= 0 and "\n" in chunk.text[end + len(before.sentence) : start]
 
 
 def _frame(candidate: Candidate, i: int, several: bool) -> str:

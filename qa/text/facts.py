@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 
+from qa.text.language import CJK
 from qa.text.normalize import normalize
 from qa.text.numerals import NUMERAL_CHARS
 
@@ -21,6 +22,17 @@ _ASKS = {
     "date": re.compile(r"哪一天|哪天|几月|什么日期|具体日期|which day|what date|what day"),
     "time": re.compile(r"哪一年|哪年|什么时间|什么时候|何时|which year|what year|\bwhen\b"),
     "place": re.compile(r"哪个城市|哪座城市|哪个地方|在哪里|在哪儿|设在哪|\bwhere\b|which city"),
+    # Manuals: which folder or configuration file, which command or program, which key. (Not 什么文件:
+    # a 文件 is as often a document, "通过了什么文件" -> 《昆明宣言》.)
+    "path": re.compile(
+        r"(哪个|什么|哪一?个)(目录|文件夹|配置文件|路径)|(存放|保存|存储|放|写)在哪"
+        r"|\b(which|what) (file|directory|folder|path)\b|\bwhere\b.*\b(stored|kept|saved|located)\b"
+    ),
+    "name": re.compile(
+        r"(哪个|什么|哪条|哪一?个|哪款)(命令|指令|程序|工具|软件包|软件|包|服务|守护进程)"
+        r"|\b(which|what) (command|program|tool|package|software|daemon|service)\b"
+    ),
+    "key": re.compile(r"(哪个|什么|哪一?个)(键|按键|快捷键)|\bwhich key\b"),
     "number": re.compile(
         r"多少|(?<!哪)几(?=[个次项年家位名种十百千万])|how (many|much)|what (share|percentage)"
     ),
@@ -34,14 +46,18 @@ _HOLDS = {
     "date": re.compile(_DATE),
     "time": re.compile(rf"(?<![\d.])\d{{4}}(?![\d.])|{_DATE}"),
     # A digit not inside a name like COP15, or a numeral with a measure word; 一是…四是 counts items.
-    "number": re.compile(rf"(?<![a-z\d.])\d|[{NUMERAL_CHARS}]+(个|次|项|家|年|大|方面|种|位|名|国|是)"),
+    # Not an address or a version: 10.0.0.0/8 and 1.2.3 name things, they count nothing.
+    "number": re.compile(
+        rf"(?<![a-z\d./])\d(?!\d*(?:\.\d+){{2}}|\d*/\d)|[{NUMERAL_CHARS}]+(个|次|项|家|年|大|方面|种|位|名|国|是)"
+    ),
 }
 _DIGITS = re.compile(r"\d+")
 _TITLE = re.compile(r"《[^》]*》")
 
 
 def asked_facts(question: str) -> tuple[str, ...]:
-    """The kinds of fact the question asks for: sum, date, time, place, number (or none)."""
+    """The kinds of fact the question asks for: sum, date, time, place, path, name, key, number
+    (or none)."""
     text = normalize(question)
     asks = [kind for kind, pattern in _ASKS.items() if pattern.search(text)]
     if "number" in asks and ({"sum", "date", "time"} & set(asks) or _OTHER_QUESTION.search(text)):
@@ -68,11 +84,31 @@ def answers_kind(question: str, sentence: str) -> bool:
 
 # Where a manual's answer lives: a path, a URL or a file name is the place "在哪里" asks for.
 _LOCATION = re.compile(
-    r"(?<![\w/])(?:~|\.{1,2})?/[\w.@~-]+/?|\bhttps?://|\bwww\.|\b[a-z]:\\\\", re.IGNORECASE
+    r"(?<![a-z0-9_/])(?:~|\.{1,2})?(?:/[a-z0-9_.@~+-]+)+/?|\bhttps?://|\bwww\.|\b[a-z]:\\\\", re.IGNORECASE
 )
 
 
+# A question about an address or a version is answered by one ("默认 IP 是多少", "which version").
+_ASKS_ADDRESS = re.compile(r"\bip\b|地址|网段|子网|掩码|版本|\b(address|subnet|netmask|network|version)")
+_ADDRESS = re.compile(r"\d+(?:\.\d+){2,}(?:/\d+)?|\d+\.\d+/\d+")
+
+
+# A name a manual gives a command, program or package: a Latin word, often with digits or -_.+
+_NAME = re.compile(r"(?<![a-z0-9_.-])[a-z][a-z0-9_.+-]*[a-z0-9]|(?<![a-z0-9_.-])[a-z](?![a-z0-9])")
+_FILE = re.compile(r"(?<![a-z0-9_/])[a-z0-9_.-]+\.(?:conf|cfg|list|ini|log|txt|sh|py|d|json|ya?ml|xml)\b")
+_KEY = re.compile(r"键|\b(ctrl|alt|shift|enter|esc|tab|space|f\d{1,2})\b|[“‘\"'][a-z0-9+\-]['\"’”]")
+
+
 def _holds(kind: str, sentence: str, question: str) -> bool:
+    if kind == "path":
+        named = _LOCATION.findall(sentence) + _FILE.findall(sentence)
+        return any(location not in question for location in named)
+    if kind == "name":  # in English text every word is Latin: no telling a name from a word
+        return not CJK.search(sentence) or any(name not in question for name in _NAME.findall(sentence))
+    if kind == "key":
+        return bool(_KEY.search(sentence))
+    if kind == "number" and _ASKS_ADDRESS.search(question) and _ADDRESS.search(sentence):
+        return True
     if kind == "place":
         return bool(new_places(sentence, question)) or any(
             location not in question for location in _LOCATION.findall(sentence)

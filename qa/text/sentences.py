@@ -36,9 +36,26 @@ def ends_sentence(text: str) -> bool:
     return bool(stripped) and stripped[-1] in SENTENCE_END
 
 
-def split_sentences(text: str) -> list[str]:
-    """Sentences with their end and closing quotes; whitespace around them kept."""
+def split_sentences(text: str, lines: bool = False) -> list[str]:
+    """Sentences with their end and closing quotes; whitespace around them kept. With `lines`, a
+    line break ends one too: the items of a list, the rows of a table and the lines of code are
+    each a sentence, however they are punctuated."""
+    if lines:
+        return [piece for line in _item_lines(text) for piece in split_sentences(line)]
     return [piece for piece in (m.group(0) for m in _SENTENCE_RE.finditer(text)) if piece.strip()]
+
+
+def _item_lines(text: str) -> list[str]:
+    """Lines, except that a line not ending in punctuation runs on into the next: a table's
+    cells ("> 1000" / "强制安装…。") and a code block stay one piece."""
+    out: list[str] = []
+    pending = ""
+    for line in text.split("\n"):
+        pending = f"{pending}\n{line}" if pending else line
+        if pending.rstrip().rstrip(CLOSERS)[-1:] in CLAUSE_END:
+            out.append(pending)
+            pending = ""
+    return [*out, pending] if pending else out
 
 
 def sentences_with_markers(line: str) -> list[str]:
