@@ -83,3 +83,39 @@ def test_english_concept_takes_the_best_of_its_translations_not_their_sum() -> N
         if term in index.vocab
     )
     assert hits.positions.tolist() == [0] and np.isclose(hits.scores[0], best)
+
+
+def test_a_latin_word_is_found_inside_terms_as_a_scan_of_every_term_finds_it() -> None:
+    """uses_latin searches each term's runs of letters and digits, joined once per index; it must
+    agree with the plain scan for every piece of every term, for words found in none, and across
+    the boundaries between runs and between terms."""
+    terms = [
+        "$udpserverrun",
+        "cop15",
+        "rsyslog",
+        "日志",
+        "ipv6地址",
+        "tls",
+        "x",
+        "a1",
+        "ab-cd",
+        "v2.0",
+        "第三章",
+    ]
+    index = KeywordIndex.from_tokens([f"c:{i}" for i in range(len(terms))], [[t] for t in terms])
+    pieces = {t[i:j] for t in index.vocab for i in range(len(t)) for j in range(i + 1, len(t) + 1)}
+    absent = {
+        "tcp",
+        "cop16",
+        "rsyslogcop15",
+        "udpserverruntls",
+        "15rsyslog",
+        "tlsx",
+        "a1x",
+        "abcd",
+        "v20",
+        "日",
+    }
+    for word in pieces | absent:
+        assert index.uses_latin(word) == any(word in term for term in index.vocab), word
+    assert index.uses_latin("udp") and not index.uses_latin("tcp")

@@ -217,9 +217,7 @@ def test_a_chinese_question_about_a_name_the_collection_never_uses_is_refused(pi
 
 def test_a_name_inside_an_identifier_is_known(pipeline):
     """The tokenizer keeps "$UDPServerRun" whole: UDP is still a word the collection uses."""
-    from types import SimpleNamespace
-
-    index = SimpleNamespace(vocab={"udpserverrun": 0})
+    index = KeywordIndex.from_tokens(["rsyslog.md:0"], [["$udpserverrun", "日志"]])
     assert unknown_name("rsyslog 怎样接收 UDP 消息？", index) is None
     assert unknown_name("rsyslog 怎样接收 TCP 消息？", index) == "TCP"
 

@@ -318,7 +318,7 @@ def unknown_name(question: str, index: KeywordIndex) -> str | None:
     for word in _NAME_LIKE.findall(question):
         name = normalize(word)
         # known inside an identifier too: UDP in "$UDPServerRun", which the tokenizer keeps whole
-        if name not in index.vocab and not any(name in term for term in index.vocab):
+        if name not in index.vocab and not index.uses_latin(name):
             return word
     return None
 
