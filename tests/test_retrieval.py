@@ -10,11 +10,11 @@ from qa.errors import ConfigError
 from qa.index.embeddings import embedder_identity, make_embeddings
 from qa.index.keywords import KeywordIndex
 from qa.index.store import current_generation, open_for_query
+from qa.query.langchain_retriever import LangChainRetriever
 from qa.query.retrieval import (
     MODES,
     Candidate,
     ChunkRecords,
-    LangChainRetriever,
     Retriever,
     rarest_name,
     spread,

@@ -31,12 +31,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import chromadb
 import httpx
 import numpy as np
 from chromadb.config import Settings as ChromaSettings
-from langchain_chroma import Chroma
 from langchain_core.embeddings import Embeddings
 
 from qa.config import Settings
@@ -53,6 +53,9 @@ from qa.index.followed import (
 from qa.index.keywords import KeywordIndex
 from qa.index.lease import WriterLease
 from qa.records import Chunk
+
+if TYPE_CHECKING:
+    from langchain_chroma import Chroma
 
 FORMAT_VERSION = 1
 CURRENT_FILE = "CURRENT"
@@ -114,8 +117,16 @@ class DocumentStamp:
     ingested_at: str
 
 
+COLLECTION_CONFIGURATION = {"hnsw": {"space": "cosine"}}
+
+
 class ChunkStore:
-    """One Chroma collection of chunks, seen through LangChain's Chroma vector store."""
+    """One Chroma collection of chunks; writes go through LangChain's Chroma vector store.
+
+    Reads use the collection itself, and the vector store is made on the first write: importing
+    langchain_chroma (LangChain's runnables and langsmith behind it) was a quarter of a cold
+    `qa ask`, which never writes.
+    """
 
     def __init__(
         self,
@@ -126,14 +137,27 @@ class ChunkStore:
     ) -> None:
         self.client = client
         self.name = name
+        self._embeddings = embeddings
         self._keywords = keywords
-        self.vectorstore = Chroma(
-            collection_name=name,
-            client=client,
-            embedding_function=embeddings,
-            collection_configuration={"hnsw": {"space": "cosine"}},
+        self._vectorstore: Chroma | None = None
+        # What langchain_chroma's Chroma(collection_name=, client=, collection_configuration=) does.
+        self.collection = client.get_or_create_collection(
+            name=name, embedding_function=None, configuration=COLLECTION_CONFIGURATION
         )
-        self.collection = self.vectorstore._collection
+
+    @property
+    def vectorstore(self) -> Chroma:
+        """LangChain's Chroma vector store over this collection, made on the first write."""
+        if self._vectorstore is None:
+            from langchain_chroma import Chroma
+
+            self._vectorstore = Chroma(
+                collection_name=self.name,
+                client=self.client,
+                embedding_function=self._embeddings,
+                collection_configuration=COLLECTION_CONFIGURATION,
+            )
+        return self._vectorstore
 
     @property
     def manifest(self) -> Manifest | None:

@@ -8,7 +8,7 @@ windows do not crowd the top. Each result's score is the estimated probability t
 chunk supports an answer (similarity, coverage, unknown words, and whether it holds the kind
 of fact asked for); `is_answerable` is that estimate for the best result. Per query the work
 is the embedding, one vector-index query and the question's posting lists; chunk records are
-cached. Exposed both as a plain `Retriever` and as a LangChain `BaseRetriever`.
+cached. langchain_retriever.py puts the same `Retriever` behind LangChain's `BaseRetriever`.
 """
 
 from __future__ import annotations
@@ -23,10 +23,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
-from langchain_core.callbacks import CallbackManagerForRetrieverRun
-from langchain_core.documents import Document as LCDocument
 from langchain_core.embeddings import Embeddings
-from langchain_core.retrievers import BaseRetriever
 
 from qa.errors import ConfigError
 from qa.index.keywords import Concept, KeywordHits, KeywordIndex
@@ -333,20 +330,3 @@ def fact_share(facts: Sequence[str], question: str, hits: KeywordHits, chunk: Ch
         if share > best and holds_facts(facts, sentence, question):
             best = share
     return best
-
-
-class LangChainRetriever(BaseRetriever):
-    """The same retrieval behind LangChain's interface; metadata keeps rank, score and paragraphs."""
-
-    retriever: Retriever
-    k: int = 5
-
-    model_config = {"arbitrary_types_allowed": True}
-
-    def _get_relevant_documents(
-        self, query: str, *, run_manager: CallbackManagerForRetrieverRun
-    ) -> list[LCDocument]:
-        return [
-            LCDocument(page_content=result.chunk.text, metadata=result.as_json())
-            for result in self.retriever.retrieve(query, self.k)
-        ]
