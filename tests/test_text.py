@@ -166,3 +166,29 @@ def test_list_lines_are_sentences_and_a_table_row_keeps_its_cells():
         "你可以有上百工作站。",
     ]
     assert split_sentences(items) == ["这些规则适用：\n你需要一台主服务器。", "\n你可以有上百工作站。"]
+
+
+GLOSSARY_MAP = """
+import hashlib, json
+from qa.config import PROJECT_ROOT
+from qa.text.terms import english_map
+text = (PROJECT_ROOT / "data" / "article.md").read_text(encoding="utf-8")
+mapping = english_map({text[i : i + n] for n in (1, 2, 3, 4) for i in range(len(text))})
+print(len(mapping), hashlib.sha256(json.dumps(mapping, sort_keys=True).encode()).hexdigest())
+"""
+
+
+def test_the_english_map_from_the_glossarys_cached_copy_is_the_one_parsed(tmp_path):
+    """The CC-CEDICT glossary is parsed once and then read from its copy, to the same map."""
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path)}
+
+    def english_map_digest() -> str:
+        command = [sys.executable, "-c", GLOSSARY_MAP]
+        return subprocess.run(command, env=env, check=True, capture_output=True, text=True).stdout
+
+    parsed = english_map_digest()  # parses the dictionary and writes the copy
+    (copy,) = (tmp_path / "qa-chat").glob("cedict-glossary-*.marshal")
+    written = copy.stat().st_mtime_ns
+    assert int(parsed.split()[0]) > 100
+    assert english_map_digest() == parsed
+    assert copy.stat().st_mtime_ns == written  # read, not parsed and written again
