@@ -1,4 +1,8 @@
-"""The `qa` command as a user runs it: JSON shapes, and one clear sentence for every bad input."""
+"""The `qa` command as a user runs it: JSON shapes, and one clear sentence for every bad input.
+
+Most cases call `main` in this process (the same parsing, settings and error handling, without a
+second or two of imports per case); a few run `python -m qa` itself, so the real process, its
+exit status and its stderr stay covered."""
 
 from __future__ import annotations
 
@@ -19,6 +23,23 @@ def run_qa(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "qa", *args], env={**base, **(env or {})}, capture_output=True, text=True
     )
+
+
+@pytest.fixture
+def qa(monkeypatch, capsys):
+    """`qa ARGS` through `main` in this process, with only the QA_ settings given in `env`."""
+
+    def run(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+        for name in [name for name in os.environ if name.startswith("QA_")]:
+            monkeypatch.delenv(name)
+        for name, value in (env or {}).items():
+            monkeypatch.setenv(name, value)
+        capsys.readouterr()
+        status = main(list(args))
+        output = capsys.readouterr()
+        return subprocess.CompletedProcess(["qa", *args], status, output.out, output.err)
+
+    return run
 
 
 def assert_one_sentence_error(result: subprocess.CompletedProcess, fragment: str) -> None:
@@ -56,13 +77,13 @@ def test_ask_json_has_the_interface_shape(article_settings, capsys, monkeypatch)
         assert f"[{citation['n']}]" in output["answer"]
 
 
-def test_ingest_json_reports_counts_and_is_idempotent(seeded_dir):
+def test_ingest_json_reports_counts_and_is_idempotent(seeded_dir, qa):
     env = {"QA_VECTORSTORE_DIR": str(seeded_dir)}
-    first = run_qa("ingest", "--json", env=env)
+    first = qa("ingest", "--json", env=env)
     assert first.returncode == 0, first.stderr
     report = json.loads(first.stdout)
     assert report["chunks_added"] == report["total_chunks"] > 0 and not report["up_to_date"]
-    second = json.loads(run_qa("ingest", "--json", env=env).stdout)
+    second = json.loads(qa("ingest", "--json", env=env).stdout)
     assert second["up_to_date"] and second["chunks_added"] == 0
 
 
@@ -81,19 +102,19 @@ def test_docs_lists_the_ingested_article(article_settings, capsys, monkeypatch):
         (b"caf\xe9 \x80\xff\x80\xff" * 10, "not valid UTF-8"),
     ],
 )
-def test_bad_files_get_one_sentence_and_leave_the_index_alone(tmp_path, content, fragment):
+def test_bad_files_get_one_sentence_and_leave_the_index_alone(tmp_path, content, fragment, qa):
     env = {"QA_VECTORSTORE_DIR": str(tmp_path / "index")}
     bad = tmp_path / "bad.md"
     bad.write_bytes(content)
-    assert_one_sentence_error(run_qa("ingest", str(bad), env=env), fragment)
+    assert_one_sentence_error(qa("ingest", str(bad), env=env), fragment)
     assert not (tmp_path / "index" / "CURRENT").exists()
 
 
-def test_missing_path_and_folder_without_documents(tmp_path):
+def test_missing_path_and_folder_without_documents(tmp_path, qa):
     env = {"QA_VECTORSTORE_DIR": str(tmp_path / "index")}
-    assert_one_sentence_error(run_qa("ingest", str(tmp_path / "nope.md"), env=env), "does not exist")
+    assert_one_sentence_error(qa("ingest", str(tmp_path / "nope.md"), env=env), "does not exist")
     (tmp_path / "empty").mkdir()
-    assert_one_sentence_error(run_qa("ingest", str(tmp_path / "empty"), env=env), "no supported files")
+    assert_one_sentence_error(qa("ingest", str(tmp_path / "empty"), env=env), "no supported files")
 
 
 def test_questions_that_are_empty_or_huge_are_refused(article_settings, capsys, monkeypatch):
@@ -104,14 +125,14 @@ def test_questions_that_are_empty_or_huge_are_refused(article_settings, capsys, 
     assert capsys.readouterr().err.startswith("error: The question is 100000 characters long")
 
 
-def test_unknown_settings_and_embedders_are_named(tmp_path):
+def test_unknown_settings_and_embedders_are_named(tmp_path, qa):
     env = {"QA_VECTORSTORE_DIR": str(tmp_path / "index")}
-    assert_one_sentence_error(run_qa("ask", "hi", env={**env, "QA_EMBEDER": "x"}), "QA_EMBEDER")
-    assert_one_sentence_error(run_qa("ingest", env={**env, "QA_EMBEDDER": "glove"}), "Unknown embedder")
+    assert_one_sentence_error(qa("ask", "hi", env={**env, "QA_EMBEDER": "x"}), "QA_EMBEDER")
+    assert_one_sentence_error(qa("ingest", env={**env, "QA_EMBEDDER": "glove"}), "Unknown embedder")
 
 
-def test_querying_before_any_ingest_says_to_ingest(tmp_path):
-    result = run_qa("retrieve", "作者是谁", env={"QA_VECTORSTORE_DIR": str(tmp_path / "none")})
+def test_querying_before_any_ingest_says_to_ingest(tmp_path, qa):
+    result = qa("retrieve", "作者是谁", env={"QA_VECTORSTORE_DIR": str(tmp_path / "none")})
     assert_one_sentence_error(result, "qa ingest")
 
 

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from qa.cli import main
 from qa.config import Settings, load_settings
-from qa.index.embedding_cache import CacheBackedEmbeddings, SQLiteByteStore
+from qa.index.embedding_cache import CACHE_FILE, CacheBackedEmbeddings, SQLiteByteStore
 from qa.index.embeddings import make_embeddings
 from qa.ingest.sync import ingest
 from qa.query.pipeline import Pipeline
@@ -31,9 +33,8 @@ def article_sections() -> list[str]:
     return [f"# 第{index}篇\n\n{part.strip()}\n" for index, part in enumerate(parts[1:], start=1)]
 
 
-@pytest.fixture
-def folder(tmp_path):
-    docs = tmp_path / "docs"
+def write_folder(root: Path) -> Path:
+    docs = root / "docs"
     (docs / "sub").mkdir(parents=True)
     sections = article_sections()
     (docs / "one.md").write_text(sections[0], encoding="utf-8")
@@ -42,6 +43,32 @@ def folder(tmp_path):
     (docs / ".hidden.md").write_text("# hidden\n\nnot for the index。\n", encoding="utf-8")
     (docs / "notes.xyz").write_text("not a supported type", encoding="utf-8")
     return docs
+
+
+@pytest.fixture
+def folder(tmp_path):
+    return write_folder(tmp_path)
+
+
+@pytest.fixture(scope="module")
+def folder_vectors(article_settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An embedding cache with the folder's vectors besides the article's: the tests below each
+    ingest the same folder into an index of their own, which need not embed it again each time."""
+    root = tmp_path_factory.mktemp("collection")
+    index = root / "index"
+    index.mkdir()
+    shutil.copy(article_settings.vectorstore_dir / CACHE_FILE, index / CACHE_FILE)
+    ingest(load_settings(vectorstore_dir=index), [write_folder(root)], progress=False)
+    return index / CACHE_FILE
+
+
+@pytest.fixture
+def seeded_dir(folder_vectors: Path, tmp_path: Path) -> Path:
+    """conftest's seeded_dir, its embedding cache holding the folder's vectors too."""
+    folder = tmp_path / "index"
+    folder.mkdir()
+    shutil.copy(folder_vectors, folder / CACHE_FILE)
+    return folder
 
 
 @pytest.fixture

@@ -24,8 +24,10 @@ from live_server import LiveServer
 from render import render_pdf
 from servers import chroma
 
-from qa.config import Settings
+from qa.config import Settings, load_settings
 from qa.errors import InputError
+from qa.index.embeddings import embedder_identity, make_embeddings
+from qa.index.store import open_for_query
 from qa.ingest.documents import load_document
 from qa.ingest.loaders import InputLimits
 from qa.query.pipeline import Pipeline
@@ -64,9 +66,13 @@ def assert_one_sentence(result: subprocess.CompletedProcess, fragment: str) -> N
 
 
 def chunk_count(index: Path) -> int:
-    listed = run_qa("docs", "list", "--json", index=index)
-    assert listed.returncode == 0, listed.stderr
-    return sum(doc["chunks"] for doc in json.loads(listed.stdout))
+    """The chunks `qa docs list` would count, read in this process (the `qa` runs are what is tested)."""
+    settings = load_settings(vectorstore_dir=index)
+    store = open_for_query(settings, make_embeddings(settings), embedder_identity(settings))
+    try:
+        return sum(document.chunks for document in store.documents())
+    finally:
+        store.close()
 
 
 @pytest.fixture
@@ -405,12 +411,16 @@ def test_no_route_echoes_a_foreign_origin_or_allows_credentials(locked_server: s
             assert echoed in ((origin, "*", None) if allowed else ("*", None)), (method, origin, echoed)
 
 
-@pytest.fixture
-def library_server(pipeline: Pipeline, article_settings: Settings, article_index: Path) -> Iterator[str]:
+@pytest.fixture(scope="module")
+def library_server(article_settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """One server over a copy of the article index for the upload cases: each leaves the
+    collection as it found it (a refused name adds nothing; a replaced article is the article)."""
     from pydantic import SecretStr
 
+    index = tmp_path_factory.mktemp("library") / "index"
+    shutil.copytree(article_settings.vectorstore_dir, index)
     settings = article_settings.model_copy(
-        update={"vectorstore_dir": article_index, "admin_token": SecretStr(ADMIN_TOKEN)}
+        update={"vectorstore_dir": index, "admin_token": SecretStr(ADMIN_TOKEN)}
     )
     with LiveServer(build_app(Pipeline(settings), settings)) as live:
         yield live.url

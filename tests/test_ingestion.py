@@ -77,9 +77,8 @@ def test_a_changed_document_replaces_its_old_chunks(fresh_settings, tmp_path):
     assert any("近170家机构" in c.text for c in chunks)
 
 
-def test_a_changed_chunk_size_rechunks_everything(fresh_settings):
-    ingest(fresh_settings, progress=False)
-    smaller = load_settings(vectorstore_dir=fresh_settings.vectorstore_dir, chunk_max_tokens=100)
+def test_a_changed_chunk_size_rechunks_everything(article_copy):
+    smaller = load_settings(vectorstore_dir=article_copy.vectorstore_dir, chunk_max_tokens=100)
     report = ingest(smaller, progress=False)
     assert report.documents_changed == 1
     assert {c.chunk_id for c in stored_chunks(smaller)} == expected_ids([ARTICLE], smaller)
