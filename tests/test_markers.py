@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from qa.query.markers import Cite, claims, next_sentence, strip_markers
+from qa.query.markers import Cite, claims, next_sentence
+from qa.text.markers import strip_model_markers
 
 ANSWER = (
     "第一阶段会议通过了《昆明宣言》[2: 全力推动第一阶段会议通过了《昆明宣言》]。"
@@ -35,7 +36,7 @@ def test_plain_markers_read_as_before():
 
 
 def test_the_shown_text_keeps_no_quote():
-    assert "全力推动" not in strip_markers(ANSWER) and "[" not in strip_markers(ANSWER)
+    assert "全力推动" not in strip_model_markers(ANSWER) and "[" not in strip_model_markers(ANSWER)
 
 
 def test_a_streamed_sentence_is_released_only_with_all_its_markers():

@@ -17,6 +17,7 @@ from qa.text.sentences import (
     clauses,
     complete_sentence,
     ends_sentence,
+    is_question,
     join_pieces,
     sentences_with_markers,
     split_sentences,
@@ -192,3 +193,8 @@ def test_the_english_map_from_the_glossarys_cached_copy_is_the_one_parsed(tmp_pa
     assert int(parsed.split()[0]) > 100
     assert english_map_digest() == parsed
     assert copy.stat().st_mtime_ns == written  # read, not parsed and written again
+
+
+def test_a_question_ends_in_a_question_mark_and_a_title_that_does_is_none():
+    assert is_question("COP15是什么？") and is_question('He asked, "why?"') and is_question("为什么？」 ")
+    assert not is_question("文章题为《我们为何保护生物多样性？》") and not is_question("是的。")

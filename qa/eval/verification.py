@@ -16,9 +16,10 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from qa.query.markers import claims, strip_markers
+from qa.query.markers import claims
 from qa.records import Answer
 from qa.text.language import language_of
+from qa.text.markers import strip_model_markers
 from qa.text.normalize import t2s
 
 _TRAILING = re.compile(r"[。！？.!?”’」』\"']+$")
@@ -50,8 +51,8 @@ def item_record(question: str, labelled: Sequence[dict], answer: Answer) -> dict
     fell_back = bool(answer.fallback)
     written = [sentence for sentence, _ in claims(raw) if sentence.strip()]
     shown = [] if fell_back or answer.refused else [s for s, _ in claims(answer.answer) if s.strip()]
-    raw_flat = squash(strip_markers(raw))
-    shown_flat = squash(strip_markers(answer.answer))
+    raw_flat = squash(strip_model_markers(raw))
+    shown_flat = squash(strip_model_markers(answer.answer))
     chunks = {c.n: squash(c.chunk.text) for c in answer.citations}
     bodies = [_body(sentence["text"]) for sentence in labelled]
     found = [bool(body) and body in raw_flat for body in bodies]

@@ -1,10 +1,18 @@
 """Citations: which chunk a `[n]` marker points at, and the check that a sentence rests on it.
 
-`verify` is the one gate every answer passes, extractive or LLM: markers that point outside the
-retrieved set are dropped; each sentence is checked against the chunks it cites by lexical
-overlap of key terms and numbers, with embedding similarity as the second opinion; sentences
-that fail are removed (and reported), so nothing unsupported is ever shown as a cited claim.
-What it does not do: choose sentences (answering.py) or call a model (llm.py).
+Every answer passes one gate (Pipeline._verified): its draft streams through a VerifiedStream,
+which cuts it into sentences, drops markers that point outside the retrieved set, checks each
+sentence against the chunks it cites and shows only those that hold; the others are reported.
+There are two checks, one per kind of draft, and each gives a CheckedSentence:
+  - Verifier (here), for drafts in the chunks' own words (the extractive answerer's): the
+    claim's key terms and numbers must be in the cited text, with an embedding similarity as
+    the second opinion on a small paraphrase.
+  - FactVerifier (verify.py, through QuotedStream), for an LLM's draft, which paraphrases and
+    translates: each sentence is checked through the `[n: quote]` it cites, the quote must be in
+    the chunk and the sentence's facts must agree with it, whatever the wording.
+A question is a claim for neither (qa.text.sentences.is_question).
+What it does not do: choose sentences (answering.py), read a model's markers (markers.py) or
+call a model (llm.py).
 """
 
 from __future__ import annotations
@@ -18,16 +26,14 @@ from qa.text.language import CJK
 from qa.text.markers import marker_numbers, strip_markers
 from qa.text.normalize import compact as normalize
 from qa.text.sentences import (
-    CLOSERS,
     SENTENCE_WITH_MARKERS,
     ends_sentence,
+    is_question,
     join_sentences,
     sentences_with_markers,
     split_sentences,
 )
 from qa.text.terms import key_terms, numbers, word_tags
-
-_QUESTION_END = re.compile(rf"[?？]\s*[{re.escape(CLOSERS)}]*\s*$")
 
 
 @dataclass(frozen=True)
@@ -95,7 +101,8 @@ def _cosine(a: Sequence[float], b: Sequence[float]) -> float:
 
 @dataclass(frozen=True)
 class Verifier:
-    """Thresholds for the support check; `embed` (texts -> vectors) adds the semantic opinion.
+    """The check of a sentence in a chunk's own words (see the module docstring for the other);
+    `embed` (texts -> vectors) adds the semantic opinion.
 
     A claim is supported when every key term and number of it is in the cited text. A paraphrase
     may add at most `max_new_words` common words of its own ("以视频方式出席"), and then needs
@@ -118,7 +125,7 @@ class Verifier:
         overlap = lexical_overlap(claim, source)
         if missing_numbers:
             return False, f"number {sorted(missing_numbers)[0]} is not in the cited text", overlap, None
-        if _QUESTION_END.search(claim):
+        if is_question(claim):
             return False, "a question, not an answer", overlap, None
         terms = key_terms(claim)
         haystack = normalize(source)

@@ -1,10 +1,11 @@
 """Reading an LLM's citation markers: `[n]` and the quote-anchored `[n: verbatim quote]`.
 
-The format is documented in prompts/README.md. A model writes the marker before or after the
-sentence's stop, several side by side (`[1: q1][3: q3]`), with a full-width colon, or without a
-quote at all; a quote may itself hold 。 or a stray bracket. `claims` turns finished text into
-(sentence, cites) pairs; `next_sentence` finds where the first sentence of a stream buffer ends,
-so nothing is shown before its markers have arrived. What it does not do: check anything.
+The format is documented in prompts/README.md, its syntax once in qa/text/markers.py
+(MODEL_MARKER). A model writes the marker before or after the sentence's stop, several side by
+side (`[1: q1][3: q3]`), with a full-width colon, or without a quote at all; a quote may itself
+hold 。 or a stray bracket. `claims` turns finished text into (sentence, cites) pairs;
+`next_sentence` finds where the first sentence of a stream buffer ends, so nothing is shown
+before its markers have arrived. What it does not do: check anything.
 """
 
 from __future__ import annotations
@@ -13,12 +14,11 @@ import re
 from dataclasses import dataclass
 
 from qa.query.citations import split_claims
+from qa.text.markers import MODEL_MARKER
+from qa.text.sentences import QUOTE_CLOSERS
 
-# `[12]`, `[12: quote]`, `[12：quote]`, `【12: quote】`; the quote runs to the first closing bracket.
-MARKER = re.compile(r"\s*[\[【](\d{1,3})(?:\s*[:：]\s*([^\]】]*))?[\]】]")
 _OPEN = re.compile(r"[\[【]\d{0,3}(?:\s*[:：][^\]】]*)?$")
 _END = "。！？!?\n"
-_CLOSERS = "”’」』）)\"'"
 
 
 @dataclass(frozen=True)
@@ -36,16 +36,12 @@ def claims(text: str) -> list[tuple[str, tuple[Cite, ...]]]:
         cites.append(Cite(int(match.group(1)), quote))
         return f" [{len(cites) - 1}]"
 
-    masked = MARKER.sub(numbered, text)
+    masked = MODEL_MARKER.sub(numbered, text)
     out = []
     for sentence, indices in split_claims(masked):
         bound = tuple(dict.fromkeys(cites[i] for i in indices if i < len(cites)))
         out.append((sentence, bound))
     return out
-
-
-def strip_markers(text: str) -> str:
-    return MARKER.sub("", text)
 
 
 def next_sentence(buffer: str) -> int | None:
@@ -55,10 +51,10 @@ def next_sentence(buffer: str) -> int | None:
     for i, char in enumerate(masked):
         if char in _END or (char == "." and i + 1 < len(masked) and masked[i + 1].isspace()):
             end = i + 1
-            while end < len(masked) and masked[end] in _CLOSERS:
+            while end < len(masked) and masked[end] in QUOTE_CLOSERS:
                 end += 1
             while True:
-                match = MARKER.match(buffer, end)
+                match = MODEL_MARKER.match(buffer, end)
                 if not match:
                     break
                 end = match.end()
@@ -74,6 +70,6 @@ def next_sentence(buffer: str) -> int | None:
 def _mask(text: str) -> str:
     """The text with every complete marker's inside blanked, and an open marker cut off, so a
     stop inside a quote is not taken for the end of the sentence."""
-    out = MARKER.sub(lambda m: " " * len(m.group(0)), text)
+    out = MODEL_MARKER.sub(lambda m: " " * len(m.group(0)), text)
     open_marker = _OPEN.search(out)
     return out[: open_marker.start()] if open_marker else out

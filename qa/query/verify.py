@@ -18,6 +18,8 @@ sentence that best matches the claim):
      against quote with thresholds fitted on the tune split of tests/fixtures/llm_replay.jsonl;
   5. a sentence the checks cannot decide (meaning too far from the quote) is removed, or with
      QA_VERIFY_WITH_LLM put to the model as a yes/no question (the `second_opinion` hook).
+FactVerifier is one of the two checks behind the pipeline's one gate; citations.py tells how it
+and citations.Verifier (for extractive drafts, in the chunks' own words) divide the work.
 What it does not do: parse markers (markers.py) or verify extractive answers (citations.Verifier).
 """
 
@@ -41,6 +43,7 @@ from qa.query.citations import (
 from qa.query.markers import Cite, claims, next_sentence
 from qa.records import Chunk
 from qa.text.normalize import t2s
+from qa.text.sentences import is_question
 from qa.text.terms import word_tags
 
 Translate = Callable[[str], list[str]]
@@ -48,7 +51,6 @@ SecondOpinion = Callable[[str, str], bool | None]
 
 _CJK = re.compile(r"[\u4e00-\u9fff]")
 _DROP = re.compile(r"[^\w\u4e00-\u9fff]+")
-_QUESTION_END = re.compile(r"[?？]\s*[”’」』）)\"']*\s*$")
 _SENTENCE = re.compile(r"[^。！？!?；;\n]*(?:[。！？!?；;\n]+|$)")
 _CLAUSE = re.compile(r"[^，,。！？!?；;：:\n]+")
 _ZH_DIGITS = dict(zip("零〇一二两三四五六七八九", (0, 0, 1, 2, 2, 3, 4, 5, 6, 7, 8, 9), strict=True))
@@ -122,7 +124,8 @@ class Thresholds:
 
 
 class FactVerifier:
-    """Checks a claim against the quotes it cites; see the module docstring for the rules."""
+    """Checks an LLM's claim against the quotes it cites (the extractive answer's sentences go to
+    citations.Verifier instead); see the module docstring for the rules."""
 
     def __init__(
         self,
@@ -137,7 +140,7 @@ class FactVerifier:
         self.second_opinion = second_opinion
 
     def check(self, claim: str, cites: Sequence[Cite], chunks: dict[int, Chunk]) -> CheckedSentence:
-        if _QUESTION_END.search(claim):
+        if is_question(claim):
             return CheckedSentence(claim, (), False, "a question, not an answer")
         valid = [cite for cite in cites if cite.n in chunks]
         if cites and not valid:

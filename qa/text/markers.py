@@ -1,4 +1,12 @@
-"""Citation markers: `[n]` after a sentence points at the n-th retrieved chunk."""
+"""Citation markers, the one copy of their syntax.
+
+`[n]` after a sentence points at the n-th retrieved chunk: the extractive answerer writes it, the
+reader sees it, and sentence splitting keeps it with its sentence (MARKER, TRAILING_MARKERS).
+A model is asked for `[n: verbatim quote]` and also writes `【n: quote】`, a full-width colon or
+no quote (MODEL_MARKER, whose forms include `[n]`); query/markers.py reads those, binding each to
+its sentence, and the reader is shown `[n]`. Document text is only ever stripped of `[n]`:
+a `【1】` in a document is the document's own, not a citation.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +14,8 @@ import re
 
 MARKER = re.compile(r"\s*\[(\d{1,3})\]")
 TRAILING_MARKERS = r"(?:\s*\[\d{1,3}\])*"  # the markers a sentence may carry after its end
+# `[12]`, `[12: quote]`, `[12：quote]`, `【12: quote】`; the quote runs to the first closing bracket.
+MODEL_MARKER = re.compile(r"\s*[\[【](\d{1,3})(?:\s*[:：]\s*([^\]】]*))?[\]】]")
 
 
 def marker_numbers(text: str) -> tuple[int, ...]:
@@ -15,3 +25,8 @@ def marker_numbers(text: str) -> tuple[int, ...]:
 
 def strip_markers(text: str) -> str:
     return MARKER.sub("", text)
+
+
+def strip_model_markers(text: str) -> str:
+    """A model's text without any of its markers, quotes included."""
+    return MODEL_MARKER.sub("", text)

@@ -14,7 +14,8 @@ from qa.text.markers import TRAILING_MARKERS
 
 STRONG_END = "。！？!?…；;"  # ends a sentence wherever it stands
 SENTENCE_END = STRONG_END + "."  # "." ends one only before whitespace
-CLOSERS = "”’」』）)》〉】\"'"  # may follow the end and still belong to the sentence
+QUOTE_CLOSERS = "”’」』）)\"'"  # close a quotation or an aside
+CLOSERS = QUOTE_CLOSERS + "》〉】"  # may follow the end and still belong to the sentence
 CLAUSE_END = STRONG_END + "，,：:.\n"
 
 _ENDS = re.escape(STRONG_END)
@@ -29,6 +30,15 @@ _CLAUSE = re.compile(rf"[^{re.escape(CLAUSE_END)}]+[{re.escape(CLAUSE_END)}]*")
 _COMPLETE = re.compile(
     rf"^(.*?(?:[{_ENDS}]+[{re.escape(CLOSERS)}]*|\n|\.\s))({TRAILING_MARKERS})(?=\s*[^\s\[])", re.DOTALL
 )
+
+
+# A question mark, then at most closing quotes: 《我们为何保护生物多样性？》 names a work, it asks nothing.
+_QUESTION_END = re.compile(rf"[?？]\s*[{re.escape(QUOTE_CLOSERS)}]*\s*$")
+
+
+def is_question(text: str) -> bool:
+    """Whether the sentence asks something (and so, in an answer, claims nothing)."""
+    return bool(_QUESTION_END.search(text))
 
 
 def ends_sentence(text: str) -> bool:
