@@ -187,7 +187,10 @@ def test_the_english_map_from_the_glossarys_cached_copy_is_the_one_parsed(tmp_pa
         command = [sys.executable, "-c", GLOSSARY_MAP]
         return subprocess.run(command, env=env, check=True, capture_output=True, text=True).stdout
 
-    parsed = english_map_digest()  # parses the dictionary and writes the copy
+    stale = tmp_path / "qa-chat" / "cedict-glossary-0123456789abcdef.marshal"  # older rules' copy
+    stale.parent.mkdir()
+    stale.write_bytes(b"not read")
+    parsed = english_map_digest()  # parses the dictionary, writes the copy, drops the stale one
     (copy,) = (tmp_path / "qa-chat").glob("cedict-glossary-*.marshal")
     written = copy.stat().st_mtime_ns
     assert int(parsed.split()[0]) > 100

@@ -277,6 +277,9 @@ def _glossary() -> dict[str, list[tuple[str, ...]]]:
         partial = copy.with_suffix(f".{os.getpid()}.tmp")
         partial.write_bytes(marshal.dumps(glossary))
         partial.replace(copy)
+        for stale in copy.parent.glob("cedict-glossary-*.marshal"):
+            if stale != copy:  # made by other rules or another dictionary: 5 MB each, never read
+                stale.unlink(missing_ok=True)
     except OSError:
         pass
     return glossary
