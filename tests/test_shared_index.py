@@ -99,6 +99,10 @@ def test_a_document_ingested_or_removed_on_one_host_reaches_another(server, tmp_
     b = Pipeline(host(tmp_path / "b", server, collection="follow"))
     before = b.ask(NEW_QUESTION)
     assert before.refused, before.answer
+    follower = b.store._keywords.follower
+    fetched: list[str] = []  # the chunks whose texts B's refreshes fetch (and tokenize)
+    read_texts = follower.read_texts
+    follower.read_texts = lambda ids: (fetched.extend(ids), read_texts(ids))[1]
     document = tmp_path / "docs" / "whales.md"
     document.parent.mkdir()
     document.write_text(NEW_FACT, encoding="utf-8")
@@ -111,9 +115,27 @@ def test_a_document_ingested_or_removed_on_one_host_reaches_another(server, tmp_
     # Documented: within QA_INDEX_REFRESH_SECONDS plus the rebuild (a second or two for the article).
     assert wait_until(knows, REFRESH + 10) < REFRESH + 10
     assert any(chunk_id.startswith("whales.md:") for chunk_id in b.store.keywords.chunk_ids)
+    assert fetched and all(chunk_id.startswith("whales.md:") for chunk_id in fetched), fetched
+    assert_same_index(b, host(tmp_path / "c", server, collection="follow"))
+    count = len(fetched)
     remove_documents(a, ["whales.md"])
     wait_until(lambda: not any(c.startswith("whales.md:") for c in b.store.keywords.chunk_ids), REFRESH + 10)
     assert b.ask(NEW_QUESTION).refused
+    assert len(fetched) == count, "a removal fetches no text"
+    assert_same_index(b, host(tmp_path / "d", server, collection="follow"))
+
+
+def assert_same_index(refreshed: Pipeline, fresh: Settings) -> None:
+    """A refresh, which tokenizes only the chunks it has not seen, gives the index a host with
+    an empty folder builds from the whole collection: the same chunks in the same order, the
+    same BM25 scores."""
+    built = Pipeline(fresh).store.keywords
+    index = refreshed.store.keywords
+    assert index.chunk_ids == built.chunk_ids and index.vocab == built.vocab
+    for question in [NEW_QUESTION, *dev_questions(10)]:
+        ours, theirs = index.search(question), built.search(question)
+        assert ours.positions.tolist() == theirs.positions.tolist(), question
+        assert ours.scores.tolist() == theirs.scores.tolist(), question
 
 
 def start_ingest(settings: Settings, paths: list[Path]) -> subprocess.Popen:

@@ -7,8 +7,10 @@ the search texts) and caches it on its own disk under the content key (the colle
 which a --rebuild changes, and the version), so a host never needs to have ingested, and a
 restart costs a load, not a build.
 
-A refresh reads every search text again but tokenizes only the texts it has not seen (the
-slow part of a build), so a small change reaches a large collection quickly. Readers never
+A refresh reads the collection's chunk ids and fetches and tokenizes only the chunks it has
+not seen (tokenizing is the slow part of a build, reading every text the next: at 100,000
+chunks 59 s and 6 s of a 72 s build), so a small change reaches a large collection quickly. A
+chunk id names one search text (ids hash it), so a known id's tokens still hold. Readers never
 wait for a refresh: at most every `refresh_seconds` a reader asks the server
 for the key (one small request); when it changed, a background thread builds (or loads) the
 new index while readers keep the previous one, which is then swapped in. Only a host with no
@@ -85,20 +87,23 @@ def _mtime(path: Path) -> float:
 class FollowedKeywords:
     """The keyword index one host serves for a server collection, kept up to date in the background.
 
-    `read_key` returns the collection's (content key, committed?) in one request; `read_all`
-    returns (chunk ids, search texts) of the whole collection.
+    `read_key` returns the collection's (content key, committed?) in one request; `read_ids`
+    every chunk id of the collection, in its order; `read_texts` the search texts of the given
+    ids (an id removed meanwhile is left out).
     """
 
     def __init__(
         self,
         root: Path,
         read_key: Callable[[], tuple[str, bool]],
-        read_all: Callable[[], tuple[list[str], list[str]]],
+        read_ids: Callable[[], list[str]],
+        read_texts: Callable[[list[str]], dict[str, str]],
         refresh_seconds: float,
     ) -> None:
         self.root = root
         self.read_key = read_key
-        self.read_all = read_all
+        self.read_ids = read_ids
+        self.read_texts = read_texts
         self.refresh_seconds = refresh_seconds
         self.key = ""
         self.index: KeywordIndex | None = None
@@ -106,7 +111,8 @@ class FollowedKeywords:
         self._lock = threading.Lock()  # guards key/index and starting a refresh
         self._first = threading.Lock()  # one foreground build when there is no index yet
         self._refreshing: threading.Thread | None = None
-        self._tokens: dict[str, list[str]] = {}  # search text -> its tokens, from the last build
+        self._tokens: dict[str, list[str]] = {}  # chunk id -> its tokens, from the last build
+        self._tokens_of = ""  # the collection those ids are of: a --rebuild may reuse an id
 
     def current(self) -> KeywordIndex:
         """The index to answer with now; never waits for a refresh, only for a first build."""
@@ -172,10 +178,22 @@ class FollowedKeywords:
                 return KeywordIndex.load(self.root / key)
             except Exception:  # noqa: BLE001 - a damaged cache is rebuilt
                 shutil.rmtree(self.root / key, ignore_errors=True)
-        chunk_ids, texts = self.read_all()
-        tokens = {text: self._tokens.get(text) or tokenize(text) for text in texts}
-        index = KeywordIndex.from_tokens(chunk_ids, [tokens[text] for text in texts])
-        self._tokens = tokens  # the next refresh tokenizes only the texts that are new then
+        chunk_ids = self.read_ids()
+        collection = key.rsplit("-", 1)[0]
+        known = self._tokens if self._tokens_of == collection else {}
+        texts = self.read_texts([chunk_id for chunk_id in chunk_ids if chunk_id not in known])
+        by_text: dict[str, list[str]] = {}  # a text several chunks share is tokenized once
+        tokens = {}
+        for chunk_id in chunk_ids:
+            if chunk_id in known:
+                tokens[chunk_id] = known[chunk_id]
+            elif chunk_id in texts:  # else removed since the ids were read: the key moved on too
+                text = texts[chunk_id]
+                if text not in by_text:
+                    by_text[text] = tokenize(text)
+                tokens[chunk_id] = by_text[text]
+        index = KeywordIndex.from_tokens(list(tokens), list(tokens.values()))
+        self._tokens, self._tokens_of = tokens, collection  # the next refresh tokenizes only new chunks
         if committed and self.read_key() == (key, True):
             self.root.mkdir(parents=True, exist_ok=True)
             save(index, self.root, key)
