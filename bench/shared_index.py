@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -78,6 +79,7 @@ def main() -> None:
     args = parser.parse_args()
     items = [json.loads(line) for line in QUESTIONS.read_text(encoding="utf-8").splitlines() if line]
     questions = list(dict.fromkeys(item["question"] for item in items))[: args.queries]
+    print("load average at the start: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
     with tempfile.TemporaryDirectory() as scratch:
         folder = Path(scratch)
         server = start_chroma(folder / "chroma", args.port)
@@ -137,6 +139,7 @@ def main() -> None:
         finally:
             server.terminate()
             server.wait()
+    print("load average at the end: {:.2f} {:.2f} {:.2f} (1, 5, 15 minutes)".format(*os.getloadavg()))
 
 
 if __name__ == "__main__":
