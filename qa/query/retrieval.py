@@ -13,7 +13,6 @@ cached. langchain_retriever.py puts the same `Retriever` behind LangChain's `Bas
 
 from __future__ import annotations
 
-import math
 import re
 import threading
 import weakref
@@ -28,6 +27,7 @@ from langchain_core.embeddings import Embeddings
 from qa.errors import ConfigError
 from qa.index.keywords import Concept, KeywordHits, KeywordIndex
 from qa.index.store import ChunkStore, chunks_from_records
+from qa.query.support import calibration_for, support
 from qa.records import Chunk, RetrievalResult
 from qa.text.facts import asked_facts, holds_facts
 from qa.text.language import is_chinese
@@ -72,6 +72,8 @@ class Retriever:
         self.embeddings = embeddings
         self.mode = mode
         self.documents = tuple(documents)
+        manifest = store.manifest
+        self.calibration = calibration_for(manifest.embedder if manifest else "")
 
     def query_text(self, question: str) -> str:
         """What the embedder is given: a Chinese question simplified, like the text it searches."""
@@ -91,13 +93,13 @@ class Retriever:
             held = fact_share(facts, question, hits, chunk) if facts else 1.0
             if (name and not name.occurs_in(normalize(chunk.search_text))) or stranger:
                 held = 0.0  # about something else, however well it matches the rest
-            score = support(candidate.dense, candidate.coverage, candidate.unknown, held)
+            score = support(candidate.dense, candidate.coverage, candidate.unknown, held, self.calibration)
             results.append(RetrievalResult(rank, chunk, score))
         return results
 
     def is_answerable(self, question: str, results: list[RetrievalResult]) -> bool:
         """Whether the collection answers the question at all; answering refuses when not."""
-        return bool(results) and max(r.score for r in results) >= SUPPORT_THRESHOLD
+        return bool(results) and max(r.score for r in results) >= self.calibration.threshold
 
     # --- the two searches and their fusion -------------------------------------------------
 
@@ -251,26 +253,6 @@ def spread(candidates: list[Candidate], chunks: dict[str, Chunk]) -> list[Candid
         for key in keys:
             shown.setdefault(key, set()).update(sentences)
     return first + later
-
-
-# Logistic model of "the collection answers this", fitted on the dev set (answerable vs not):
-# dense cosine of the chunk, its idf-weighted coverage of the question, and the share of the
-# question's words (two characters or more) that the collection never uses. A question that asks
-# for a number, a year, a date, a sum or a place is not answered by a chunk about its subject
-# that holds no such fact in a sentence about it: that costs FACT_PENALTY on the logit.
-SUPPORT_WEIGHTS = (-7.26, 11.00, 1.29, -3.71)  # bias, dense, coverage, unknown
-FACT_PENALTY = -4.0
-FACT_SHARE = 0.3  # the share of the question a sentence holding the fact must cover
-SUPPORT_THRESHOLD = 0.55  # at most 5% of the dev set's answerable questions fall below
-
-
-def support(dense: float, coverage: float, unknown: float, fact: float = 1.0) -> float:
-    """Estimated probability that the chunk answers; `fact` is its fact_share (1: none asked)."""
-    bias, w_dense, w_coverage, w_unknown = SUPPORT_WEIGHTS
-    logit = bias + w_dense * dense + w_coverage * coverage + w_unknown * unknown
-    if fact < FACT_SHARE:
-        logit += FACT_PENALTY
-    return 1.0 / (1.0 + math.exp(-logit))
 
 
 _NAME_TAGS = {"ns", "nt", "nz", "nr"}  # jieba: place, organisation, other proper noun, person
