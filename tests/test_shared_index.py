@@ -18,7 +18,7 @@ from qa.config import PROJECT_ROOT, Settings, load_settings
 from qa.errors import StoreError, WriterBusyError
 from qa.index.followed import VERSION_KEY, WRITING_KEY
 from qa.index.lease import SUFFIX, WriterLease
-from qa.index.store import make_client
+from qa.index.store import ServerKeywords, make_client
 from qa.ingest.sync import ingest, remove_documents
 from qa.query.pipeline import Pipeline
 from tests.servers import chroma
@@ -93,9 +93,18 @@ def wait_until(condition, limit: float) -> float:
     return time.monotonic() - started
 
 
-def test_a_document_ingested_or_removed_on_one_host_reaches_another(server, tmp_path):
+def test_a_document_ingested_or_removed_on_one_host_reaches_another(server, tmp_path, monkeypatch):
     a = host(tmp_path / "a", server, collection="follow")
     ingest(a, progress=False)
+    written: list[str] = []  # the chunks whose texts A's later writes fetch (and tokenize)
+    read_on_a = ServerKeywords.read_texts
+
+    def recording(keywords: ServerKeywords, ids: list[str]) -> dict[str, str]:
+        if keywords.root.parent == a.vectorstore_dir:
+            written.extend(ids)
+        return read_on_a(keywords, ids)
+
+    monkeypatch.setattr(ServerKeywords, "read_texts", recording)
     b = Pipeline(host(tmp_path / "b", server, collection="follow"))
     before = b.ask(NEW_QUESTION)
     assert before.refused, before.answer
@@ -116,12 +125,14 @@ def test_a_document_ingested_or_removed_on_one_host_reaches_another(server, tmp_
     assert wait_until(knows, REFRESH + 10) < REFRESH + 10
     assert any(chunk_id.startswith("whales.md:") for chunk_id in b.store.keywords.chunk_ids)
     assert fetched and all(chunk_id.startswith("whales.md:") for chunk_id in fetched), fetched
+    assert written and all(chunk_id.startswith("whales.md:") for chunk_id in written), written
     assert_same_index(b, host(tmp_path / "c", server, collection="follow"))
-    count = len(fetched)
+    assert_same_index(Pipeline(a), host(tmp_path / "c", server, collection="follow"))
+    count, count_on_a = len(fetched), len(written)
     remove_documents(a, ["whales.md"])
     wait_until(lambda: not any(c.startswith("whales.md:") for c in b.store.keywords.chunk_ids), REFRESH + 10)
     assert b.ask(NEW_QUESTION).refused
-    assert len(fetched) == count, "a removal fetches no text"
+    assert len(fetched) == count and len(written) == count_on_a, "a removal fetches no text"
     assert_same_index(b, host(tmp_path / "d", server, collection="follow"))
 
 

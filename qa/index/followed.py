@@ -15,7 +15,8 @@ wait for a refresh: at most every `refresh_seconds` a reader asks the server
 for the key (one small request); when it changed, a background thread builds (or loads) the
 new index while readers keep the previous one, which is then swapped in. Only a host with no
 index at all builds in the foreground. A write made in this process hands its freshly built
-index over directly, so this host's next answer already reflects its own change.
+index over directly, so this host's next answer already reflects its own change, and
+that write, like a refresh, tokenizes only the chunks the host has not indexed before.
 
 A writer marks the collection (`qa_writing`) before it changes anything and clears the mark
 when it bumps the version; a host killed midway leaves the mark, which tells the next ingest
@@ -45,6 +46,9 @@ log = logging.getLogger(__name__)
 # Indexes built by writers in this process, by cache folder: (content key, index).
 _published: dict[Path, tuple[str, KeywordIndex]] = {}
 _published_lock = threading.Lock()
+# Tokens of the chunks last indexed in this process, by cache folder: (collection id, tokens by
+# chunk id). A host's refreshes and its own writes (an upload) share them.
+_tokens: dict[Path, tuple[str, dict[str, list[str]]]] = {}
 
 
 def content_key(collection_id: object, metadata: dict | None) -> str:
@@ -70,6 +74,35 @@ def save(index: KeywordIndex, root: Path, key: str) -> None:
     cached = sorted((p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")), key=_mtime)
     for old in cached[:-KEEP]:
         shutil.rmtree(old, ignore_errors=True)
+
+
+def index_collection(
+    root: Path,
+    collection: str,
+    read_ids: Callable[[], list[str]],
+    read_texts: Callable[[list[str]], dict[str, str]],
+) -> KeywordIndex:
+    """The index of the collection as it is now, fetching and tokenizing only the chunks whose
+    tokens this process does not hold yet (a chunk id names one search text: ids hash it)."""
+    with _published_lock:
+        held_of, held = _tokens.get(root, ("", {}))
+    known = held if held_of == collection else {}  # a --rebuild makes a new collection, may reuse ids
+    chunk_ids = read_ids()
+    texts = read_texts([chunk_id for chunk_id in chunk_ids if chunk_id not in known])
+    by_text: dict[str, list[str]] = {}  # a text several chunks share is tokenized once
+    tokens = {}
+    for chunk_id in chunk_ids:
+        if chunk_id in known:
+            tokens[chunk_id] = known[chunk_id]
+        elif chunk_id in texts:  # else removed since the ids were read: the key moved on too
+            text = texts[chunk_id]
+            if text not in by_text:
+                by_text[text] = tokenize(text)
+            tokens[chunk_id] = by_text[text]
+    index = KeywordIndex.from_tokens(list(tokens), list(tokens.values()))
+    with _published_lock:
+        _tokens[root] = (collection, tokens)
+    return index
 
 
 def publish(root: Path, key: str, index: KeywordIndex) -> None:
@@ -111,8 +144,6 @@ class FollowedKeywords:
         self._lock = threading.Lock()  # guards key/index and starting a refresh
         self._first = threading.Lock()  # one foreground build when there is no index yet
         self._refreshing: threading.Thread | None = None
-        self._tokens: dict[str, list[str]] = {}  # chunk id -> its tokens, from the last build
-        self._tokens_of = ""  # the collection those ids are of: a --rebuild may reuse an id
 
     def current(self) -> KeywordIndex:
         """The index to answer with now; never waits for a refresh, only for a first build."""
@@ -178,22 +209,7 @@ class FollowedKeywords:
                 return KeywordIndex.load(self.root / key)
             except Exception:  # noqa: BLE001 - a damaged cache is rebuilt
                 shutil.rmtree(self.root / key, ignore_errors=True)
-        chunk_ids = self.read_ids()
-        collection = key.rsplit("-", 1)[0]
-        known = self._tokens if self._tokens_of == collection else {}
-        texts = self.read_texts([chunk_id for chunk_id in chunk_ids if chunk_id not in known])
-        by_text: dict[str, list[str]] = {}  # a text several chunks share is tokenized once
-        tokens = {}
-        for chunk_id in chunk_ids:
-            if chunk_id in known:
-                tokens[chunk_id] = known[chunk_id]
-            elif chunk_id in texts:  # else removed since the ids were read: the key moved on too
-                text = texts[chunk_id]
-                if text not in by_text:
-                    by_text[text] = tokenize(text)
-                tokens[chunk_id] = by_text[text]
-        index = KeywordIndex.from_tokens(list(tokens), list(tokens.values()))
-        self._tokens, self._tokens_of = tokens, collection  # the next refresh tokenizes only new chunks
+        index = index_collection(self.root, key.rsplit("-", 1)[0], self.read_ids, self.read_texts)
         if committed and self.read_key() == (key, True):
             self.root.mkdir(parents=True, exist_ok=True)
             save(index, self.root, key)

@@ -46,6 +46,7 @@ from qa.index.followed import (
     WRITING_KEY,
     FollowedKeywords,
     content_key,
+    index_collection,
     is_committed,
     publish,
     save,
@@ -389,7 +390,7 @@ class ServerKeywords:
 
     def write(self, store: ChunkStore) -> None:
         assert self.lease is not None, "writing to a server collection needs the writer lease"
-        index = KeywordIndex.build(*store.texts())
+        index = index_collection(self.root, str(store.collection.id), self.read_ids, self.read_texts)
         self.lease.check()
         version = int(store.metadata().get(VERSION_KEY, 0)) + 1
         key = content_key(store.collection.id, {VERSION_KEY: version})
