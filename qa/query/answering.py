@@ -11,7 +11,8 @@
   (a parallel term swapped in, "it" replaced by the subject, or the subject's words appended).
 
 Markers are retrieval ranks: `[n]` is the n-th retrieved chunk, in every mode.
-The LLM answerer lives in llm.py; every answer passes citations.Verifier either way.
+The LLM answerer lives in llm.py; the pipeline passes every answer through citations.Verifier,
+whichever answerer drafted it (the answerer itself verifies nothing).
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 from qa.query.answerer import Draft
-from qa.query.citations import Verifier
 from qa.records import Answer, Citation, RetrievalResult
 from qa.text.facts import answers_kind
 from qa.text.language import CJK, language_of
@@ -190,13 +190,11 @@ class ExtractiveAnswerer:
     def __init__(
         self,
         embed: Callable[[list[str]], list[list[float]]] | None = None,
-        verifier: Verifier | None = None,
         several_documents: Callable[[], bool] | None = None,
     ) -> None:
         """`several_documents`: whether the collection holds more than one document, asked per
         answer (uploads change it); then an English answer names the document it quotes."""
         self.embed = embed
-        self.verifier = verifier or Verifier(embed=embed)
         self.several_documents = several_documents
 
     def draft(

@@ -132,7 +132,6 @@ class Pipeline:
         self.verifier = Verifier(embed=self.embeddings.embed_texts)
         self.extractive = ExtractiveAnswerer(
             embed=self.embeddings.embed_texts,
-            verifier=self.verifier,
             several_documents=self.several_documents,
         )
         self.chat = make_chat(settings)
