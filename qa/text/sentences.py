@@ -9,8 +9,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from qa.text.markers import TRAILING_MARKERS
+
+if TYPE_CHECKING:
+    from qa.records import Chunk
 
 STRONG_END = "。！？!?…；;"  # ends a sentence wherever it stands
 SENTENCE_END = STRONG_END + "."  # "." ends one only before whitespace
@@ -53,6 +57,12 @@ def split_sentences(text: str, lines: bool = False) -> list[str]:
     if lines:
         return [piece for line in _item_lines(text) for piece in split_sentences(line)]
     return [piece for piece in (m.group(0) for m in _SENTENCE_RE.finditer(text)) if piece.strip()]
+
+
+def chunk_sentences(chunk: Chunk) -> list[str]:
+    """The units an answer quotes (and sentence vectors are stored for): sentences, each line of a
+    list, table or code chunk, or the whole text when it has no sentence."""
+    return split_sentences(chunk.text, chunk.structured) or [chunk.text]
 
 
 def _item_lines(text: str) -> list[str]:

@@ -96,6 +96,29 @@ def cache_folder() -> Path:
     return Path(tempfile.gettempdir())
 
 
+def _read_copy(copy: Path) -> dict | None:
+    """A dictionary's parsed copy from the cache folder, or None when it is missing or unreadable
+    (then the caller parses the dictionary and writes the copy)."""
+    try:
+        with _bulk_load():
+            table = marshal.loads(copy.read_bytes())
+    except (OSError, EOFError, ValueError, TypeError):
+        return None
+    return table if isinstance(table, dict) else None
+
+
+def _write_copy(copy: Path, table: dict) -> bool:
+    """Write the copy under a temporary name and rename it, so no reader sees half of it; a copy
+    only saves time, so a failure is left at False."""
+    try:
+        partial = copy.with_suffix(f".{os.getpid()}.tmp")
+        partial.write_bytes(marshal.dumps(table))
+        partial.replace(copy)
+    except OSError:
+        return False
+    return True
+
+
 def _initialize(folder: Path) -> None:
     """jieba.initialize, but its cache read whole and then unmarshalled: jieba unmarshals from the
     open file, item by item, which takes twice as long. Anything unusual (no cache yet, a custom
@@ -129,19 +152,11 @@ def _load_posseg(folder: Path) -> None:
     source = Path(jieba.__file__).parent / "dict.txt"
     stat = source.stat()
     copy = folder / f"jieba-tags-{jieba.__version__}-{stat.st_size}-{stat.st_mtime_ns}.marshal"
-    try:
-        table = marshal.loads(copy.read_bytes())
-    except (OSError, EOFError, ValueError, TypeError):
-        table = None
-    if not isinstance(table, dict):
+    table = _read_copy(copy)
+    if table is None:
         import jieba.posseg
 
-        try:
-            partial = copy.with_suffix(f".{os.getpid()}.tmp")
-            partial.write_bytes(marshal.dumps(jieba.posseg.dt.word_tag_tab))
-            partial.replace(copy)
-        except OSError:
-            pass
+        _write_copy(copy, jieba.posseg.dt.word_tag_tab)
         return
     jieba.dt.get_dict_file = lambda: io.BytesIO()  # an empty table to parse, for one import
     try:
@@ -260,28 +275,22 @@ def _glossary() -> dict[str, list[tuple[str, ...]]]:
     all it is made from (the dictionary file, OpenCC's version and the source of the rules that
     read glosses), so a changed rule or dictionary makes a new copy instead of using a stale one."""
     copy = cache_folder() / f"cedict-glossary-{_glossary_digest()}.marshal"
-    try:
-        with _bulk_load():
-            glossary = marshal.loads(copy.read_bytes())  # tuples and lists come back as they were
-        if isinstance(glossary, dict):
-            return glossary
-    except (OSError, EOFError, ValueError, TypeError):
-        pass
+    glossary = _read_copy(copy)  # tuples and lists come back as they were
+    if glossary is not None:
+        return glossary
     glossary = {}
     for simplified, glosses in _cedict():
         for gloss in glosses:
             words = tuple(english_words(gloss))
             if words and len(words) <= 3:
                 glossary.setdefault(simplified, []).append(words)
-    try:
-        partial = copy.with_suffix(f".{os.getpid()}.tmp")
-        partial.write_bytes(marshal.dumps(glossary))
-        partial.replace(copy)
-        for stale in copy.parent.glob("cedict-glossary-*.marshal"):
-            if stale != copy:  # made by other rules or another dictionary: 5 MB each, never read
-                stale.unlink(missing_ok=True)
-    except OSError:
-        pass
+    if _write_copy(copy, glossary):
+        try:
+            for stale in copy.parent.glob("cedict-glossary-*.marshal"):
+                if stale != copy:  # made by other rules or another dictionary: 5 MB each, never read
+                    stale.unlink(missing_ok=True)
+        except OSError:
+            pass
     return glossary
 
 
