@@ -4,26 +4,19 @@ every request it got, so a test can see which prompts the product sent (no model
 from __future__ import annotations
 
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
+
+from servers import InProcessServer
 
 
-class ChatServer:
+class ChatServer(InProcessServer):
     """`with ChatServer(reply) as server:` serves /v1/chat/completions (streamed or not) at server.url."""
 
     def __init__(self, reply: str) -> None:
         self.reply = reply
         self.requests: list[dict] = []
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self.url = f"http://127.0.0.1:{self._server.server_port}/v1"
-
-    def __enter__(self) -> ChatServer:
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        super().__init__(self._handler())
+        self.url = f"http://127.0.0.1:{self.port}/v1"
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         owner = self

@@ -6,10 +6,29 @@ import contextlib
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 from collections.abc import Iterator, Sequence
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
+
+
+class InProcessServer:
+    """An HTTP server in the test's own process on 127.0.0.1 (a free port unless one is given),
+    served from a daemon thread for the length of a `with` block, then shut down and closed."""
+
+    def __init__(self, handler: type[BaseHTTPRequestHandler], port: int = 0) -> None:
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), handler)
+        self.port = self.server.server_address[1]
+
+    def __enter__(self):  # noqa: ANN204 - the subclass itself
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
 
 
 def free_port() -> int:

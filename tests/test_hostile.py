@@ -14,7 +14,7 @@ import threading
 import time
 import zipfile
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import docx
@@ -22,7 +22,7 @@ import httpx
 import pytest
 from live_server import LiveServer
 from render import render_pdf
-from servers import chroma
+from servers import InProcessServer, chroma
 
 from qa.config import Settings, load_settings
 from qa.errors import InputError
@@ -545,7 +545,7 @@ def test_a_chroma_server_that_accepts_and_never_answers_is_one_sentence(tmp_path
     assert time.monotonic() - started < BOUND_S
 
 
-class HangingProxy:
+class HangingProxy(InProcessServer):
     """A proxy in front of a real Chroma server that, once `hang` is set, still answers the
     heartbeat and the tenant's own calls but never answers a request about a collection."""
 
@@ -581,18 +581,12 @@ class HangingProxy:
 
             do_GET = do_POST = do_PUT = do_DELETE = forward
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Forward)
-        self.server.daemon_threads = True
-        self.port = self.server.server_address[1]
-
-    def __enter__(self) -> HangingProxy:
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        return self
+        super().__init__(Forward)
+        self.server.daemon_threads = True  # a hung request's thread must not hold up the close
 
     def __exit__(self, *exc: object) -> None:
         self.released.set()
-        self.server.shutdown()
-        self.server.server_close()
+        super().__exit__(*exc)
 
 
 @pytest.mark.slow

@@ -13,7 +13,6 @@ import http.server
 import json
 import re
 import shutil
-import threading
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -21,6 +20,7 @@ from urllib.parse import urlparse
 
 import pytest
 from live_server import LiveServer, free_port
+from servers import InProcessServer
 
 from qa.config import Settings
 from qa.index.store import StoredDocument
@@ -280,12 +280,8 @@ def host_page(tmp_path_factory: pytest.TempPathFactory, host_port: int, server: 
         "</body></html>",
         encoding="utf-8",
     )
-    handler = functools.partial(_QuietHandler, directory=str(root))
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", host_port), handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{host_port}/index.html"
-    httpd.shutdown()
+    with InProcessServer(functools.partial(_QuietHandler, directory=str(root)), host_port):
+        yield f"http://127.0.0.1:{host_port}/index.html"
     shutil.rmtree(root, ignore_errors=True)
 
 
