@@ -6,6 +6,10 @@ restricted to the collection's own vocabulary (CC-CEDICT), in a versioned folder
 turns a question, Chinese or English, into weighted "concepts" and scores them through the
 inverted index. What it does not do: dense search, fusion or the support decision
 (retrieval.py does those).
+
+bm25s builds and saves the index; a reading process loads the arrays bm25s saved with numpy
+alone, because importing bm25s imports scipy.sparse (a tenth of a second of a cold `qa ask`)
+for scoring code the reader never runs: it walks the posting lists itself.
 """
 
 from __future__ import annotations
@@ -17,18 +21,25 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import bm25s
 import numpy as np
 
 from qa.errors import IndexMissingError
 from qa.text.language import is_chinese
 from qa.text.terms import english_map, english_words, tokenize
 
+if TYPE_CHECKING:
+    import bm25s
+
 FORMAT_VERSION = 2  # 2: one stop-word list for index, answers and verification
 META_FILE = "keywords.json"
 EMPTY_TOKEN = "\x00empty"  # stands for a text without searchable words
 BM25_DIR = "bm25"
+# The files BM25.save writes into BM25_DIR (its `load`'s default names): the vocabulary, and the
+# CSC matrix of precomputed scores, a column per term, as three arrays.
+BM25_VOCAB = "vocab.index.json"
+BM25_ARRAYS = {name: f"{name}.csc.index.npy" for name in ("data", "indices", "indptr")}
 
 _PART = re.compile(r"第.{1,3}部分")
 _LATIN_RUN = re.compile(r"[a-z0-9]+")
@@ -49,15 +60,29 @@ class Concept:
 
 
 class KeywordIndex:
-    """BM25 over chunk search texts, addressed by chunk id; saved at ingest, loaded per process."""
+    """BM25 over chunk search texts, addressed by chunk id; saved at ingest, loaded per process.
 
-    def __init__(self, bm25: bm25s.BM25, chunk_ids: list[str], english: dict[str, list[str]]) -> None:
-        self.bm25 = bm25
+    `vocab` maps a term to its column and `scores` holds bm25s's CSC arrays (data, indices,
+    indptr); `bm25` is bm25s's own object, kept when built here, else loaded on first use.
+    """
+
+    def __init__(
+        self,
+        vocab: dict[str, int],
+        scores: dict[str, np.ndarray],
+        chunk_ids: list[str],
+        english: dict[str, list[str]],
+        bm25: bm25s.BM25 | None = None,
+        directory: Path | None = None,
+    ) -> None:
+        self.vocab = vocab
+        self.scores = scores
         self.chunk_ids = chunk_ids
         self.english = english
-        self.vocab: dict[str, int] = bm25.vocab_dict
+        self._bm25 = bm25
+        self._directory = directory
         self._positions = {chunk_id: index for index, chunk_id in enumerate(chunk_ids)}
-        self._indptr = np.asarray(bm25.scores["indptr"])
+        self._indptr = np.asarray(scores["indptr"])
         self._df = np.diff(self._indptr)
         self._n = max(1, len(chunk_ids))
 
@@ -72,11 +97,23 @@ class KeywordIndex:
         """The index of texts tokenized already (a host refreshing its index tokenizes only new chunks)."""
         # bm25s cannot index nothing: an empty collection (its last document removed) is one
         # placeholder document whose token no question can contain, and no chunk id.
+        import bm25s
+
         corpus = [words or [EMPTY_TOKEN] for words in tokens] or [[EMPTY_TOKEN]]
         bm25 = bm25s.BM25(k1=1.2, b=0.75)
         bm25.index(corpus, show_progress=False)
         vocabulary = {token for tokens in corpus for token in tokens}
-        return cls(bm25, list(chunk_ids), english_map(vocabulary))
+        return cls(bm25.vocab_dict, bm25.scores, list(chunk_ids), english_map(vocabulary), bm25=bm25)
+
+    @property
+    def bm25(self) -> bm25s.BM25:
+        """bm25s's index object (to save it, or to score with bm25s itself)."""
+        if self._bm25 is None:
+            import bm25s
+
+            assert self._directory is not None
+            self._bm25 = bm25s.BM25.load(str(self._directory / BM25_DIR), mmap=False, show_progress=False)
+        return self._bm25
 
     def save(self, directory: Path) -> None:
         directory.mkdir(parents=True, exist_ok=True)
@@ -95,8 +132,10 @@ class KeywordIndex:
                 f"The keyword index in {directory} has format {meta.get('format')}; "
                 "run `qa ingest --rebuild`."
             )
-        bm25 = bm25s.BM25.load(str(directory / BM25_DIR), mmap=False, show_progress=False)
-        return cls(bm25, meta["chunk_ids"], meta["english"])
+        folder = directory / BM25_DIR
+        vocab = json.loads((folder / BM25_VOCAB).read_text(encoding="utf-8"))
+        scores = {name: np.load(folder / file, allow_pickle=False) for name, file in BM25_ARRAYS.items()}
+        return cls(vocab, scores, meta["chunk_ids"], meta["english"], directory=directory)
 
     # --- querying -------------------------------------------------------------------------
 
@@ -176,7 +215,7 @@ class KeywordIndex:
 
     def _postings(self, concept: Concept) -> tuple[np.ndarray, np.ndarray]:
         """The chunks holding any of the concept's terms, each with its best weighted BM25 score."""
-        indices, data, indptr = self.bm25.scores["indices"], self.bm25.scores["data"], self._indptr
+        indices, data, indptr = self.scores["indices"], self.scores["data"], self._indptr
         docs, scores = [], []
         for term, weight in concept.terms:
             index = self.vocab.get(term)
