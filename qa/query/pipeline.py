@@ -18,11 +18,9 @@ from collections.abc import Callable, Generator, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 
-from langchain_core.embeddings import Embeddings
-
 from qa.config import Settings
 from qa.errors import InputError
-from qa.index.embeddings import embed_queries, embedder_identity, make_embeddings
+from qa.index.embeddings import Embeddings, embed_queries, embedder_identity, make_embeddings
 from qa.index.sentence_vectors import SentenceVectors
 from qa.index.store import ChunkStore, StoredDocument, index_version, open_for_query
 from qa.query.answerer import Answerer, Draft

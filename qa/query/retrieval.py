@@ -22,9 +22,9 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
-from langchain_core.embeddings import Embeddings
 
 from qa.errors import ConfigError
+from qa.index.embeddings import Embeddings
 from qa.index.keywords import Concept, KeywordHits, KeywordIndex
 from qa.index.store import ChunkStore, chunks_from_records
 from qa.query.support import calibration_for, support
