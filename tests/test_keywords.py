@@ -56,6 +56,10 @@ def test_saved_index_loads_with_the_same_scores(tmp_path: Path) -> None:
     assert loaded.chunk_ids == ["a", "b", "c"]
     assert loaded.search("多少家机构成为绿色联盟合作伙伴").top(1) == [1]
     assert loaded.english == index.english
+    # read with numpy alone, the arrays and vocabulary are those bm25s's own loader gives
+    assert loaded.vocab == loaded.bm25.vocab_dict == index.vocab
+    for name, array in loaded.scores.items():
+        assert np.array_equal(array, loaded.bm25.scores[name]) and np.array_equal(array, index.scores[name])
 
 
 def test_sparse_search_scores_like_bm25s_over_the_whole_collection() -> None:
