@@ -8,6 +8,7 @@ import sys
 
 import pytest
 
+from qa.config import PROJECT_ROOT
 from qa.text.facts import answers_kind, asked_facts
 from qa.text.language import is_chinese, language_of
 from qa.text.markers import marker_numbers, strip_markers
@@ -105,31 +106,41 @@ def test_a_section_numbers_full_stop_ends_no_sentence():
 
 
 JIEBA_STATE = """
-import hashlib, sys
+import hashlib, json, sys
+from pathlib import Path
 import jieba
 if sys.argv[1] == "parse":  # jieba's own way: its initialize, and the tag table parsed on import
     jieba.dt.tmp_dir = sys.argv[2]
     jieba.initialize()
-else:
-    from qa.text.terms import quiet_jieba
-    quiet_jieba()
+    import jieba.posseg
+from qa.text.terms import key_terms, load_whole_dictionary, quiet_jieba, tokenize, word_tags
+texts = Path(sys.argv[3]).read_text(encoding="utf-8").splitlines()
+texts += [json.loads(line)["question"] for line in Path(sys.argv[4]).read_text(encoding="utf-8").splitlines()]
+quiet_jieba()
 import jieba.posseg
+cuts = [(tokenize(t), key_terms(t), [tuple(p) for p in jieba.posseg.cut(t)]) for t in texts if t.strip()]
+tags = [word_tags().get(w) for w in ("汞", "写", "昆明", "宣言", "没有这个词")]
+load_whole_dictionary()
 state = (sorted(jieba.dt.FREQ.items()), jieba.dt.total, sorted(jieba.posseg.dt.word_tag_tab.items()))
-print(hashlib.sha256(repr(state).encode()).hexdigest())
+print(hashlib.sha256(repr((state, cuts, tags)).encode()).hexdigest(), len(state[0]), len(cuts))
 """
 
 
 def test_jieba_loads_from_its_cached_copies_what_it_parses(tmp_path):
-    """The dictionary and tag table read from the per-user cache (fast) are those jieba builds."""
+    """The dictionary and tag table read from the per-user cache (fast, and only the words of the
+    characters a text holds) are those jieba builds, and cut the article and the dev set's
+    questions into the same tokens, key terms and tagged words."""
     env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path)}
+    texts = [str(PROJECT_ROOT / "data" / "article.md"), str(PROJECT_ROOT / "eval/sets/article_dev.jsonl")]
 
     def state(how: str) -> str:
-        command = [sys.executable, "-c", JIEBA_STATE, how, str(tmp_path / "qa-chat")]
+        command = [sys.executable, "-c", JIEBA_STATE, how, str(tmp_path / "qa-chat"), *texts]
         return subprocess.run(command, env=env, check=True, capture_output=True, text=True).stdout
 
-    first = state("cached")  # builds jieba.cache and the tag table's copy
+    first = state("cached")  # builds jieba.cache and the dictionary's copy
     assert sorted(p.name.split("-")[0] for p in (tmp_path / "qa-chat").iterdir()) == ["jieba", "jieba.cache"]
     assert state("cached") == first == state("parse")
+    assert int(first.split()[1]) > 400_000 and int(first.split()[2]) > 100
 
 
 def test_a_manual_question_asks_for_a_folder_a_command_or_a_key():

@@ -12,6 +12,7 @@ import hashlib
 import io
 import logging
 import marshal
+import mmap
 import os
 import re
 import sys
@@ -43,12 +44,12 @@ _UNIT = {"章": "部分", "节": "部分", "点": "项", "条": "项", "方面":
 
 _JIEBA = threading.Lock()
 _jieba_ready = False
+_shards: DictionaryShards | None = None  # jieba's tables as loaded from the cached copy, if they were
 
 
 def quiet_jieba() -> None:
     """Load jieba's dictionary and part-of-speech table once, without its "Building prefix
-    dict" lines. Their parsed copies (jieba.cache, which makes later loads fast, and the tag
-    table's) go to the per-user cache folder when that is writable, else to the temp folder."""
+    dict" lines (see _load_dictionaries for the copy they are read from)."""
     global _jieba_ready
     if _jieba_ready:
         return
@@ -61,8 +62,7 @@ def quiet_jieba() -> None:
         folder = cache_folder()
         jieba.dt.tmp_dir = str(folder)
         with _bulk_load():
-            _initialize(folder)
-            _load_posseg(folder)
+            _load_dictionaries(folder)
         _jieba_ready = True
 
 
@@ -119,51 +119,170 @@ def _write_copy(copy: Path, table: dict) -> bool:
     return True
 
 
-def _initialize(folder: Path) -> None:
-    """jieba.initialize, but its cache read whole and then unmarshalled: jieba unmarshals from the
-    open file, item by item, which takes twice as long. Anything unusual (no cache yet, a custom
-    dictionary, an unreadable copy) takes jieba's own path, which writes the cache."""
+def _load_dictionaries(folder: Path) -> None:
+    """jieba's word frequencies (with the prefixes its word graph walks) and jieba.posseg's word
+    -> tag table, read from a copy in the cache folder instead of parsed from the 350,000-line
+    dictionary, and only the words of the characters a text holds (see DictionaryShards).
+
+    The copy is named by jieba's version and the dictionary file's size and time, and written
+    on the first load from jieba's own tables; a custom dictionary, jieba set up by someone
+    else first, or any problem with the copy takes jieba's own path."""
     import jieba
 
-    cache_file = folder / "jieba.cache"
-    if jieba.dt.dictionary is None and jieba.dt.cache_file is None and cache_file.is_file():
-        with jieba.dt.lock:
-            if jieba.dt.initialized:
-                return
-            try:
-                jieba.dt.FREQ, jieba.dt.total = marshal.loads(cache_file.read_bytes())
-                jieba.dt.initialized = True
-            except (OSError, EOFError, ValueError, TypeError):
-                pass
-    jieba.initialize()
-
-
-def _load_posseg(folder: Path) -> None:
-    """Import jieba.posseg with its word -> tag table read from a marshal copy instead of parsed
-    from the 350,000-line dictionary, which its import does (about half a second, much of a cold
-    question). The copy is named by jieba's version and the dictionary file's size and time, and
-    written on the first load; a custom dictionary, or any problem, takes jieba's own path."""
-    import jieba
-
-    if "jieba.posseg" in sys.modules or jieba.dt.dictionary is not None:
+    custom = jieba.dt.dictionary is not None or jieba.dt.cache_file is not None
+    if "jieba.posseg" in sys.modules or custom or jieba.dt.initialized:
+        jieba.initialize()
         import jieba.posseg
 
         return
     source = Path(jieba.__file__).parent / "dict.txt"
     stat = source.stat()
-    copy = folder / f"jieba-tags-{jieba.__version__}-{stat.st_size}-{stat.st_mtime_ns}.marshal"
-    table = _read_copy(copy)
-    if table is None:
+    copy = folder / f"jieba-{jieba.__version__}-{stat.st_size}-{stat.st_mtime_ns}.shards"
+    shards = DictionaryShards.open(copy)
+    if shards is None:
+        jieba.initialize()
         import jieba.posseg
 
-        _write_copy(copy, jieba.posseg.dt.word_tag_tab)
+        DictionaryShards.write(copy, jieba.dt.FREQ, jieba.dt.total, jieba.posseg.dt.word_tag_tab)
         return
-    jieba.dt.get_dict_file = lambda: io.BytesIO()  # an empty table to parse, for one import
+    with jieba.dt.lock:
+        jieba.dt.FREQ, jieba.dt.total = shards.freq, shards.total
+        jieba.dt.initialized = True
+    jieba.dt.get_dict_file = lambda: io.BytesIO()  # an empty tag table to parse, for one import
     try:
         import jieba.posseg
     finally:
         del jieba.dt.get_dict_file
-    jieba.posseg.dt.word_tag_tab = table
+    jieba.posseg.dt.word_tag_tab = shards.tags
+    global _shards
+    _shards = shards
+    original = jieba.dt.get_DAG
+
+    def get_DAG(sentence: str) -> dict[int, list[int]]:  # noqa: N802 - jieba's name
+        if jieba.dt.FREQ is shards.freq:  # not after someone re-initializes jieba
+            shards.load(sentence)
+        return original(sentence)
+
+    jieba.dt.get_DAG = get_DAG
+
+
+def load_whole_dictionary() -> None:
+    """Every word of jieba's two tables loaded now, instead of as texts need them."""
+    quiet_jieba()
+    if _shards is not None:
+        _shards.load_all()
+
+
+class DictionaryShards:
+    """jieba's two tables, filled in one first character at a time as texts need them.
+
+    Every lookup jieba makes while cutting a text (its word graph, its route, its HMM's check,
+    posseg's tags) is of a piece of that text, and every cut starts by building the text's word
+    graph; so loading the words of the text's characters there (the get_DAG hook above) gives
+    the same tokens as the whole tables. A cold question cuts a few hundred characters, whose
+    words are a tenth of the 500,000 entries: unmarshalling all of them took 0.2 s of it. The
+    tag table also loads on lookup (`tags.get`), for words found some other way. qa adds no
+    words to jieba (jieba.add_word), which this does not provide for.
+
+    The copy: 8 bytes giving the header's length, the header (marshal: total, and per first
+    character the span of its shard after the header), then the shards (marshal: its words'
+    frequencies and tags, the tags keyed by the same string objects, so each word is stored once).
+    """
+
+    def __init__(self, blob: mmap.mmap, base: int, spans: dict[str, tuple[int, int]], total: int) -> None:
+        self._blob = blob
+        self._base = base
+        self._spans = spans
+        self._loaded: set[str] = set()
+        self._lock = threading.Lock()
+        self.total = total
+        self.freq: dict[str, int] = {}
+        self.tags = _LoadedTags(self)
+
+    @classmethod
+    def open(cls, copy: Path) -> DictionaryShards | None:
+        """The copy, mapped; None when it is missing or not whole (then jieba's own path)."""
+        try:
+            with open(copy, "rb") as handle:
+                blob = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
+            base = 8 + int.from_bytes(blob[:8], "little")
+            header = marshal.loads(blob[8:base])
+            spans, total = header["spans"], header["total"]
+            if base + max((end for _, end in spans.values()), default=0) != len(blob):
+                return None
+        except (OSError, EOFError, ValueError, TypeError, KeyError):
+            return None
+        return cls(blob, base, spans, total)
+
+    @staticmethod
+    def write(copy: Path, freq: dict[str, int], total: int, tags: dict[str, str]) -> None:
+        """Write the copy (under a temporary name, then renamed) from jieba's whole tables; the
+        copies of the layouts before this one are deleted. A failure only costs time later."""
+        shards: dict[str, tuple[dict[str, int], dict[str, str]]] = {}
+        for word, count in freq.items():
+            part = shards.setdefault(word[0], ({}, {}))
+            part[0][word] = count
+            if word in tags:
+                part[1][word] = tags[word]
+        for word, tag in tags.items():
+            if word not in freq:
+                shards.setdefault(word[0], ({}, {}))[1][word] = tag
+        blobs = [marshal.dumps(part) for part in shards.values()]
+        spans, offset = {}, 0
+        for char, blob in zip(shards, blobs, strict=True):
+            spans[char] = (offset, offset + len(blob))
+            offset += len(blob)
+        header = marshal.dumps({"total": total, "spans": spans})
+        try:
+            partial = copy.with_suffix(f".{os.getpid()}.tmp")
+            with open(partial, "wb") as handle:
+                handle.write(len(header).to_bytes(8, "little"))
+                handle.write(header)
+                for blob in blobs:
+                    handle.write(blob)
+            partial.replace(copy)
+            for stale in copy.parent.glob("jieba-*.marshal"):  # one table a copy, or both whole
+                stale.unlink(missing_ok=True)
+        except OSError:
+            pass
+
+    def load(self, text: str) -> None:
+        """Make sure the words of every character of `text` are in the tables."""
+        missing = set(text) - self._loaded
+        if not missing:
+            return
+        with self._lock, _bulk_load():
+            for char in missing - self._loaded:
+                span = self._spans.get(char)
+                if span is not None:
+                    freq, tags = marshal.loads(self._blob[self._base + span[0] : self._base + span[1]])
+                    self.freq.update(freq)
+                    dict.update(self.tags, tags)
+                self._loaded.add(char)
+
+    def load_all(self) -> None:
+        self.load("".join(self._spans))
+
+
+class _LoadedTags(dict):
+    """posseg's word -> tag table, loading a word's shard before it is looked up."""
+
+    def __init__(self, shards: DictionaryShards) -> None:
+        super().__init__()
+        self._shards = shards
+
+    def get(self, word: str, default: str | None = None) -> str | None:
+        self._shards.load(word)
+        return dict.get(self, word, default)
+
+    def __getitem__(self, word: str) -> str:
+        self._shards.load(word)
+        return dict.__getitem__(self, word)
+
+    def __contains__(self, word: object) -> bool:
+        if isinstance(word, str):
+            self._shards.load(word)
+        return dict.__contains__(self, word)
 
 
 def tokenize(text: str, stop: frozenset[str] | set[str] = frozenset()) -> list[str]:
