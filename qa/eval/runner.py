@@ -26,6 +26,7 @@ from qa.config import Settings
 from qa.errors import InputError
 from qa.eval import verification
 from qa.records import Answer
+from qa.text.terms import load_whole_dictionary
 
 REPORT_FORMAT = 1
 HIT_KS = (1, 3, 5)
@@ -308,8 +309,11 @@ def run_items(
     progress: bool = True,
     llm: bool = False,
 ) -> list[dict]:
-    """Put every item to the system, after one warm-up question; one record per item (with what
-    verification did to the model's sentences when `llm`)."""
+    """Put every item to the system, after one warm-up question and jieba's whole dictionary (as
+    a server has them: a cold process loads only the words its texts need, which would land in
+    the first items' latencies); one record per item (with what verification did to the model's
+    sentences when `llm`)."""
+    load_whole_dictionary()
     if retrieval_only:
         system.retrieve(items[0].question, k)
     else:

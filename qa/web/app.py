@@ -10,6 +10,7 @@ from fastapi import FastAPI
 
 from qa.config import Settings
 from qa.query.pipeline import Pipeline
+from qa.text.terms import load_whole_dictionary
 from qa.web import mcp_server
 from qa.web.api import OneCorsPolicy, RoutingErrors, build_api
 from qa.web.guards import Guards
@@ -55,8 +56,11 @@ WARM_UP_QUESTIONS = ("这篇文章的作者是谁？", "Who wrote this article?"
 
 def warm_up(pipeline: Pipeline) -> None:
     """Pay now what the first question would pay: the embedder's model, the index and the keyword
-    index opened, jieba's dictionary, one query embedded in each language. serve() calls this
-    before it listens, so /api/health says ok only when the first answer is as fast as the tenth."""
+    index opened, jieba's dictionary (whole: a cold `qa ask` loads only the words its question
+    and passages need, so the first questions here would load theirs), one query embedded in each
+    language. serve() calls this before it listens, so /api/health says ok only when the first
+    answer is as fast as the tenth."""
+    load_whole_dictionary()
     for question in WARM_UP_QUESTIONS:
         if pipeline.chat is None:
             pipeline.ask(question)
