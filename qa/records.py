@@ -97,10 +97,29 @@ class Chunk:
 
 
 @dataclass(frozen=True)
+class Evidence:
+    """What retrieval measured about one chunk as an answer to one question (qa/query/support.py
+    turns it into the score); every field means the same in any collection."""
+
+    dense: float  # cosine similarity to the question
+    dense_z: float  # that cosine in standard deviations above the question's candidate pool's mean
+    coverage: float  # idf-weighted share of the question's concepts found in the chunk
+    sentence: float  # the same share, for the chunk's best single sentence
+    keyword: float  # BM25 over the idf mass of the question's concepts
+    agree: float  # 1 when the dense and the keyword search both rank the chunk near the top
+    unknown: float  # share of the question's words absent from the whole collection
+    lacks_fact: float  # 1 when no sentence covering enough of the question holds the asked fact
+
+    def features(self) -> dict[str, float]:
+        return {name: getattr(self, name) for name in self.__dataclass_fields__}
+
+
+@dataclass(frozen=True)
 class RetrievalResult:
     rank: int
     chunk: Chunk
-    score: float
+    score: float  # estimated probability that the chunk supports an answer
+    evidence: Evidence | None = None  # what the score was made from (None: not scored by support)
 
     def as_json(self) -> dict:
         return {"rank": self.rank, **self.chunk.as_json(), "score": round(self.score, 4)}

@@ -27,8 +27,8 @@ from qa.errors import ConfigError
 from qa.index.embeddings import Embeddings
 from qa.index.keywords import Concept, KeywordHits, KeywordIndex
 from qa.index.store import ChunkStore, chunks_from_records
-from qa.query.support import calibration_for, support
-from qa.records import Chunk, RetrievalResult
+from qa.query.support import FACT_SHARE, calibration_for, support
+from qa.records import Chunk, Evidence, RetrievalResult
 from qa.text.facts import asked_facts, holds_facts
 from qa.text.language import is_chinese
 from qa.text.normalize import normalize
@@ -45,6 +45,7 @@ CANDIDATES = 30
 # A chunk holding every concept of the question beats one that repeats a single one (short
 # headings win BM25 on one shared word).
 COVERAGE_WEIGHT = 0.4
+AGREE = 5  # both searches' top this many: the two kinds of evidence point at the same chunk
 NEAR_DUPLICATE = 0.5  # share of a chunk's text already shown above it that makes it a repeat
 RECORD_CACHE = 8192  # chunk records (text, metadata, unit vector) kept in memory per open index
 
@@ -56,6 +57,9 @@ class Candidate:
     dense: float  # cosine similarity to the question
     coverage: float  # idf-weighted share of the question's concepts found in the chunk
     unknown: float = 0.0  # share of the question's words absent from the whole collection
+    dense_z: float = 0.0  # the cosine in standard deviations above the candidate pool's mean
+    keyword: float = 0.0  # BM25 over the idf mass of the question's concepts
+    agree: float = 0.0  # 1 when both searches rank the chunk in their top AGREE
 
 
 class Retriever:
@@ -90,11 +94,20 @@ class Retriever:
         results = []
         for rank, candidate in enumerate(ordered, start=1):
             chunk = chunks[candidate.chunk_id]
-            held = fact_share(facts, question, hits, chunk) if facts else 1.0
+            sentence, held = sentence_shares(facts, question, hits, chunk)
             if (name and not name.occurs_in(normalize(chunk.search_text))) or stranger:
                 held = 0.0  # about something else, however well it matches the rest
-            score = support(candidate.dense, candidate.coverage, candidate.unknown, held, self.calibration)
-            results.append(RetrievalResult(rank, chunk, score))
+            evidence = Evidence(
+                dense=candidate.dense,
+                dense_z=candidate.dense_z,
+                coverage=candidate.coverage,
+                sentence=sentence,
+                keyword=candidate.keyword,
+                agree=candidate.agree,
+                unknown=candidate.unknown,
+                lacks_fact=float(held < FACT_SHARE),
+            )
+            results.append(RetrievalResult(rank, chunk, support(evidence, self.calibration), evidence))
         return results
 
     def is_answerable(self, question: str, results: list[RetrievalResult]) -> bool:
@@ -128,6 +141,9 @@ class Retriever:
         english = not is_chinese(question)
         top = hits.best or 1.0
         low, high = (min(similarity.values()), max(similarity.values())) if similarity else (0.0, 1.0)
+        pool = np.fromiter(similarity.values(), dtype=np.float64)
+        mean, spread_ = (float(pool.mean()), float(pool.std()) or 1.0) if len(pool) else (0.0, 1.0)
+        mass = sum(hits.idfs) or 1.0
         weight = KEYWORD_WEIGHT_EN if english else KEYWORD_WEIGHT
         candidates = []
         for chunk_id, cosine in similarity.items():
@@ -137,7 +153,19 @@ class Retriever:
                 fused = (1 - weight) * dense + weight * keyword / top + COVERAGE_WEIGHT * coverage
             else:
                 fused = self._fuse(dense_rank.get(chunk_id), bm25_rank.get(chunk_id), english)
-            candidates.append(Candidate(chunk_id, fused, cosine, coverage, hits.unknown))
+            agree = dense_rank.get(chunk_id, n) < AGREE and bm25_rank.get(chunk_id, n) < AGREE
+            candidates.append(
+                Candidate(
+                    chunk_id,
+                    fused,
+                    cosine,
+                    coverage,
+                    hits.unknown,
+                    dense_z=(cosine - mean) / spread_,
+                    keyword=keyword / mass,
+                    agree=float(agree),
+                )
+            )
         candidates.sort(key=lambda c: (-c.fused, -c.dense))
         return candidates, hits
 
@@ -302,13 +330,15 @@ def unknown_name(question: str, index: KeywordIndex) -> str | None:
     return None
 
 
-def fact_share(facts: Sequence[str], question: str, hits: KeywordHits, chunk: Chunk) -> float:
-    """The largest share of the question covered by one of the chunk's sentences that holds a
-    fact of every asked kind (numbers the question itself names do not count)."""
-    best = 0.0
+def sentence_shares(facts: Sequence[str], question: str, hits: KeywordHits, chunk: Chunk) -> tuple[float, float]:
+    """The largest share of the question one of the chunk's sentences covers, and the largest
+    covered by a sentence that holds a fact of every asked kind (numbers the question itself
+    names do not count; 1.0 when no fact is asked)."""
+    best = held = 0.0
     text = chunk.search_text if chunk.kind == "metadata" else chunk.text
     for sentence in split_sentences(text) or [text]:
         share = hits.share(normalize(sentence))
-        if share > best and holds_facts(facts, sentence, question):
-            best = share
-    return best
+        best = max(best, share)
+        if facts and share > held and holds_facts(facts, sentence, question):
+            held = share
+    return best, held if facts else 1.0

@@ -1,47 +1,57 @@
 """How sure retrieval is that a chunk answers the question: a logistic model per embedder.
 
-Features: the chunk's dense cosine, its idf-weighted coverage of the question's concepts, the
-share of the question's words the collection never uses, and whether a sentence of the chunk
-holds the kind of fact asked for (a question for a number, a date or a place is not answered by
-a chunk about its subject that holds none: FACT_PENALTY on the logit).
+The evidence (`qa.records.Evidence`) means the same in any collection: the chunk's cosine
+against the cosines of the question's whole candidate pool (a z-score, so neither the
+embedder's range nor the collection's topic shifts it), its idf-weighted coverage of the
+question's concepts, the share one of its sentences covers (a question whose words are
+scattered over a chunk is about something else), BM25 relative to the question's own idf mass,
+whether the dense and keyword searches both rank it near the top, and the share of the
+question's words the collection never uses. Whether a sentence holds the kind of fact asked
+for is a fixed rule, not a weight (a question for a number, a date or a place is not answered
+by a chunk about its subject that holds none: FACT_PENALTY).
 
-A cosine means something only for the embedder that made it (multilingual-e5 puts unrelated
-texts at 0.8, MiniLM related ones at 0.4), so the weights are kept per embedder identity, the
-one an index's manifest records. An embedder without a calibration of its own gets
-DEFAULT_CALIBRATION, which leaves the cosine out: fitted on the tuning parts of all three dev
-corpora, coverage, unknown words and the fact rule separate answerable from unanswerable
-questions as well as the bundled embedder's cosine model does there (refusal accuracy 0.84,
-false refusals 0.04 at a threshold that keeps 95% of answerable questions).
+The raw cosine means something only for the embedder that made it (multilingual-e5 puts
+unrelated texts at 0.8, MiniLM related ones at 0.4), so calibrations are kept per embedder
+identity, the one an index's manifest records, and an embedder without one gets
+DEFAULT_CALIBRATION, which leaves the raw cosine out. eval/fit_support.py fits them on the
+tuning parts of all three dev corpora, never on their held-out parts.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from qa.index.embeddings import BUNDLED_IDENTITY
+from qa.records import Evidence
 
-FACT_PENALTY = -4.0
 FACT_SHARE = 0.3  # the share of the question a sentence holding the fact must cover
+# A rule, not a fitted weight: a chunk with no sentence holding the asked kind of fact (or about
+# a name the question does not mean) does not answer, however well it matches: the penalty
+# outweighs any evidence. Fitted as a weight, the few tuning examples made it too weak for a
+# chunk matching every word to answer "how many" without a number.
+FACT_PENALTY = -10.0
 
 
 @dataclass(frozen=True)
 class Calibration:
-    """Logistic weights on (cosine, coverage, unknown) and the support an answer needs."""
+    """Logistic weights on the evidence, by feature name, and the support an answer needs."""
 
     bias: float
-    dense: float
-    coverage: float
-    unknown: float
-    threshold: float  # at most 5% of the tuning parts' answerable questions fall below
+    weights: dict[str, float] = field(default_factory=dict)
+    threshold: float = 0.5  # at most 5% of the tuning parts' answerable questions fall below
 
 
-CALIBRATIONS = {
-    # The bundled embedder, fitted on the article's dev set (cosines of 0.78-0.92).
-    BUNDLED_IDENTITY: Calibration(-7.26, 11.00, 1.29, -3.71, threshold=0.55),
-}
-# Any other embedder (sentence-transformers, an OpenAI-compatible endpoint): no cosine term.
-DEFAULT_CALIBRATION = Calibration(3.39, 0.0, 0.46, -2.22, threshold=0.843)
+# Fitted with every feature, each weight held to its known sign: the raw cosine, BM25 over the
+# idf mass and the unknown words came out at 0 (the z-score, the coverages and the agreement
+# carry what they know), so the bundled embedder and any other share these weights. A later embedder whose raw cosine adds something
+# gets its own entry, keyed by its identity.
+COLLECTION_RELATIVE = Calibration(
+    -2.226, {"dense_z": 0.391, "coverage": 2.105, "sentence": 3.6, "agree": 1.711}, threshold=0.172
+)
+CALIBRATIONS = {BUNDLED_IDENTITY: COLLECTION_RELATIVE}
+# Any other embedder (sentence-transformers, an OpenAI-compatible endpoint).
+DEFAULT_CALIBRATION = COLLECTION_RELATIVE
 
 
 def calibration_for(identity: str) -> Calibration:
@@ -49,10 +59,9 @@ def calibration_for(identity: str) -> Calibration:
     return CALIBRATIONS.get(identity, DEFAULT_CALIBRATION)
 
 
-def support(dense: float, coverage: float, unknown: float, fact: float, c: Calibration) -> float:
-    """Estimated probability that the chunk answers, by the embedder's calibration `c`; `fact` is
-    the chunk's fact_share (1: no fact asked)."""
-    logit = c.bias + c.dense * dense + c.coverage * coverage + c.unknown * unknown
-    if fact < FACT_SHARE:
-        logit += FACT_PENALTY
-    return 1.0 / (1.0 + math.exp(-logit))
+def support(evidence: Evidence, c: Calibration) -> float:
+    """Estimated probability that the chunk answers, by the embedder's calibration `c`."""
+    features = evidence.features()
+    logit = c.bias + sum(weight * features[name] for name, weight in c.weights.items())
+    logit += FACT_PENALTY * evidence.lacks_fact
+    return 1.0 / (1.0 + math.exp(-max(-60.0, min(60.0, logit))))
