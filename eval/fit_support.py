@@ -12,12 +12,13 @@ threshold is the highest that leaves at most 5% of the answerable tuning questio
 (a question's support is its best chunk's). It prints a Calibration to paste into support.py and
 how it refuses on both parts, the held-out part only reported.
 
-    python eval/fit_support.py --work /tmp/fit                    # the bundled embedder's weights
-    python eval/fit_support.py --work /tmp/fit --without dense    # the embedder-free default
-    python eval/fit_support.py --work /tmp/fit --stored           # how the stored weights do
+    python eval/fit_support.py --work /tmp/fit --other /tmp/fit-minilm --other-model DIR
+    python eval/fit_support.py --work /tmp/fit --other /tmp/fit-minilm --other-model DIR --stored
 
-`--work` holds one ingested index per corpus (<work>/article, <work>/handbook, <work>/edu), as
-eval/fit_fusion.py makes them.
+`--work` holds one index per corpus made with the bundled embedder (<work>/article,
+<work>/handbook, <work>/edu, as eval/fit_fusion.py makes them), `--other` the same made with
+another (the tests' MiniLM). The bundled embedder's calibration is fitted on its own indexes;
+the default, without the raw cosine, on both, so that it holds for more than one embedder.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ from qa.query.answering import strip_injection
 from qa.query.outline import outline_kind
 from qa.query.pipeline import Pipeline
 from qa.query.retrieval import Retriever
-from qa.query.support import FACT_PENALTY, Calibration, calibration_for, support
+from qa.query.support import DEFAULT_CALIBRATION, FACT_PENALTY, Calibration, calibration_for, support
 from qa.records import Evidence
 from qa.text.terms import key_terms
 
@@ -46,6 +47,7 @@ SETS = PROJECT_ROOT / "eval" / "sets"
 CORPORA = ("article", "handbook", "edu")
 FEATURES = tuple(name for name in Evidence.__dataclass_fields__ if name != "lacks_fact")  # a rule
 KEEP_ANSWERABLE = 0.95
+SPLITS = ("tune", "heldout")
 # The direction each feature may push support, known before any fitting: more of the question
 # found, or both searches agreeing, never lowers it; words the collection never uses never raise
 # it. With a few dozen unanswerable tuning questions a free fit flips signs to fit noise.
@@ -53,10 +55,10 @@ SIGNS = {"unknown": -1}
 L2 = 0.1  # on standardised features, with each corpus's two groups weighing 1 each
 
 
-def examples(corpus: str, split: str, work: Path) -> list[dict]:
+def examples(corpus: str, split: str, work: Path, **embedder: str) -> list[dict]:
     """One record per question: whether it is answerable and each retrieved chunk's evidence,
-    with whether the chunk holds a gold quote."""
-    pipeline = Pipeline(load_settings(vectorstore_dir=work / corpus))
+    with whether the chunk holds a gold quote. `embedder`: the settings of the index's embedder."""
+    pipeline = Pipeline(load_settings(vectorstore_dir=work / corpus, **embedder))
     out = []
     for line in (SETS / f"{corpus}_dev.jsonl").read_text(encoding="utf-8").splitlines():
         item = json.loads(line)
@@ -73,6 +75,7 @@ def examples(corpus: str, split: str, work: Path) -> list[dict]:
         out.append(
             {
                 "corpus": corpus,
+                "group": f"{embedder.get('embedder', 'bundled')}/{corpus}",
                 "id": item["id"],
                 "answerable": bool(item.get("answerable", True)),
                 "chunks": [(r.evidence, bool(gold) and supports(r.chunk.text, gold)) for r in results],
@@ -83,8 +86,8 @@ def examples(corpus: str, split: str, work: Path) -> list[dict]:
 
 def fit(questions: list[dict], features: tuple[str, ...]) -> Calibration:
     rows, labels, weights, offsets = [], [], [], []
-    for corpus in CORPORA:
-        mine = [q for q in questions if q["corpus"] == corpus]
+    for group in sorted({q["group"] for q in questions}):
+        mine = [q for q in questions if q["group"] == group]
         positives = [e for q in mine if q["answerable"] for e, holds in q["chunks"] if holds]
         negatives = [e for q in mine if not q["answerable"] for e, _ in q["chunks"]]
         for group, label in ((positives, 1.0), (negatives, 0.0)):
@@ -102,7 +105,10 @@ def fit(questions: list[dict], features: tuple[str, ...]) -> Calibration:
         logit = theta[0] + z @ theta[1:] + offset
         p = 1.0 / (1.0 + np.exp(-logit))
         eps = 1e-12
-        value = -np.sum(w * (y * np.log(p + eps) + (1 - y) * np.log(1 - p + eps))) + L2 * theta[1:] @ theta[1:] / 2
+        value = (
+            -np.sum(w * (y * np.log(p + eps) + (1 - y) * np.log(1 - p + eps)))
+            + L2 * theta[1:] @ theta[1:] / 2
+        )
         error = w * (p - y)
         grad = np.concatenate([[error.sum()], z.T @ error + L2 * theta[1:]])
         return value, grad
@@ -111,7 +117,8 @@ def fit(questions: list[dict], features: tuple[str, ...]) -> Calibration:
     theta = minimize(loss, np.zeros(len(features) + 1), jac=True, method="L-BFGS-B", bounds=bounds).x
     raw = theta[1:] / scale
     bias = theta[0] - float(raw @ mean)
-    calibration = Calibration(round(float(bias), 3), {n: round(float(v), 3) for n, v in zip(features, raw)})
+    weights = {name: round(float(value), 3) for name, value in zip(features, raw, strict=True)}
+    calibration = Calibration(round(float(bias), 3), {name: w for name, w in weights.items() if w})
     return threshold_for(questions, calibration)
 
 
@@ -128,35 +135,52 @@ def threshold_for(questions: list[dict], calibration: Calibration) -> Calibratio
 
 
 def report(questions: list[dict], calibration: Calibration) -> None:
-    for corpus in CORPORA:
-        mine = [q for q in questions if q["corpus"] == corpus]
+    for group in sorted({q["group"] for q in questions}):
+        mine = [q for q in questions if q["group"] == group]
         answerable = [q for q in mine if q["answerable"]]
         unanswerable = [q for q in mine if not q["answerable"]]
         refused = [q for q in unanswerable if best_support(q, calibration) < calibration.threshold]
         false = [q for q in answerable if best_support(q, calibration) < calibration.threshold]
         print(
-            f"{corpus:9s} refused {len(refused)}/{len(unanswerable)} unanswerable, "
-            f"{len(false)}/{len(answerable)} answerable (false refusals {len(false) / max(1, len(answerable)):.3f})"
-            + ("  missed: " + ", ".join(q["id"] for q in unanswerable if q not in refused) if refused != unanswerable else "")
+            f"{group:30s} refused {len(refused)}/{len(unanswerable)} unanswerable, "
+            f"{len(false)}/{len(answerable)} answerable "
+            f"(false refusals {len(false) / max(1, len(answerable)):.3f})"
+            + (
+                "  missed: " + ", ".join(q["id"] for q in unanswerable if q not in refused)
+                if refused != unanswerable
+                else ""
+            )
         )
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--work", type=Path, required=True, help="folder with one index per corpus")
-    parser.add_argument("--without", nargs="*", default=[], help="features to leave out")
-    parser.add_argument("--stored", action="store_true", help="report the stored calibration instead")
+    parser.add_argument("--work", type=Path, required=True, help="one index per corpus, bundled embedder")
+    parser.add_argument("--other", type=Path, help="the same corpora indexed by another embedder")
+    parser.add_argument("--other-embedder", default="sentence-transformers")
+    parser.add_argument("--other-model", default="", help="that embedder's model")
+    parser.add_argument("--stored", action="store_true", help="report the stored calibrations instead")
     args = parser.parse_args(argv)
-    parts = {split: [q for c in CORPORA for q in examples(c, split, args.work)] for split in ("tune", "heldout")}
+    bundled = {split: [q for c in CORPORA for q in examples(c, split, args.work)] for split in SPLITS}
+    other = {split: [] for split in SPLITS}
+    if args.other:
+        embedder = {"embedder": args.other_embedder, "embedding_model": args.other_model}
+        other = {
+            split: [q for c in CORPORA for q in examples(c, split, args.other, **embedder)]
+            for split in SPLITS
+        }
     if args.stored:
-        calibration = calibration_for(embedder_identity(load_settings(vectorstore_dir=args.work / "article")))
-    else:  # fitted on the tuning parts only; the held-out part is only reported
-        features = tuple(name for name in FEATURES if name not in args.without)
-        calibration = fit(parts["tune"], features)
-    print(calibration)
-    for split, questions in parts.items():
-        print(f"-- {split}")
-        report(questions, calibration)
+        own = calibration_for(embedder_identity(load_settings(vectorstore_dir=args.work / "article")))
+        default = DEFAULT_CALIBRATION
+    else:  # fitted on the tuning parts only; the held-out parts are only reported
+        own = fit(bundled["tune"], FEATURES)
+        # the default must hold for embedders it was not fitted on: no raw cosine, fitted on both
+        default = fit(bundled["tune"] + other["tune"], tuple(name for name in FEATURES if name != "dense"))
+    for name, calibration, parts in (("bundled", own, bundled), ("default", default, None)):
+        print(f"== {name}: {calibration}")
+        for split in SPLITS:
+            print(f"-- {split}")
+            report(parts[split] if parts else bundled[split] + other[split], calibration)
     return 0
 
 

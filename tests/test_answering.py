@@ -285,3 +285,22 @@ def test_a_close_sentence_that_holds_the_asked_number_stands_in_for_one_that_doe
     address = "DHCP 在主服务器上为 10.0.0.0/8 网络工作，提供运行内存测试的引导菜单。"
     other = Chunk("e", "d", "t", "3.1 主服务器", (4,), address, address)
     assert ExtractiveAnswerer().select("主服务器至少需要多少内存？", _results(other)) == []
+
+
+def test_the_next_sentence_that_names_the_asked_command_completes_one_that_describes_it():
+    from qa.query.answering import ExtractiveAnswerer
+    from qa.records import Chunk
+
+    text = (
+        "有了这些信息后，移除软件包时，软件包管理器可以计算不再需要的自动软件包。"
+        "apt-get autoremove 或 apt autoremove 会清除该软件包。aptitude 没有这个命令。"
+    )
+    chunk = Chunk("c1", "d", "t", "6.2.7. 自动追踪已安装的软件包", (95,), text, text)
+    chosen = ExtractiveAnswerer().select("用哪个命令清除不再被需要的自动安装的软件包？", _results(chunk))
+    assert [c.sentence for c in chosen] == [
+        "有了这些信息后，移除软件包时，软件包管理器可以计算不再需要的自动软件包。",
+        "apt-get autoremove 或 apt autoremove 会清除该软件包。",
+    ]
+    # Nothing after it names a command: no answer, rather than the description alone.
+    alone = Chunk("c2", "d", "t", "6.2.7", (95,), text.split("apt-get")[0], text.split("apt-get")[0])
+    assert ExtractiveAnswerer().select("用哪个命令清除不再被需要的自动安装的软件包？", _results(alone)) == []

@@ -15,7 +15,7 @@ from qa.records import Evidence
 
 def test_calibrations_are_looked_up_by_embedder_identity_and_any_other_gets_the_default():
     bundled = embedder_identity(load_settings())
-    assert calibration_for(bundled) is CALIBRATIONS[bundled]
+    assert calibration_for(bundled) is CALIBRATIONS[bundled] is not DEFAULT_CALIBRATION
     assert calibration_for("sentence-transformers:/models/minilm[|]") is DEFAULT_CALIBRATION
     assert calibration_for("openai:text-embedding-3-small[|]") is DEFAULT_CALIBRATION
 
@@ -23,7 +23,16 @@ def test_calibrations_are_looked_up_by_embedder_identity_and_any_other_gets_the_
 def evidence(**changes: float) -> Evidence:
     """A chunk that holds every concept of the question in one sentence, ranked first by both
     searches, at a MiniLM-range cosine well above its candidate pool."""
-    fields = dict(dense=0.45, dense_z=3.0, coverage=1.0, sentence=1.0, keyword=0.5, agree=1.0, unknown=0.0, lacks_fact=0.0)
+    fields = dict(
+        dense=0.45,
+        dense_z=3.0,
+        coverage=1.0,
+        sentence=1.0,
+        keyword=0.5,
+        agree=1.0,
+        unknown=0.0,
+        lacks_fact=0.0,
+    )
     return Evidence(**{**fields, **changes})
 
 
@@ -35,7 +44,16 @@ def test_the_default_judges_by_words_ranks_and_the_asked_fact_not_the_raw_cosine
     # no sentence holds the asked fact
     assert support(evidence(lacks_fact=1.0), default) < default.threshold
     # the question's words scattered thinly over a chunk neither search puts near the top
-    assert support(evidence(coverage=0.2, sentence=0.1, agree=0.0, dense_z=0.5), default) < default.threshold
+    assert support(evidence(coverage=0.1, sentence=0.1, agree=0.0, dense_z=0.5), default) < default.threshold
+    # more of the question found, or both searches agreeing, never lowers support
+    for calibration in (*CALIBRATIONS.values(), default):
+        weak = evidence(coverage=0.3, sentence=0.2, agree=0.0)
+        for stronger in (
+            evidence(coverage=0.6, sentence=0.2, agree=0.0),
+            evidence(coverage=0.3, sentence=0.5, agree=0.0),
+            evidence(coverage=0.3, sentence=0.2),
+        ):
+            assert support(stronger, calibration) >= support(weak, calibration)
 
 
 def test_every_calibration_weighs_only_evidence_retrieval_measures():

@@ -234,19 +234,24 @@ class ExtractiveAnswerer:
             enumeration = self._enumeration(best, candidates)  # the items themselves answer
             if enumeration:
                 return enumeration
+        completion = None
         if not answers_kind(question, best.sentence):
-            # the best-worded sentence lacks the fact asked for; a close one that holds it answers
+            # the best-worded sentence lacks the fact asked for; a close one that holds it answers,
+            # else one of the next sentences of its paragraph that does, with it
             holding = [
                 c
                 for c in candidates[1:]
                 if c.score >= KIND_FALLBACK * best.score and answers_kind(question, c.sentence)
             ]
-            if not holding:
-                return []
-            best = holding[0]
+            if holding:
+                best = holding[0]
+            else:
+                completion = _fact_after(best, question)
+                if completion is None:
+                    return []
         if item and re.match(rf"[“\"]?{_numeral(item.group(1))}是", best.sentence):
             return [best]  # the item asked for by its ordinal is the whole answer
-        chosen = [best]
+        chosen = [best, *([completion] if completion else [])]
         covered = set(best.matched)
         wants_list = bool(_LIST_QUESTION.search(question))
         for candidate in candidates[1:]:
@@ -473,6 +478,20 @@ def _continuation(candidate: Candidate, results: Sequence[RetrievalResult]) -> l
         if not _leads_in(sentence) and not (result.chunk.structured and n == candidate.n):
             break  # the sentence that closes the list (a list chunk's lines all belong to it)
     return out
+
+
+FACT_AFTER = 2  # sentences
+
+
+def _fact_after(best: Candidate, question: str) -> Candidate | None:
+    """The first of the next FACT_AFTER sentences of the best one's chunk that holds the kind of
+    fact asked for: a manual says what a command does, then names it ("…清除不再需要的软件包。
+    apt-get autoremove 会清除该软件包。")."""
+    sentences = chunk_sentences(best.result.chunk)
+    for index in range(best.index + 1, min(len(sentences), best.index + 1 + FACT_AFTER)):
+        if answers_kind(question, sentences[index]):
+            return Candidate(best.n, best.result, sentences[index].strip(), index, 0.0, frozenset())
+    return None
 
 
 def _line_break_between(before: Candidate, after: Candidate) -> bool:

@@ -27,7 +27,7 @@ from qa.errors import ConfigError
 from qa.index.embeddings import Embeddings
 from qa.index.keywords import Concept, KeywordHits, KeywordIndex
 from qa.index.store import ChunkStore, chunks_from_records
-from qa.query.support import FACT_SHARE, calibration_for, support
+from qa.query.support import FACT_FLOOR, FACT_SHARE, calibration_for, support
 from qa.records import Chunk, Evidence, RetrievalResult
 from qa.text.facts import asked_facts, holds_facts
 from qa.text.language import is_chinese
@@ -105,7 +105,7 @@ class Retriever:
                 keyword=candidate.keyword,
                 agree=candidate.agree,
                 unknown=candidate.unknown,
-                lacks_fact=float(held < FACT_SHARE),
+                lacks_fact=float(held < max(FACT_FLOOR, min(FACT_SHARE, sentence))),
             )
             results.append(RetrievalResult(rank, chunk, support(evidence, self.calibration), evidence))
         return results
@@ -330,7 +330,9 @@ def unknown_name(question: str, index: KeywordIndex) -> str | None:
     return None
 
 
-def sentence_shares(facts: Sequence[str], question: str, hits: KeywordHits, chunk: Chunk) -> tuple[float, float]:
+def sentence_shares(
+    facts: Sequence[str], question: str, hits: KeywordHits, chunk: Chunk
+) -> tuple[float, float]:
     """The largest share of the question one of the chunk's sentences covers, and the largest
     covered by a sentence that holds a fact of every asked kind (numbers the question itself
     names do not count; 1.0 when no fact is asked)."""
