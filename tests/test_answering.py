@@ -304,3 +304,31 @@ def test_the_next_sentence_that_names_the_asked_command_completes_one_that_descr
     # Nothing after it names a command: no answer, rather than the description alone.
     alone = Chunk("c2", "d", "t", "6.2.7", (95,), text.split("apt-get")[0], text.split("apt-get")[0])
     assert ExtractiveAnswerer().select("用哪个命令清除不再被需要的自动安装的软件包？", _results(alone)) == []
+
+
+def test_a_short_command_name_in_a_chinese_question_chooses_the_sentence_that_names_it():
+    from qa.query.answering import ExtractiveAnswerer
+    from qa.records import Chunk
+
+    text = (
+        "要取消 cron中的计划任务，运行 crontab -e 删除 crontab 文件中的对应行。"
+        "对于使用 at 命令的任务，同样简单：运行 atrm 任务编号。"
+        "任务编号在调度时由 at 命令指定，可以通过 atq 命令查询找到。"
+    )
+    chunk = Chunk("c1", "d", "t", "9.7.2. 使用 at 命令", (20,), text, text)
+    chosen = ExtractiveAnswerer().select("如何删除一个用 at 安排的任务？", _results(chunk))
+    assert chosen[0].sentence == "对于使用 at 命令的任务，同样简单：运行 atrm 任务编号。"
+    # "at" is a word of its own there, not the letters inside "data" or "status"
+    other = Chunk(
+        "c2",
+        "d",
+        "t",
+        "s",
+        (1,),
+        "删除任务后 status 与 data 都会更新。",
+        "删除任务后 status 与 data 都会更新。",
+    )
+    assert ExtractiveAnswerer().select("如何删除一个用 at 安排的任务？", _results(other))[0].matched == {
+        "删除",
+        "任务",
+    }

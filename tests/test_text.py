@@ -212,3 +212,10 @@ def test_the_english_map_from_the_glossarys_cached_copy_is_the_one_parsed(tmp_pa
 def test_a_question_ends_in_a_question_mark_and_a_title_that_does_is_none():
     assert is_question("COP15是什么？") and is_question('He asked, "why?"') and is_question("为什么？」 ")
     assert not is_question("文章题为《我们为何保护生物多样性？》") and not is_question("是的。")
+
+
+def test_a_latin_word_in_a_chinese_question_is_a_name_not_an_english_stop_word():
+    from qa.text.terms import key_terms
+
+    assert "at" in key_terms("如何删除一个用 at 安排的任务？")
+    assert "at" not in key_terms("How do I delete a job scheduled at night?")

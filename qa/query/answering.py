@@ -20,6 +20,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 from qa.query.answerer import Draft
 from qa.records import Answer, Citation, RetrievalResult
@@ -27,6 +28,7 @@ from qa.text.facts import answers_kind
 from qa.text.language import CJK, language_of
 from qa.text.markers import strip_markers
 from qa.text.normalize import compact as normalize
+from qa.text.normalize import normalize as spaced_form
 from qa.text.numerals import DIGITS as NUMERALS
 from qa.text.numerals import chinese_numeral as _numeral
 from qa.text.sentences import CLOSERS, chunk_sentences, clauses, join_sentences, split_sentences
@@ -158,6 +160,24 @@ def _density(text: str, terms: frozenset[str] | set[str]) -> float:
                 best = max(best, min(1.0, size / (end - start)))
                 break
     return best
+
+
+SHORT_NAME = 3  # characters: a Latin term this short is found only as a word of its own
+
+
+@lru_cache(maxsize=4096)
+def _as_word(term: str) -> re.Pattern[str] | None:
+    """A short Latin term ("at", "ip", "ls") as a word of its own, not part of "data" or "tools"."""
+    if term.isascii() and len(term) <= SHORT_NAME and term.isalnum():
+        return re.compile(rf"(?<![a-z0-9]){re.escape(term)}(?![a-z0-9])")
+    return None
+
+
+def occurs(term: str, text: str, spaced: str) -> bool:
+    """Whether a question's term stands in a sentence: `text` normalized without whitespace,
+    `spaced` with it (where a word's end is still visible)."""
+    word = _as_word(term)
+    return bool(word.search(spaced)) if word else term in text
 
 
 def _list_items(sentence: str) -> int:
@@ -325,11 +345,12 @@ class ExtractiveAnswerer:
         doc_title = bool(_DOC_TITLE_QUESTION.search(question)) and not part
         for (n, result, index, sentence, context), sim in zip(sentences, similarity, strict=True):
             chunk = result.chunk
-            text = normalize(sentence) if chunk.kind != "metadata" else ""
+            spaced = spaced_form(sentence) if chunk.kind != "metadata" else ""
+            text = "".join(spaced.split())
             matched: set[str] = set()
             lexical = 0.0
             for term, weight in weights.items():
-                if term in text:
+                if occurs(term, text, spaced):
                     matched.add(term)
                     lexical += weight
                 elif term in context:

@@ -322,7 +322,8 @@ def key_terms(text: str) -> list[str]:
     """Content words (jieba for Chinese, words for Latin script) and numbers, stop words dropped.
 
     A one-character word counts when jieba's dictionary calls it a noun or a verb: 汞 (mercury)
-    or 写 (wrote) carry the question as much as any two-character word.
+    or 写 (wrote) carry the question as much as any two-character word. In Chinese text a Latin
+    word counts even when English would drop it ("用 at 安排的任务": at is a command).
     """
     return list(_key_terms(text))
 
@@ -342,9 +343,13 @@ def _key_terms(text: str) -> tuple[str, ...]:
 
     tags = word_tags()  # first, so jieba starts quietly
     terms: list[str] = []
-    for token in jieba.lcut(normalize(strip_markers(text))):
+    text = normalize(strip_markers(text))
+    chinese = bool(_CJK.search(text))
+    for token in jieba.lcut(text):
         token = token.strip()
-        if not token or token in STOP_WORDS:
+        # In Chinese text a Latin word is a name (the command "at", the tool "ip"), not an
+        # English function word.
+        if not token or (token in STOP_WORDS and not (chinese and _LATIN.fullmatch(token))):
             continue
         word = _CJK.search(token) and (len(token) >= 2 or tags.get(token, "x")[:1] in ("n", "v"))
         if _NUMBER.fullmatch(token) or _LATIN.fullmatch(token) or word:
