@@ -229,3 +229,12 @@ def test_chunks_removed_since_the_keyword_index_named_them_are_left_out(pipeline
     vector = np.asarray(pipeline.embeddings.embed_query("昆明宣言"), dtype=np.float32)
     assert records.cosines(["gone#1", "gone#2"], vector) == {}
     assert records.chunks(["gone#1"]) == {}
+
+
+def test_a_sentence_binds_the_asked_fact_by_its_share_or_as_the_best_sentence_sharing_two_words():
+    from qa.query.retrieval import binds
+
+    assert binds(0.35, 1, 0.5)  # covers enough of the question
+    assert binds(0.17, 3, 0.17)  # worded otherwise, but the chunk's best sentence, three words shared
+    assert not binds(0.16, 1, 0.16)  # one shared word ("昆明") binds nothing
+    assert not binds(0.2, 2, 0.4)  # another sentence of the chunk is the one about the question

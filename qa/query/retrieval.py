@@ -27,7 +27,7 @@ from qa.errors import ConfigError
 from qa.index.embeddings import Embeddings
 from qa.index.keywords import Concept, KeywordHits, KeywordIndex
 from qa.index.store import ChunkStore, chunks_from_records
-from qa.query.support import FACT_FLOOR, FACT_SHARE, calibration_for, support
+from qa.query.support import FACT_SHARE, calibration_for, support
 from qa.records import Chunk, Evidence, RetrievalResult
 from qa.text.facts import asked_facts, holds_facts
 from qa.text.language import is_chinese
@@ -94,9 +94,9 @@ class Retriever:
         results = []
         for rank, candidate in enumerate(ordered, start=1):
             chunk = chunks[candidate.chunk_id]
-            sentence, held = sentence_shares(facts, question, hits, chunk)
+            sentence, bound = sentence_shares(facts, question, hits, chunk)
             if (name and not name.occurs_in(normalize(chunk.search_text))) or stranger:
-                held = 0.0  # about something else, however well it matches the rest
+                bound = False  # about something else, however well it matches the rest
             evidence = Evidence(
                 dense=candidate.dense,
                 dense_z=candidate.dense_z,
@@ -105,7 +105,7 @@ class Retriever:
                 keyword=candidate.keyword,
                 agree=candidate.agree,
                 unknown=candidate.unknown,
-                lacks_fact=float(held < max(FACT_FLOOR, min(FACT_SHARE, sentence))),
+                lacks_fact=float(not bound),
             )
             results.append(RetrievalResult(rank, chunk, support(evidence, self.calibration), evidence))
         return results
@@ -332,15 +332,26 @@ def unknown_name(question: str, index: KeywordIndex) -> str | None:
 
 def sentence_shares(
     facts: Sequence[str], question: str, hits: KeywordHits, chunk: Chunk
-) -> tuple[float, float]:
-    """The largest share of the question one of the chunk's sentences covers, and the largest
-    covered by a sentence that holds a fact of every asked kind (numbers the question itself
-    names do not count; 1.0 when no fact is asked)."""
-    best = held = 0.0
+) -> tuple[float, bool]:
+    """The largest share of the question one of the chunk's sentences covers, and whether a
+    sentence holding a fact of every asked kind binds it to the question (always, when no fact
+    is asked; numbers the question itself names do not count)."""
+    best = 0.0
+    holding: list[tuple[float, int]] = []  # (share, concepts held) of the sentences holding the fact
     text = chunk.search_text if chunk.kind == "metadata" else chunk.text
     for sentence in split_sentences(text) or [text]:
-        share = hits.share(normalize(sentence))
+        normalized = normalize(sentence)
+        share = hits.share(normalized)
         best = max(best, share)
-        if facts and share > held and holds_facts(facts, sentence, question):
-            held = share
-    return best, held if facts else 1.0
+        if facts and holds_facts(facts, sentence, question):
+            holding.append((share, sum(concept.occurs_in(normalized) for concept in hits.concepts)))
+    return best, not facts or any(binds(share, held, best) for share, held in holding)
+
+
+def binds(share: float, concepts: int, best: float) -> bool:
+    """Whether a sentence holding the asked fact is about what the question asks: it covers
+    FACT_SHARE of the question, or, when the question is worded otherwise than the text and no
+    sentence covers that much, it is the chunk's best-covering sentence and shares more than one
+    of the question's words (one shared word is a coincidence: "昆明" in a sentence about COP15
+    does not give 昆明's population)."""
+    return share >= FACT_SHARE or (share >= best and concepts >= 2)
