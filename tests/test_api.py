@@ -257,3 +257,21 @@ def test_twenty_concurrent_clients_are_all_answered_correctly(server: str) -> No
     )
     assert len(latencies) == clients * rounds
     assert errors == []
+
+
+def test_the_servers_warm_up_asks_through_its_own_route_and_spends_no_clients_allowance(
+    pipeline: Pipeline, api_settings: Settings
+) -> None:
+    from qa.web.app import warm_up_http
+
+    settings = api_settings.model_copy(update={"rate_limit_per_minute": 1})
+    app = build_app(pipeline, settings)
+    assert warm_up_http(app, settings) == 200  # with the API token, through guard and route
+    with LiveServer(app) as live:
+        codes = [
+            httpx.post(
+                f"{live.url}/api/ask", json={"question": "作者是谁"}, headers=AUTH, timeout=60
+            ).status_code
+            for _ in range(2)
+        ]
+    assert codes == [200, 429]  # the client's one question a minute is still its own
