@@ -42,11 +42,14 @@ def test_dev_set_meets_the_quality_gates(article_settings, tmp_path, monkeypatch
 
 CORPORA = PROJECT_ROOT / "eval" / "corpora"
 # Held-out parts, extractive mode, bundled embedder; measured 2026-12-06 (issue 11's notes):
-# handbook 0.667 / 0.944 / 0.639 / 0.507, edu 0.730 / 0.946 / 0.619 / 0.601.
+# handbook 0.667 / 0.944 / 0.634 / 0.646, edu 0.730 / 0.946 / 0.634 / 0.595 (hit@1, hit@5,
+# citation precision, keyword recall; the fourth session), and at most these false refusals
+# (measured 0.028 and 0.054).
 HELDOUT_GATES = {
-    "handbook": {"hit@1": 0.64, "hit@5": 0.9, "citation_precision": 0.6, "keyword_recall": 0.47},
-    "edu": {"hit@1": 0.7, "hit@5": 0.9, "citation_precision": 0.58, "keyword_recall": 0.56},
+    "handbook": {"hit@1": 0.64, "hit@5": 0.9, "citation_precision": 0.61, "keyword_recall": 0.62},
+    "edu": {"hit@1": 0.7, "hit@5": 0.9, "citation_precision": 0.61, "keyword_recall": 0.57},
 }
+FALSE_REFUSALS_AT_MOST = {"handbook": 0.06, "edu": 0.08}
 
 
 @pytest.mark.slow
@@ -63,3 +66,4 @@ def test_heldout_part_of_each_corpus_meets_its_gate(corpus, tmp_path, monkeypatc
     report = json.loads((tmp_path / "r" / "report.json").read_text(encoding="utf-8"))
     print(corpus, json.dumps(report["metrics"]["overall"], indent=1))
     assert status == 0, output.err
+    assert report["metrics"]["overall"]["false_refusal_rate"] <= FALSE_REFUSALS_AT_MOST[corpus]

@@ -118,12 +118,15 @@ def test_a_document_ingested_or_removed_on_one_host_reaches_another(server, tmp_
     ingest(a, [PROJECT_ROOT / "data" / "article.md", document], progress=False)
 
     def knows() -> bool:
+        """B answers from the new document and its keyword index holds it. The answer may come
+        first: the dense search reads the shared collection at once, and the chunk's own
+        sentences bind the question without the keyword index."""
         answer = b.ask(NEW_QUESTION)
-        return not answer.refused and "四十七" in answer.answer
+        indexed = any(chunk_id.startswith("whales.md:") for chunk_id in b.store.keywords.chunk_ids)
+        return not answer.refused and "四十七" in answer.answer and indexed
 
     # Documented: within QA_INDEX_REFRESH_SECONDS plus the rebuild (a second or two for the article).
     assert wait_until(knows, REFRESH + 10) < REFRESH + 10
-    assert any(chunk_id.startswith("whales.md:") for chunk_id in b.store.keywords.chunk_ids)
     assert fetched and all(chunk_id.startswith("whales.md:") for chunk_id in fetched), fetched
     assert written and all(chunk_id.startswith("whales.md:") for chunk_id in written), written
     assert_same_index(b, host(tmp_path / "c", server, collection="follow"))
