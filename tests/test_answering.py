@@ -332,3 +332,18 @@ def test_a_short_command_name_in_a_chinese_question_chooses_the_sentence_that_na
         "删除",
         "任务",
     }
+
+
+def test_an_english_question_about_an_english_document_is_matched_by_its_words():
+    from qa.query.answering import ExtractiveAnswerer
+    from qa.records import Chunk
+
+    text = (
+        "NFS is a very useful tool. "
+        "The server only accepts connections from trusted clients, because NFS trusts the user ids they send. "
+        "Clients mount the exports at boot."
+    )
+    chunk = Chunk("c1", "nfs.html", "11.4. NFS File Server", "11.4.2. NFS Server", (17,), text, text)
+    question = "Why does the NFS server only accept connections from trusted clients?"
+    chosen = ExtractiveAnswerer().select(question, _results(chunk))
+    assert chosen and chosen[0].sentence.startswith("The server only accepts connections")

@@ -236,14 +236,16 @@ class ExtractiveAnswerer:
         item = _ORDINAL_ITEM.search(question)
         plain = _ORDINAL_ITEM.sub(" ", _ORDINAL_PART.sub(" ", question))
         terms = key_terms(plain)
-        if language_of(question) == "en":  # only names and numbers can match Chinese text
-            terms = [t for t in terms if any(ch.isdigit() or ch.isupper() for ch in t) or t.isupper()]
-            terms = [t for t in key_terms(plain) if re.search(r"\d", t)] + [
+        english: dict[str, float] = {}
+        if language_of(question) == "en":
+            # Its words meet an English document's sentences; a Chinese one's only by names and numbers.
+            english = {term: _term_weight(term) for term in terms}
+            terms = [t for t in terms if re.search(r"\d", t)] + [
                 w.lower() for w in re.findall(r"\b[A-Z][A-Z0-9]{1,}\b", question)
             ]
         weights = {term: _term_weight(term) for term in dict.fromkeys(terms)}
         total = sum(weights.values())
-        candidates = self._candidates(results, weights, total, part, item, question)
+        candidates = self._candidates(results, (weights, english), total, part, item, question)
         if not candidates:
             return []
         candidates.sort(key=lambda c: -c.score)
@@ -317,7 +319,13 @@ class ExtractiveAnswerer:
                 out.append(previous)
         return out
 
-    def _candidates(self, results, weights, total, part, item, question) -> list[Candidate]:
+    def _candidates(self, results, term_weights, total, part, item, question) -> list[Candidate]:
+        """`term_weights`: the question's terms for any sentence, and for an English question
+        its words, for the sentences of a document written in English (neither the sentence nor
+        the document's title holds Chinese; a Chinese manual's untranslated paragraph keeps the
+        names-and-numbers terms its Chinese sentences are scored by)."""
+        weights, english = term_weights
+        english_total = sum(english.values())
         seen: set[str] = set()
         out: list[Candidate] = []
         sentences: list[tuple[int, RetrievalResult, int, str, str]] = []
@@ -349,7 +357,9 @@ class ExtractiveAnswerer:
             text = "".join(spaced.split())
             matched: set[str] = set()
             lexical = 0.0
-            for term, weight in weights.items():
+            in_english = english and not CJK.search(chunk.title) and not CJK.search(sentence)
+            own, own_total = (english, english_total) if in_english else (weights, total)
+            for term, weight in own.items():
                 if occurs(term, text, spaced):
                     matched.add(term)
                     lexical += weight
@@ -357,9 +367,9 @@ class ExtractiveAnswerer:
                     lexical += 0.6 * weight
                 elif len(term) >= 3 and not term.isascii():
                     lexical += 0.5 * weight * _bigram_share(term, text)
-            score = lexical / total if total else 0.0
-            if len(matched) >= 2 and total:  # the question's words close together: "发展是人类社会的…"
-                share = sum(weights[term] for term in matched) / total
+            score = lexical / own_total if own_total else 0.0
+            if len(matched) >= 2 and own_total:  # the question's words close together: "发展是人类社会的…"
+                share = sum(own[term] for term in matched) / own_total
                 score += PROXIMITY_WEIGHT * share * _density(text, matched)
             if wants_list:
                 items = _list_items(sentence)
