@@ -340,7 +340,8 @@ def test_an_english_question_about_an_english_document_is_matched_by_its_words()
 
     text = (
         "NFS is a very useful tool. "
-        "The server only accepts connections from trusted clients, because NFS trusts the user ids they send. "
+        "The server only accepts connections from trusted clients, "
+        "because NFS trusts the user ids they send. "
         "Clients mount the exports at boot."
     )
     chunk = Chunk("c1", "nfs.html", "11.4. NFS File Server", "11.4.2. NFS Server", (17,), text, text)

@@ -126,6 +126,7 @@ print(hashlib.sha256(repr((state, cuts, tags)).encode()).hexdigest(), len(state[
 """
 
 
+@pytest.mark.slow  # parses a whole dictionary in a fresh process (3-5 s)
 def test_jieba_loads_from_its_cached_copies_what_it_parses(tmp_path):
     """The dictionary and tag table read from the per-user cache (fast, and only the words of the
     characters a text holds) are those jieba builds, and cut the article and the dev set's
@@ -190,6 +191,7 @@ print(len(mapping), hashlib.sha256(json.dumps(mapping, sort_keys=True).encode())
 """
 
 
+@pytest.mark.slow  # parses a whole dictionary in a fresh process (3-5 s)
 def test_the_english_map_from_the_glossarys_cached_copy_is_the_one_parsed(tmp_path):
     """The CC-CEDICT glossary is parsed once and then read from its copy, to the same map."""
     env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path)}
