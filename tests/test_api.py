@@ -275,3 +275,36 @@ def test_the_servers_warm_up_asks_through_its_own_route_and_spends_no_clients_al
             for _ in range(2)
         ]
     assert codes == [200, 429]  # the client's one question a minute is still its own
+
+
+def test_a_server_with_an_llm_warms_up_without_calling_it(api_settings: Settings) -> None:
+    """Start-up must not spend a model call: with an LLM configured the warm-up only retrieves."""
+    from http.server import BaseHTTPRequestHandler
+
+    from qa.errors import BackendError
+    from qa.web.app import warm_up
+    from tests.servers import InProcessServer
+
+    calls: list[str] = []
+
+    class Recording(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 - http.server's name
+            calls.append(self.path)
+            self.send_error(500)
+
+        do_GET = do_POST  # noqa: N815
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    with InProcessServer(Recording) as model:
+        settings = api_settings.model_copy(
+            update={"llm_base_url": f"http://127.0.0.1:{model.port}/v1", "llm_model": "any"}
+        )
+        pipeline = Pipeline(settings)
+        assert pipeline.chat is not None
+        warm_up(pipeline, build_app(pipeline, settings), settings)
+        assert calls == []
+        with pytest.raises(BackendError):  # a real question does reach it (and gets its 500)
+            pipeline.ask("作者是谁")
+        assert calls

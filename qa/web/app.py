@@ -54,24 +54,28 @@ def build_app(pipeline: Pipeline, settings: Settings | None = None) -> FastAPI:
 WARM_UP_QUESTIONS = ("这篇文章的作者是谁？", "Who wrote this article?")
 
 
-def warm_up(pipeline: Pipeline) -> None:
+def warm_up(pipeline: Pipeline, app: Any, settings: Settings) -> None:
     """Pay now what the first question would pay: the embedder's model, the index and the keyword
     index opened, jieba's dictionary (whole: a cold `qa ask` loads only the words its question
     and passages need, so the first questions here would load theirs), one query embedded in each
-    language. serve() calls this before it listens, so /api/health says ok only when the first
-    answer is as fast as the tenth."""
+    language, and FastAPI's first request (the first question goes through the app's own route,
+    warm_up_http). serve() calls this before it listens, so /api/health says ok only when the
+    first answer is as fast as the tenth. With an LLM configured nothing calls it at start-up:
+    retrieval alone loads the rest."""
     load_whole_dictionary()
-    for question in WARM_UP_QUESTIONS:
-        if pipeline.chat is None:
-            pipeline.ask(question)
-        else:  # no LLM call at start-up; retrieval loads the rest
+    if pipeline.chat is not None:
+        for question in WARM_UP_QUESTIONS:
             pipeline.retrieve(question)
+        return
+    warm_up_http(app, settings)
+    for question in WARM_UP_QUESTIONS[1:]:
+        pipeline.ask(question)
 
 
 def warm_up_http(app: Any, settings: Settings) -> int:
-    """Ask the app itself one question, in process, through its own /api/ask route: the first
-    request through FastAPI pays once for its validation, serialisation and middleware (about
-    20 ms over the answer), which the pipeline's warm-up does not reach. Under a client name of
+    """Ask the app itself the first warm-up question, in process, through its own /api/ask route:
+    the first request through FastAPI pays once for its validation, serialisation and middleware
+    (about 20 ms over the answer), which asking the pipeline directly does not reach. Under a client name of
     its own, so it takes nothing from a real client's rate limit; with the API token when one is
     set. Nothing listens yet, and the answer is dropped; returns its HTTP status."""
     import asyncio
@@ -144,8 +148,7 @@ def serve(settings: Settings) -> None:
     few_malloc_arenas()
     pipeline = Pipeline(settings)
     pipeline.health()  # fail now, in one sentence, if the index is missing or mismatched
-    warm_up(pipeline)
     app = build_app(pipeline)
-    warm_up_http(app, settings)
+    warm_up(pipeline, app, settings)
     print(f"Serving on http://{settings.host}:{settings.port}", flush=True)
     uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning")
