@@ -194,12 +194,14 @@ def _bigram_share(term: str, haystack: str) -> float:
 
 @dataclass(frozen=True)
 class Candidate:
+    """Sentence `index` of the n-th retrieved chunk; unscored when quoted only to complete another."""
+
     n: int
     result: RetrievalResult
     sentence: str
     index: int
-    score: float
-    matched: frozenset[str]
+    score: float = 0.0
+    matched: frozenset[str] = frozenset()
 
 
 class ExtractiveAnswerer:
@@ -245,7 +247,7 @@ class ExtractiveAnswerer:
             ]
         weights = {term: _term_weight(term) for term in dict.fromkeys(terms)}
         total = sum(weights.values())
-        candidates = self._candidates(results, (weights, english), total, part, item, question)
+        candidates = self._candidates(results, weights, total, part, item, question, english)
         if not candidates:
             return []
         candidates.sort(key=lambda c: -c.score)
@@ -312,19 +314,16 @@ class ExtractiveAnswerer:
             previous = by_place.get(place)
             if previous is None:
                 sentences = chunk_sentences(results[candidate.n - 1].chunk)
-                previous = Candidate(
-                    candidate.n, candidate.result, sentences[place[1]].strip(), place[1], 0.0, frozenset()
-                )
+                previous = Candidate(candidate.n, candidate.result, sentences[place[1]].strip(), place[1])
             if all((c.n, c.index) != place and c.sentence != previous.sentence for c in out):
                 out.append(previous)
         return out
 
-    def _candidates(self, results, term_weights, total, part, item, question) -> list[Candidate]:
-        """`term_weights`: the question's terms for any sentence, and for an English question
+    def _candidates(self, results, weights, total, part, item, question, english) -> list[Candidate]:
+        """`weights`: the question's terms for any sentence; `english`: for an English question,
         its words, for the sentences of a document written in English (neither the sentence nor
         the document's title holds Chinese; a Chinese manual's untranslated paragraph keeps the
-        names-and-numbers terms its Chinese sentences are scored by)."""
-        weights, english = term_weights
+        names-and-numbers terms its Chinese sentences are scored by), else empty."""
         english_total = sum(english.values())
         seen: set[str] = set()
         out: list[Candidate] = []
@@ -505,7 +504,7 @@ def _continuation(candidate: Candidate, results: Sequence[RetrievalResult]) -> l
         size += len(sentence)
         if out and size > MAX_CONTINUATION_CHARS:
             break
-        out.append(Candidate(n, result, sentence, index, 0.0, frozenset()))
+        out.append(Candidate(n, result, sentence, index))
         if not _leads_in(sentence) and not (result.chunk.structured and n == candidate.n):
             break  # the sentence that closes the list (a list chunk's lines all belong to it)
     return out
@@ -521,7 +520,7 @@ def _fact_after(best: Candidate, question: str) -> Candidate | None:
     sentences = chunk_sentences(best.result.chunk)
     for index in range(best.index + 1, min(len(sentences), best.index + 1 + FACT_AFTER)):
         if answers_kind(question, sentences[index]):
-            return Candidate(best.n, best.result, sentences[index].strip(), index, 0.0, frozenset())
+            return Candidate(best.n, best.result, sentences[index].strip(), index)
     return None
 
 

@@ -142,7 +142,7 @@ class Retriever:
         top = hits.best or 1.0
         low, high = (min(similarity.values()), max(similarity.values())) if similarity else (0.0, 1.0)
         pool = np.fromiter(similarity.values(), dtype=np.float64)
-        mean, spread_ = (float(pool.mean()), float(pool.std()) or 1.0) if len(pool) else (0.0, 1.0)
+        mean, deviation = (float(pool.mean()), float(pool.std()) or 1.0) if len(pool) else (0.0, 1.0)
         mass = sum(hits.idfs) or 1.0
         weight = KEYWORD_WEIGHT_EN if english else KEYWORD_WEIGHT
         candidates = []
@@ -161,7 +161,7 @@ class Retriever:
                     cosine,
                     coverage,
                     hits.unknown,
-                    dense_z=(cosine - mean) / spread_,
+                    dense_z=(cosine - mean) / deviation,
                     keyword=keyword / mass,
                     agree=float(agree),
                 )
