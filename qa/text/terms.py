@@ -107,12 +107,12 @@ def _read_copy(copy: Path) -> dict | None:
     return table if isinstance(table, dict) else None
 
 
-def _write_copy(copy: Path, table: dict) -> bool:
-    """Write the copy under a temporary name and rename it, so no reader sees half of it; a copy
+def _write_copy(copy: Path, data: bytes) -> bool:
+    """Write a copy under a temporary name and rename it, so no reader sees half of it; a copy
     only saves time, so a failure is left at False."""
     try:
         partial = copy.with_suffix(f".{os.getpid()}.tmp")
-        partial.write_bytes(marshal.dumps(table))
+        partial.write_bytes(data)
         partial.replace(copy)
     except OSError:
         return False
@@ -233,14 +233,9 @@ class DictionaryShards:
             spans[char] = (offset, offset + len(blob))
             offset += len(blob)
         header = marshal.dumps({"total": total, "spans": spans})
+        if not _write_copy(copy, b"".join([len(header).to_bytes(8, "little"), header, *blobs])):
+            return
         try:
-            partial = copy.with_suffix(f".{os.getpid()}.tmp")
-            with open(partial, "wb") as handle:
-                handle.write(len(header).to_bytes(8, "little"))
-                handle.write(header)
-                for blob in blobs:
-                    handle.write(blob)
-            partial.replace(copy)
             for stale in copy.parent.glob("jieba-*.marshal"):  # one table a copy, or both whole
                 stale.unlink(missing_ok=True)
         except OSError:
@@ -408,7 +403,7 @@ def _glossary() -> dict[str, list[tuple[str, ...]]]:
             words = tuple(english_words(gloss))
             if words and len(words) <= 3:
                 glossary.setdefault(simplified, []).append(words)
-    if _write_copy(copy, glossary):
+    if _write_copy(copy, marshal.dumps(glossary)):
         try:
             for stale in copy.parent.glob("cedict-glossary-*.marshal"):
                 if stale != copy:  # made by other rules or another dictionary: 5 MB each, never read
