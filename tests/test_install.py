@@ -91,14 +91,15 @@ def _qa(installed: dict, *args: str, **extra_env: str) -> subprocess.CompletedPr
 
 def test_installed_wheel_ingests_answers_and_uses_its_prompts_from_an_empty_folder(installed: dict):
     site: Path = installed["site"]
-    where = subprocess.run(
+    found = subprocess.run(
         [Path(installed["qa"]).with_name("python"), "-c", "import qa, sys; print(qa.__file__)"],
         cwd=installed["cwd"],
         env=installed["env"],
         capture_output=True,
         text=True,
-        check=True,
-    ).stdout.strip()
+    )
+    assert found.returncode == 0, found.stderr  # what went wrong, not only that it did
+    where = found.stdout.strip()
     assert Path(where).is_relative_to(site), f"the checkout's qa ran, not the wheel's: {where}"
     before = _files(site)
 
