@@ -55,7 +55,8 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> dict:
     venv.EnvBuilder(with_pip=False).create(env_dir)
     python = env_dir / "bin" / "python"
     install = [sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps", "--no-index"]
-    subprocess.run([*install, "-q", str(wheel)], check=True, capture_output=True)
+    installing = subprocess.run([*install, str(wheel)], capture_output=True, text=True)
+    assert installing.returncode == 0, installing.stdout + installing.stderr
     site = Path(
         subprocess.run(
             [python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
@@ -70,7 +71,14 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith("QA_") and k != "PYTHONPATH"}
     env.update(HOME=str(home), XDG_DATA_HOME=str(home / "data"), XDG_CACHE_HOME=str(home / "cache"))
     work = _mkdir(root / "empty")
-    return {"qa": str(env_dir / "bin" / "qa"), "site": site, "env": env, "cwd": work, "home": home}
+    return {
+        "qa": str(env_dir / "bin" / "qa"),
+        "site": site,
+        "env": env,
+        "cwd": work,
+        "home": home,
+        "pip": installing.stdout + installing.stderr,
+    }
 
 
 def _mkdir(path: Path) -> Path:
@@ -98,7 +106,9 @@ def test_installed_wheel_ingests_answers_and_uses_its_prompts_from_an_empty_fold
         capture_output=True,
         text=True,
     )
-    assert found.returncode == 0, found.stderr  # what went wrong, not only that it did
+    # What went wrong, not only that it did: the error, what pip said, what site-packages holds.
+    listing = sorted(p.name for p in site.iterdir()) if site.is_dir() else "no site-packages"
+    assert found.returncode == 0, f"{found.stderr}\npip: {installed['pip']}\nsite: {listing}"
     where = found.stdout.strip()
     assert Path(where).is_relative_to(site), f"the checkout's qa ran, not the wheel's: {where}"
     before = _files(site)
