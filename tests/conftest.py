@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import os
 import shutil
+import sqlite3
 import sys
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -70,9 +72,25 @@ def replay() -> Iterator[str]:
 @pytest.fixture(scope="session")
 def article_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     """Settings whose index (in a temp folder) holds the ingested article."""
-    settings = load_settings(vectorstore_dir=tmp_path_factory.mktemp("index"))
+    folder = tmp_path_factory.mktemp("index")
+    _seed_embedding_cache(PROJECT_ROOT / "vectorstore" / CACHE_FILE, folder / CACHE_FILE)
+    settings = load_settings(vectorstore_dir=folder)
     ingest(settings, progress=False)
     return settings
+
+
+def _seed_embedding_cache(source: Path, target: Path) -> None:
+    """Start from the vectors `./run.sh test` just computed for the checkout's own index.
+
+    The cache is keyed by embedder identity and text, so a vector it holds is exactly what the
+    embedder would return (a changed embedder or article simply misses and embeds); the session's
+    ingest still runs the whole diff, chunking and Chroma. SQLite's backup API copies a consistent
+    snapshot even while another process writes the file. Saves about 10 s of the fast suite.
+    """
+    if not source.is_file():
+        return
+    with closing(sqlite3.connect(source)) as origin, closing(sqlite3.connect(target)) as copy:
+        origin.backup(copy)
 
 
 @pytest.fixture(scope="session")

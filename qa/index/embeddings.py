@@ -11,6 +11,7 @@ so an index is never queried with vectors from another model.
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Protocol
 
 from qa.config import Settings
@@ -69,6 +70,10 @@ def _sentence_transformers(settings: Settings) -> Embeddings:
         raise ConfigError(
             "The sentence-transformers embedder needs QA_EMBEDDING_MODEL (a model name or path)."
         )
+    folder = Path(settings.embedding_model).expanduser()
+    if settings.embedding_model.startswith((".", "/", "~")) and not folder.is_dir():
+        # Said before torch is imported (seconds): a path, not a hub name, that is not there.
+        raise ConfigError(f"The sentence-transformers model folder {folder} does not exist.")
     try:
         from langchain_huggingface import HuggingFaceEmbeddings
     except ImportError:
