@@ -4,12 +4,14 @@ The extracted files are committed too (CI machines may lack the packages); this 
 exactly where each came from and makes the same bytes again:
 
     apt-get install -y debian-handbook debian-edu-doc-zh-cn
-    python eval/corpora/extract.py            # writes eval/corpora/handbook/ and eval/corpora/edu/
+    python eval/corpora/extract.py            # writes eval/corpora/handbook/, edu/ and manual-en/
     python eval/corpora/extract.py --check    # exit 1 if the committed files differ
 
 `handbook`: five sections of the zh-CN Debian Administrator's Handbook and one of the zh-TW one,
-copied byte for byte. `edu`: four chapters of the single-page zh-CN Debian Edu manual, each cut
-into a page of its own, and a 13-page range of the typeset PDF of the same manual.
+copied byte for byte. `manual-en`: three sections of the en-US edition of the same book, on topics
+the Chinese pages do not cover (Chinese questions about English documents), copied byte for byte.
+`edu`: four chapters of the single-page zh-CN Debian Edu manual, each cut into a page of its own,
+and a 13-page range of the typeset PDF of the same manual.
 """
 
 from __future__ import annotations
@@ -39,6 +41,13 @@ HANDBOOK_SECTIONS = [
     ("zh-CN", "sect.syslog.html"),
     ("zh-TW", "sect.backup.html"),
 ]
+# NFS server (11.4), remote login with SSH and VNC (9.2), nftables firewall (14.2): none of them is
+# in HANDBOOK_SECTIONS, so a question about them can only be answered from the English text.
+MANUAL_EN_SECTIONS = [
+    ("en-US", "sect.nfs-file-server.html"),
+    ("en-US", "sect.remote-login.html"),
+    ("en-US", "sect.firewall-packet-filtering.html"),
+]
 # Chapter anchors of the single-page manual: 2 about, 3 architecture, 4 requirements, 5 network.
 EDU_CHAPTERS = [
     ("idm20", "02-about"),
@@ -51,8 +60,8 @@ EDU_CHAPTERS = [
 EDU_PDF_PAGES = range(67, 80)
 
 
-def handbook_files() -> dict[str, bytes]:
-    return {f"{lang}-{name}": (HANDBOOK / lang / name).read_bytes() for lang, name in HANDBOOK_SECTIONS}
+def handbook_files(sections: list[tuple[str, str]] = HANDBOOK_SECTIONS) -> dict[str, bytes]:
+    return {f"{lang}-{name}": (HANDBOOK / lang / name).read_bytes() for lang, name in sections}
 
 
 def edu_files() -> dict[str, bytes]:
@@ -106,6 +115,7 @@ def build() -> dict[Path, bytes]:
     if missing:
         raise SystemExit(f"Install debian-handbook and debian-edu-doc-zh-cn first (missing {missing[0]}).")
     out = {HERE / "handbook" / name: data for name, data in handbook_files().items()}
+    out.update({HERE / "manual-en" / name: data for name, data in handbook_files(MANUAL_EN_SECTIONS).items()})
     out.update({HERE / "edu" / name: data for name, data in edu_files().items()})
     return out
 
