@@ -16,6 +16,7 @@ from qa.config import PROJECT_ROOT, load_settings
 from qa.eval.runner import compact, load_set
 from qa.ingest.chunking import chunk_document
 from qa.ingest.sync import load_documents
+from qa.text.normalize import t2s
 
 SETS = PROJECT_ROOT / "eval" / "sets"
 CORPORA = PROJECT_ROOT / "eval" / "corpora"
@@ -23,6 +24,7 @@ CORPUS_OF = {
     "article_dev": PROJECT_ROOT / "data" / "article.md",
     "handbook_dev": CORPORA / "handbook",
     "edu_dev": CORPORA / "edu",
+    "manual_en_dev": CORPORA / "manual-en",
 }
 NEW_SETS = ["handbook_dev", "edu_dev"]
 # Minimum items per kind in the sets of the new corpora (issue 11).
@@ -41,6 +43,7 @@ MINIMUM = {
 }
 PDF_MINIMUM = {"edu_dev": 5}
 ORDINARY_TRIGGERS = re.compile(r"忽略|disregard|act as", re.IGNORECASE)
+CJK = re.compile(r"[\u3400-\u9fff]")
 
 
 def _split_module():
@@ -138,6 +141,31 @@ def test_new_sets_hold_enough_items_of_every_kind(name: str):
     assert all(item.history for item in items if item.kind == "multi-turn")
     ordinary = [item for item in items if item.kind == "injection" and item.answerable]
     assert any(ORDINARY_TRIGGERS.search(item.question) for item in ordinary)
+
+
+def test_manual_en_set_asks_mostly_in_chinese_about_english_text():
+    """manual_en_dev is the Chinese-questions-about-English-manuals set: its questions are mostly
+    Chinese (simplified, and some traditional), some English, and every quote and keyword is English,
+    as the corpus is, so an answer can only score by quoting the English text."""
+    items = load_set(SETS / "manual_en_dev.jsonl")
+    chinese = [item for item in items if not item.question.isascii()]
+    english = [item for item in items if item.question.isascii()]
+    assert len(items) >= 40
+    assert len(chinese) >= 24
+    assert len(english) >= 6
+    traditional = [item for item in chinese if item.kind == "traditional"]
+    assert len(traditional) >= 4
+    assert [
+        item.id for item in chinese if (t2s(item.question) != item.question) != (item.kind == "traditional")
+    ] == []
+    assert all(not item.question.isascii() for item in items if item.kind == "cross-lingual")
+    unanswerable = [item for item in items if not item.answerable]
+    assert len(unanswerable) >= 6
+    assert {item.question.isascii() for item in unanswerable} == {True, False}
+    multi_turn = [item for item in items if item.kind == "multi-turn"]
+    assert len(multi_turn) >= 3
+    assert all(item.history for item in multi_turn)
+    assert [item.id for item in items if CJK.search("".join(item.gold_quotes + item.answer_keywords))] == []
 
 
 def test_pdf_items_are_answered_only_by_the_pdf(chunks_of):
