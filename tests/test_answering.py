@@ -348,3 +348,22 @@ def test_an_english_question_about_an_english_document_is_matched_by_its_words()
     question = "Why does the NFS server only accept connections from trusted clients?"
     chosen = ExtractiveAnswerer().select(question, _results(chunk))
     assert chosen and chosen[0].sentence.startswith("The server only accepts connections")
+
+
+def test_a_chinese_question_about_an_english_document_is_matched_by_the_words_glosses():
+    from qa.query.answering import ExtractiveAnswerer
+    from qa.records import Chunk
+
+    text = (
+        "NFS is a very useful tool. "
+        "The file /etc/exports lists the directories that are exported over the network. "
+        "Clients mount the exports at boot."
+    )
+    chunk = Chunk("c1", "nfs.html", "11.4. NFS File Server", "11.4.2. NFS Server", (17,), text, text)
+    chosen = ExtractiveAnswerer().select("哪个文件列出要导出的目录？", _results(chunk))
+    assert chosen and chosen[0].sentence.startswith("The file /etc/exports lists")
+    # The same document in Chinese is matched by the Chinese words themselves, as before.
+    chinese = "NFS 很有用。/etc/exports 文件列出通过网络导出的目录。客户端在启动时挂载。"
+    own = Chunk("c2", "nfs.html", "11.4. NFS 文件服务器", "11.4.2", (17,), chinese, chinese)
+    chosen = ExtractiveAnswerer().select("哪个文件列出要导出的目录？", _results(own))
+    assert chosen[0].sentence.startswith("/etc/exports 文件") and {"导出", "目录"} <= chosen[0].matched

@@ -123,3 +123,18 @@ def test_a_latin_word_is_found_inside_terms_as_a_scan_of_every_term_finds_it() -
     for word in pieces | absent:
         assert index.uses_latin(word) == any(word in term for term in index.vocab), word
     assert index.uses_latin("udp") and not index.uses_latin("tcp")
+
+
+def test_a_chinese_question_reaches_english_text_through_the_glosses_of_words_it_never_uses() -> None:
+    english = [
+        "Clients mount the remote directory at boot.",
+        "The file /etc/exports lists the directories that are exported.",
+    ]
+    index = KeywordIndex.build(["mount", "exports"], english)
+    (concept,) = [c for c in index.concepts("怎样导出目录？") if c.text == "导出"]
+    assert [term for term, _ in concept.terms] == ["导出", "exports"]  # "export" glossed, as written
+    assert index.search("怎样导出目录？").top(1) == [1]
+    # A word the collection itself uses stands for itself only, whatever its glosses.
+    chinese = KeywordIndex.build(["a", "b"], ["文件列出导出的目录。", "The export of files."])
+    (own,) = [c for c in chinese.concepts("怎样导出目录？") if c.text == "导出"]
+    assert own.terms == (("导出", 1.0),)

@@ -26,8 +26,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from qa.errors import IndexMissingError
-from qa.text.language import is_chinese
-from qa.text.terms import english_map, english_words, tokenize
+from qa.text.language import CJK, is_chinese
+from qa.text.terms import english_glosses, english_map, english_words, tokenize
 
 if TYPE_CHECKING:
     import bm25s
@@ -168,7 +168,7 @@ class KeywordIndex:
             tokens = list(dict.fromkeys(tokenize(question)))
             if any(_PART.fullmatch(token) for token in tokens):  # "第二部分的标题": the heading itself
                 tokens = [token for token in tokens if token not in _SECTION_FRAME] or tokens
-            return [Concept(token, ((token, 1.0),)) for token in tokens]
+            return [self._chinese_concept(token) for token in tokens]
         words = english_words(question)
         concepts = []
         used: set[int] = set()
@@ -186,6 +186,22 @@ class KeywordIndex:
                 concepts.append(Concept(phrase, terms))
                 used |= span
         return concepts
+
+    def _chinese_concept(self, token: str) -> Concept:
+        """A Chinese word; one the collection never uses stands for its English glosses that
+        the collection does use ("导出" -> "export", "exports"), so a Chinese question reaches
+        English documents. A word the collection uses keeps to itself, so a Chinese manual's
+        ranking is not moved by the English fragments it quotes."""
+        if token in self.vocab or not CJK.search(token):
+            return Concept(token, ((token, 1.0),))
+        found = [
+            form
+            for gloss in english_glosses(token)
+            for form in dict.fromkeys((gloss, f"{gloss}s"))
+            if form in self.vocab
+        ]
+        weight = 1.0 / math.sqrt(len(found)) if found else 1.0
+        return Concept(token, ((token, 1.0), *((form, weight) for form in found)))
 
     def search(self, question: str) -> KeywordHits:
         """BM25 and coverage of the question over the chunks holding one of its concepts.

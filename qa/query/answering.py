@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from qa.query.answerer import Draft
-from qa.records import Answer, Citation, RetrievalResult
+from qa.records import Answer, Chunk, Citation, RetrievalResult
 from qa.text.facts import answers_kind
 from qa.text.language import CJK, language_of
 from qa.text.markers import strip_markers
@@ -32,7 +32,7 @@ from qa.text.normalize import normalize as spaced_form
 from qa.text.numerals import DIGITS as NUMERALS
 from qa.text.numerals import chinese_numeral as _numeral
 from qa.text.sentences import CLOSERS, chunk_sentences, clauses, join_sentences, split_sentences
-from qa.text.terms import key_terms, numbers
+from qa.text.terms import english_glosses, key_terms, numbers
 
 MAX_SENTENCES = 4
 # A sentence holding the asked kind of fact (a number, a place) may stand in for the best-worded
@@ -145,6 +145,27 @@ def _term_weight(term: str) -> float:
     return {2: 1.0, 3: 1.5}.get(len(term), 2.0)
 
 
+def _in_english(chunk: Chunk) -> bool:
+    """A chunk of a document written in English: neither its title nor its text holds Chinese."""
+    return not CJK.search(chunk.title) and not CJK.search(chunk.text)
+
+
+def _glossed(terms: Sequence[str]) -> dict[str, float]:
+    """A Chinese question's terms as the English words an English document would use: each
+    Chinese term's CC-CEDICT glosses (and their plurals) sharing its weight, so a term with many
+    glosses counts no more than one with one; Latin terms (names, commands) stay themselves."""
+    english: dict[str, float] = {}
+    for term in dict.fromkeys(terms):
+        if not CJK.search(term):
+            english[term] = _term_weight(term)
+            continue
+        glosses = english_glosses(term)
+        for gloss in glosses:
+            for form in (gloss, f"{gloss}s"):
+                english[form] = max(english.get(form, 0.0), _term_weight(term) / len(glosses) ** 0.5)
+    return english
+
+
 def _density(text: str, terms: frozenset[str] | set[str]) -> float:
     """Characters of the terms over the shortest stretch of text holding them all (1.0: adjacent)."""
     events = sorted((m.start(), m.end(), term) for term in terms for m in re.finditer(re.escape(term), text))
@@ -245,6 +266,8 @@ class ExtractiveAnswerer:
             terms = [t for t in terms if re.search(r"\d", t)] + [
                 w.lower() for w in re.findall(r"\b[A-Z][A-Z0-9]{1,}\b", question)
             ]
+        elif any(_in_english(result.chunk) for result in results):
+            english = _glossed(terms)  # a Chinese question meets an English document's sentences
         weights = {term: _term_weight(term) for term in dict.fromkeys(terms)}
         total = sum(weights.values())
         candidates = self._candidates(results, weights, total, part, item, question, english)
@@ -390,12 +413,15 @@ class ExtractiveAnswerer:
         return out
 
     def _similarities(self, question: str, sentences: list[str], wanted: list[bool]) -> list[float | None]:
-        """Embedding similarity, only where words cannot decide (no Chinese key terms to match).
+        """Embedding similarity, only where words cannot decide (an English question, or a
+        Chinese question and English sentences).
 
         Each sentence embedded costs about as much as the whole retrieval, so only the sentences
         of the top results are compared; the others keep None (no similarity bonus).
         """
-        if self.embed is None or not sentences or language_of(question) == "zh":
+        if language_of(question) == "zh":  # a Chinese question's words cannot meet English text
+            wanted = [want and not CJK.search(text) for text, want in zip(sentences, wanted, strict=True)]
+        if self.embed is None or not any(wanted):
             return [None] * len(sentences)
         from qa.query.citations import _cosine
 

@@ -1,5 +1,6 @@
 """Words: jieba tokens for the keyword index, key terms for sentence choice and verification,
-English words and the English -> Chinese map (CC-CEDICT) for English questions.
+English words and the English <-> Chinese glosses (CC-CEDICT) for questions in one language about
+text in the other.
 
 What it does not do: score anything (index/keywords.py and query/ do that).
 """
@@ -382,6 +383,13 @@ def english_map(vocabulary: set[str]) -> dict[str, list[str]]:
                 for word in words:
                     mapping.setdefault(word, set()).add(simplified)
     return {key: sorted(terms) for key, terms in mapping.items()}
+
+
+def english_glosses(word: str) -> tuple[str, ...]:
+    """The one-word English glosses CC-CEDICT gives a Chinese word (服务器 -> server), for a
+    Chinese question about English text. Phrases are left out: a document's English is indexed
+    word by word, and one word of "hard disk" alone ("hard") means something else."""
+    return tuple(dict.fromkeys(words[0] for words in _glossary().get(word, ()) if len(words) == 1))
 
 
 @cache
