@@ -44,7 +44,7 @@ from qa.records import Evidence
 from qa.text.terms import key_terms
 
 SETS = PROJECT_ROOT / "eval" / "sets"
-CORPORA = ("article", "handbook", "edu")
+CORPORA = ("article", "handbook", "edu", "manual_en")
 FEATURES = tuple(name for name in Evidence.__dataclass_fields__ if name != "lacks_fact")  # a rule
 KEEP_ANSWERABLE = 0.95
 SPLITS = ("tune", "heldout")

@@ -24,7 +24,7 @@ CORPUS_OF = {
     "article_dev": PROJECT_ROOT / "data" / "article.md",
     "handbook_dev": CORPORA / "handbook",
     "edu_dev": CORPORA / "edu",
-    "manual_en_dev": CORPORA / "manual-en",
+    "manual_en_dev": CORPORA / "manual_en",
 }
 NEW_SETS = ["handbook_dev", "edu_dev"]
 # Minimum items per kind in the sets of the new corpora (issue 11).

@@ -4,11 +4,11 @@ The extracted files are committed too (CI machines may lack the packages); this 
 exactly where each came from and makes the same bytes again:
 
     apt-get install -y debian-handbook debian-edu-doc-zh-cn
-    python eval/corpora/extract.py            # writes eval/corpora/handbook/, edu/ and manual-en/
+    python eval/corpora/extract.py            # writes eval/corpora/handbook/, edu/ and manual_en/
     python eval/corpora/extract.py --check    # exit 1 if the committed files differ
 
 `handbook`: five sections of the zh-CN Debian Administrator's Handbook and one of the zh-TW one,
-copied byte for byte. `manual-en`: three sections of the en-US edition of the same book, on topics
+copied byte for byte. `manual_en`: three sections of the en-US edition of the same book, on topics
 the Chinese pages do not cover (Chinese questions about English documents), copied byte for byte.
 `edu`: four chapters of the single-page zh-CN Debian Edu manual, each cut into a page of its own,
 and a 13-page range of the typeset PDF of the same manual.
@@ -115,7 +115,7 @@ def build() -> dict[Path, bytes]:
     if missing:
         raise SystemExit(f"Install debian-handbook and debian-edu-doc-zh-cn first (missing {missing[0]}).")
     out = {HERE / "handbook" / name: data for name, data in handbook_files().items()}
-    out.update({HERE / "manual-en" / name: data for name, data in handbook_files(MANUAL_EN_SECTIONS).items()})
+    out.update({HERE / "manual_en" / name: data for name, data in handbook_files(MANUAL_EN_SECTIONS).items()})
     out.update({HERE / "edu" / name: data for name, data in edu_files().items()})
     return out
 
