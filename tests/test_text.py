@@ -100,6 +100,18 @@ def test_what_kind_of_fact_a_question_asks_for():
     assert not answers_kind("COP15 是哪一年举行的？", "COP15 在昆明举行。")  # a number the question names
 
 
+def test_in_english_text_a_name_is_a_word_that_is_not_ordinary_english():
+    from qa.text.terms import is_english_word
+
+    assert asked_facts("挂载时用哪个选项去掉 setuid 位？") == ("name",)
+    assert asked_facts("Which option makes writes faster?") == ("name",)
+    assert is_english_word("described") and is_english_word("mounts") and not is_english_word("nosuid")
+    question = "挂载时用哪个选项去掉 setuid 位？"
+    assert not answers_kind(question, "This protection measure wipes the setuid bit from programs.")
+    assert answers_kind(question, "The nosuid option wipes the setuid bit from programs.")
+    assert not answers_kind(question, "The setuid bit is wiped.")  # only the question's own name
+
+
 def test_a_section_numbers_full_stop_ends_no_sentence():
     assert split_sentences("6.2.5. 软件包优先级管理") == ["6.2.5. 软件包优先级管理"]
     assert split_sentences("Use version 2. Then restart.") == ["Use version 2.", " Then restart."]
@@ -151,7 +163,9 @@ def test_a_manual_question_asks_for_a_folder_a_command_or_a_key():
     assert asked_facts("需要先运行什么命令获取 TGT？") == ("name",)
     assert answers_kind("需要先运行什么命令获取 TGT？", "作为 root 需要运行kinit 来获得 TGT。")
     assert not answers_kind("需要先运行什么命令获取 TGT？", "作为管理员需要先获得 TGT。")
-    assert answers_kind("Which command gets a TGT?", "Run the usual command first.")  # English: no telling
+    # In English text, by words that are not ordinary English:
+    assert not answers_kind("Which command gets a TGT?", "Run the usual command first.")
+    assert answers_kind("Which command gets a TGT?", "Run kinit first.")
     assert asked_facts("在 aptitude 里按哪个键标记升级？") == ("key",)
     assert not answers_kind("在 aptitude 里按哪个键标记升级？", "aptitude 也可查看软件包的自动标识。")
     assert answers_kind("在 aptitude 里按哪个键标记升级？", "按 “u” 键标记升级。")

@@ -12,6 +12,7 @@ import re
 from qa.text.language import CJK
 from qa.text.normalize import normalize
 from qa.text.numerals import NUMERAL_CHARS
+from qa.text.terms import is_english_word
 
 _OTHER_QUESTION = re.compile(r"什么|哪些|哪个|哪位|哪种|谁|怎样|怎么|如何|为什么")
 _ASKS = {
@@ -29,8 +30,9 @@ _ASKS = {
         r"|\b(which|what) (file|directory|folder|path)\b|\bwhere\b.*\b(stored|kept|saved|located)\b"
     ),
     "name": re.compile(
-        r"(哪个|什么|哪条|哪一?个|哪款)(命令|指令|程序|工具|软件包|软件|包|服务|守护进程)"
-        r"|\b(which|what) (command|program|tool|package|software|daemon|service)\b"
+        r"(哪个|什么|哪条|哪一?个|哪款)(命令|指令|程序|工具|软件包|软件|包|服务|守护进程|选项|参数|设置|变量)"
+        r"|\b(which|what) (command|program|tool|package|software|daemon|service|option|setting"
+        r"|parameter|variable|directive)\b"
     ),
     "key": re.compile(r"(哪个|什么|哪一?个)(键|按键|快捷键)|\bwhich key\b"),
     "number": re.compile(
@@ -94,7 +96,7 @@ _ADDRESS = re.compile(r"\d+(?:\.\d+){2,}(?:/\d+)?|\d+\.\d+/\d+")
 
 
 # A name a manual gives a command, program or package: a Latin word, often with digits or -_.+
-_NAME = re.compile(r"(?<![a-z0-9_.-])[a-z][a-z0-9_.+-]*[a-z0-9]|(?<![a-z0-9_.-])[a-z](?![a-z0-9])")
+_NAME = re.compile(r"(?<![a-z0-9_.-])-{0,2}(?:[a-z][a-z0-9_.+-]*[a-z0-9]|[a-z](?![a-z0-9]))")  # or an option: -y
 _FILE = re.compile(r"(?<![a-z0-9_/])[a-z0-9_.-]+\.(?:conf|cfg|list|ini|log|txt|sh|py|d|json|ya?ml|xml)\b")
 _KEY = re.compile(r"键|\b(ctrl|alt|shift|enter|esc|tab|space|f\d{1,2})\b|[“‘\"'][a-z0-9+\-]['\"’”]")
 
@@ -102,8 +104,11 @@ _KEY = re.compile(r"键|\b(ctrl|alt|shift|enter|esc|tab|space|f\d{1,2})\b|[“�
 def _holds(kind: str, sentence: str, question: str) -> bool:
     if kind == "path":
         return _names_new(_LOCATION.findall(sentence) + _FILE.findall(sentence), question)
-    if kind == "name":  # in English text every word is Latin: no telling a name from a word
-        return not CJK.search(sentence) or _names_new(_NAME.findall(sentence), question)
+    if kind == "name":  # in English text a name is what is not an ordinary English word
+        names = _NAME.findall(sentence)
+        if not CJK.search(sentence):
+            names = [name for name in names if not name.isalpha() or not is_english_word(name)]
+        return _names_new(names, question)
     if kind == "key":
         return bool(_KEY.search(sentence))
     if kind == "number" and _ASKS_ADDRESS.search(question) and _ADDRESS.search(sentence):

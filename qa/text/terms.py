@@ -393,6 +393,27 @@ def english_glosses(word: str) -> tuple[str, ...]:
 
 
 @cache
+def english_vocabulary() -> frozenset[str]:
+    """Every English word CC-CEDICT glosses a Chinese word with: ordinary English. A word of an
+    English manual outside it ("nosuid", "fwbuilder") is a name the manual gives a thing."""
+    return frozenset(word for glosses in _glossary().values() for words in glosses for word in words)
+
+
+def is_english_word(word: str) -> bool:
+    """Whether the lower-case word, or its stem without a common ending, is ordinary English."""
+    vocabulary = english_vocabulary()
+    stems = [word]
+    for ending in _ENDINGS:
+        if word.endswith(ending) and len(word) - len(ending) >= 3:
+            stem = word[: -len(ending)]
+            stems += [stem, f"{stem}e"]
+    return word in STOP_WORDS or any(stem in vocabulary for stem in stems)
+
+
+_ENDINGS = ("s", "es", "ed", "d", "ing", "er", "r", "ly")
+
+
+@cache
 def _glossary() -> dict[str, list[tuple[str, ...]]]:
     """Chinese word -> its CC-CEDICT glosses as English words (three at most), made once per
     process: a host refreshing its index rebuilds the map without reading the dictionary again.
