@@ -95,8 +95,9 @@ _ASKS_ADDRESS = re.compile(r"\bip\b|地址|网段|子网|掩码|版本|\b(addres
 _ADDRESS = re.compile(r"\d+(?:\.\d+){2,}(?:/\d+)?|\d+\.\d+/\d+")
 
 
-# A name a manual gives a command, program or package: a Latin word, often with digits or -_.+
-_NAME = re.compile(r"(?<![a-z0-9_.-])-{0,2}(?:[a-z][a-z0-9_.+-]*[a-z0-9]|[a-z](?![a-z0-9]))")  # or an option: -y
+# A name a manual gives a command, program, package or option: a Latin word, often with digits or
+# -_.+, or an option such as -y or --assume-yes.
+_NAME = re.compile(r"(?<![a-z0-9_.-])-{0,2}(?:[a-z][a-z0-9_.+-]*[a-z0-9]|[a-z](?![a-z0-9]))")
 _FILE = re.compile(r"(?<![a-z0-9_/])[a-z0-9_.-]+\.(?:conf|cfg|list|ini|log|txt|sh|py|d|json|ya?ml|xml)\b")
 _KEY = re.compile(r"键|\b(ctrl|alt|shift|enter|esc|tab|space|f\d{1,2})\b|[“‘\"'][a-z0-9+\-]['\"’”]")
 
