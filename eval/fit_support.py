@@ -44,7 +44,10 @@ from qa.records import Evidence
 from qa.text.terms import key_terms
 
 SETS = PROJECT_ROOT / "eval" / "sets"
-CORPORA = ("article", "handbook", "edu", "manual_en")
+# manual_en (English pages, Chinese questions) is left out: refitted with its tuning part too, the
+# model refused the same unanswerable tuning questions (17 of 23) with a raw-cosine weight of 7.6
+# against 0.4, a calibration leaning on one embedder's similarity range for no gain.
+CORPORA = ("article", "handbook", "edu")
 FEATURES = tuple(name for name in Evidence.__dataclass_fields__ if name != "lacks_fact")  # a rule
 KEEP_ANSWERABLE = 0.95
 SPLITS = ("tune", "heldout")
