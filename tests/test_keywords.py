@@ -56,6 +56,7 @@ def test_saved_index_loads_with_the_same_scores(tmp_path: Path) -> None:
     assert loaded.chunk_ids == ["a", "b", "c"]
     assert loaded.search("多少家机构成为绿色联盟合作伙伴").top(1) == [1]
     assert loaded.english == index.english
+    assert loaded.english_share == index.english_share == 0.0  # saved, not the default
     # read with numpy alone, the arrays and vocabulary are those bm25s's own loader gives
     assert loaded.vocab == loaded.bm25.vocab_dict == index.vocab
     for name, array in loaded.scores.items():
@@ -138,3 +139,9 @@ def test_a_chinese_question_reaches_english_text_through_the_glosses_of_words_it
     chinese = KeywordIndex.build(["a", "b"], ["文件列出导出的目录。", "The export of files."])
     (own,) = [c for c in chinese.concepts("怎样导出目录？") if c.text == "导出"]
     assert own.terms == (("导出", 1.0),)
+    # A collection without English text glosses nothing (and loads no dictionary to try).
+    assert index.english_share == 1.0 and chinese.english_share == 0.5
+    only_chinese = KeywordIndex.build(["a"], ["文件列出目录。"])
+    assert only_chinese.english_share == 0.0
+    (alone,) = [c for c in only_chinese.concepts("怎样导出目录？") if c.text == "导出"]
+    assert alone.terms == (("导出", 1.0),)

@@ -41,6 +41,11 @@ BM25_DIR = "bm25"
 BM25_VOCAB = "vocab.index.json"
 BM25_ARRAYS = {name: f"{name}.csc.index.npy" for name in ("data", "indices", "indptr")}
 
+# The share of a collection's chunks written in English from which a Chinese question's words are
+# glossed into English: one chunk in twenty (the Chinese manuals' untranslated paragraphs are one
+# in six to eight, the article has none).
+ENGLISH_TEXT = 0.05
+ENGLISH_CHUNK = 0.8  # share of a chunk's words in Latin letters that makes it an English one
 _PART = re.compile(r"第.{1,3}部分")
 _LATIN_RUN = re.compile(r"[a-z0-9]+")
 # Asked of a named part, these words ask for its heading; they are not a topic to match (the
@@ -74,11 +79,15 @@ class KeywordIndex:
         english: dict[str, list[str]],
         bm25: bm25s.BM25 | None = None,
         directory: Path | None = None,
+        english_share: float = 1.0,
     ) -> None:
+        """`english_share`: the share of chunks written in English (an index saved before it was
+        recorded is taken as all English, which only means glossing may be tried)."""
         self.vocab = vocab
         self.scores = scores
         self.chunk_ids = chunk_ids
         self.english = english
+        self.english_share = english_share
         self._bm25 = bm25
         self._directory = directory
         self._positions = {chunk_id: index for index, chunk_id in enumerate(chunk_ids)}
@@ -103,7 +112,15 @@ class KeywordIndex:
         bm25 = bm25s.BM25(k1=1.2, b=0.75)
         bm25.index(corpus, show_progress=False)
         vocabulary = {token for tokens in corpus for token in tokens}
-        return cls(bm25.vocab_dict, bm25.scores, list(chunk_ids), english_map(vocabulary), bm25=bm25)
+        english = sum(_in_english(words) for words in tokens) / max(1, len(tokens))
+        return cls(
+            bm25.vocab_dict,
+            bm25.scores,
+            list(chunk_ids),
+            english_map(vocabulary),
+            bm25=bm25,
+            english_share=english,
+        )
 
     @property
     def bm25(self) -> bm25s.BM25:
@@ -118,7 +135,12 @@ class KeywordIndex:
     def save(self, directory: Path) -> None:
         directory.mkdir(parents=True, exist_ok=True)
         self.bm25.save(str(directory / BM25_DIR), show_progress=False)
-        meta = {"format": FORMAT_VERSION, "chunk_ids": self.chunk_ids, "english": self.english}
+        meta = {
+            "format": FORMAT_VERSION,
+            "chunk_ids": self.chunk_ids,
+            "english": self.english,
+            "english_share": self.english_share,
+        }
         (directory / META_FILE).write_text(json.dumps(meta, ensure_ascii=False), encoding="utf-8")
 
     @classmethod
@@ -135,7 +157,14 @@ class KeywordIndex:
         folder = directory / BM25_DIR
         vocab = json.loads((folder / BM25_VOCAB).read_text(encoding="utf-8"))
         scores = {name: np.load(folder / file, allow_pickle=False) for name, file in BM25_ARRAYS.items()}
-        return cls(vocab, scores, meta["chunk_ids"], meta["english"], directory=directory)
+        return cls(
+            vocab,
+            scores,
+            meta["chunk_ids"],
+            meta["english"],
+            directory=directory,
+            english_share=meta.get("english_share", 1.0),
+        )
 
     # --- querying -------------------------------------------------------------------------
 
@@ -192,8 +221,8 @@ class KeywordIndex:
         the collection does use ("导出" -> "export", "exports"), so a Chinese question reaches
         English documents. A word the collection uses keeps to itself, so a Chinese manual's
         ranking is not moved by the English fragments it quotes."""
-        if token in self.vocab or not CJK.search(token):
-            return Concept(token, ((token, 1.0),))
+        if token in self.vocab or not CJK.search(token) or self.english_share < ENGLISH_TEXT:
+            return Concept(token, ((token, 1.0),))  # (no English to reach: no dictionary to load)
         found = [
             form
             for gloss in english_glosses(token)
@@ -331,3 +360,8 @@ class KeywordHits:
             idf for concept, idf in zip(self.concepts, self.idfs, strict=True) if concept.occurs_in(text)
         )
         return held / total
+
+
+def _in_english(words: list[str]) -> bool:
+    """Whether a chunk's words are English: nearly all in Latin letters (its title's label may not be)."""
+    return bool(words) and sum(not CJK.search(word) for word in words) >= ENGLISH_CHUNK * len(words)
