@@ -100,6 +100,15 @@ def test_what_kind_of_fact_a_question_asks_for():
     assert not answers_kind("COP15 是哪一年举行的？", "COP15 在昆明举行。")  # a number the question names
 
 
+def test_the_thing_asked_for_may_come_before_the_question_word():
+    assert asked_facts("Samba 共享的配置文件叫什么？") == ("path",)
+    assert asked_facts("这个工具的命令是什么？") == ("name",)
+    assert asked_facts("配置文件是什么格式？") == ()  # asks the format, not which file
+    assert asked_facts("What is the maximum number of rules a chain can hold?") == ("number",)
+    assert not answers_kind("Samba 共享的配置文件叫什么？", "Samba must be used instead of NFS.")
+    assert answers_kind("Samba 共享的配置文件叫什么？", "Samba reads /etc/samba/smb.conf.")
+
+
 def test_in_english_text_a_name_is_a_word_that_is_not_ordinary_english():
     from qa.text.terms import is_english_word
 

@@ -27,16 +27,19 @@ _ASKS = {
     # a 文件 is as often a document, "通过了什么文件" -> 《昆明宣言》.)
     "path": re.compile(
         r"(哪个|什么|哪一?个)(目录|文件夹|配置文件|路径)|(存放|保存|存储|放|写)在哪"
+        r"|(目录|文件夹|配置文件|路径|文件名)(叫|是|为)(什么|哪个)(?=[?？。，,呢]|$)"
         r"|\b(which|what) (file|directory|folder|path)\b|\bwhere\b.*\b(stored|kept|saved|located)\b"
     ),
     "name": re.compile(
         r"(哪个|什么|哪条|哪一?个|哪款)(命令|指令|程序|工具|软件包|软件|包|服务|守护进程|选项|参数|设置|变量)"
+        r"|(命令|指令|程序|工具|软件包|选项|参数)(叫|是|为)(什么|哪个)(?=[?？。，,呢]|$)"
         r"|\b(which|what) (command|program|tool|package|software|daemon|service|option|setting"
         r"|parameter|variable|directive)\b"
     ),
     "key": re.compile(r"(哪个|什么|哪一?个)(键|按键|快捷键)|\bwhich key\b"),
     "number": re.compile(
         r"多少|(?<!哪)几(?=[个次项年家位名种十百千万])|how (many|much)|what (share|percentage)"
+        r"|(maximum|minimum|largest|smallest) number"
     ),
 }
 _DATE = (
