@@ -207,6 +207,10 @@ def test_refusal_across_several_documents_names_them_not_the_article():
     assert zh.answer.startswith("文档中没有提到") and "《Debian 手册》 · 6.2 安装 · 第3段" in zh.answer
     en = refusal("What is X?", results)
     assert en.answer.startswith("The documents do not say") and "Edu 手册 · 6.2 安装 · ¶7" in en.answer
+    # several paragraphs of one chunk, listed in the answer's language
+    joined = RetrievalResult(1, Chunk("c9", "a", "Debian 手册", "6.2 安装", (3, 4), "文本。", "文本。"), 0.5)
+    assert "第3、4段" in refusal("什么是 X？", [joined]).answer
+    assert "¶3, 4" in refusal("What is X?", [joined]).answer
 
 
 def test_follow_up_pointing_back_takes_the_name_the_previous_answer_gave():

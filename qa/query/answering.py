@@ -65,7 +65,7 @@ RELATED = {"zh": "相关的段落：{items}。", "en": "Related paragraphs: {ite
 def _paragraph_label(result: RetrievalResult, language: str, titled: bool) -> str:
     """'《title》· section · 第3段' (or 'title · section · ¶3'); the title when documents differ."""
     chunk = result.chunk
-    numbers_ = "、".join(str(n) for n in chunk.paragraphs)
+    numbers_ = ("、" if language == "zh" else ", ").join(str(n) for n in chunk.paragraphs)
     title = chunk.title if titled else ""
     if language == "zh":
         parts = [f"《{title}》" if title else "", chunk.section, f"第{numbers_}段"]
