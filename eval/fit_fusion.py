@@ -30,6 +30,7 @@ CORPORA = {
     "article": None,
     "handbook": PROJECT_ROOT / "eval/corpora/handbook",
     "edu": PROJECT_ROOT / "eval/corpora/edu",
+    "manual_en": PROJECT_ROOT / "eval/corpora/manual_en",
 }
 GRID = list(itertools.product([0.2, 0.3, 0.4, 0.5, 0.6], [0.5, 0.6, 0.7], [0.2, 0.3, 0.4]))
 
