@@ -22,6 +22,7 @@ _ASKS = {
     ),
     "date": re.compile(r"哪一天|哪天|几月|什么日期|具体日期|which day|what date|what day"),
     "time": re.compile(r"哪一年|哪年|什么时间|什么时候|何时|which year|what year|\bwhen\b"),
+    "duration": re.compile(r"多长时间|多久(?!.{0,6}一次)|多少时间|how long\b"),  # not how often
     "place": re.compile(r"哪个城市|哪座城市|哪个地方|在哪里|在哪儿|设在哪|\bwhere\b|which city"),
     # Manuals: which folder or configuration file, which command or program, which key. (Not 什么文件:
     # a 文件 is as often a document, "通过了什么文件" -> 《昆明宣言》.)
@@ -49,6 +50,11 @@ _DATE = (
 _HOLDS = {
     "sum": re.compile(rf"[\d.{NUMERAL_CHARS}]+\s*(美元|欧元|元)|\$\s*\d|\d\s*(dollars|usd|yuan)"),
     "date": re.compile(_DATE),
+    # A length of time: a number with its unit ("3 小时", "两周", "a few minutes").
+    "duration": re.compile(
+        rf"[\d{NUMERAL_CHARS}]+\s*(秒|分钟|小时|钟头|天|周|星期|个月|年)"
+        r"|\b(\d+|an?|one|two|three|few|several)\s+(seconds?|minutes?|hours?|days?|weeks?|months?|years?)\b"
+    ),
     "time": re.compile(rf"(?<![\d.])\d{{4}}(?![\d.])|{_DATE}"),
     # A digit not inside a name like COP15, or a numeral with a measure word; 一是…四是 counts items.
     # Not an address or a version: 10.0.0.0/8 and 1.2.3 name things, they count nothing.
@@ -61,11 +67,11 @@ _TITLE = re.compile(r"《[^》]*》")
 
 
 def asked_facts(question: str) -> tuple[str, ...]:
-    """The kinds of fact the question asks for: sum, date, time, place, path, name, key, number
-    (or none)."""
+    """The kinds of fact the question asks for: sum, date, time, duration, place, path, name, key,
+    number (or none)."""
     text = normalize(question)
     asks = [kind for kind, pattern in _ASKS.items() if pattern.search(text)]
-    if "number" in asks and ({"sum", "date", "time"} & set(asks) or _OTHER_QUESTION.search(text)):
+    if "number" in asks and ({"sum", "date", "time", "duration"} & set(asks) or _OTHER_QUESTION.search(text)):
         asks.remove("number")  # "how much money" is a sum; "几位领导人…设立什么" asks what, not how many
     return tuple(asks)
 
