@@ -20,6 +20,7 @@ from qa.errors import InputError
 from qa.ingest import loaders
 from qa.ingest.loaders import DEFAULT_LIMITS, Block, InputLimits, markdown_blocks
 from qa.records import Document, Paragraph
+from qa.text.language import language_of
 from qa.text.sentences import ends_sentence, join_pieces
 
 TEXT_SUFFIXES = {".md", ".markdown", ".txt"}
@@ -31,7 +32,8 @@ FORMAT_LOADERS = {
     ".htm": loaders.html_blocks,
 }
 SUPPORTED_SUFFIXES = TEXT_SUFFIXES | set(FORMAT_LOADERS)
-METADATA_SECTION = "文档信息"
+# The section a document's metadata records are shown under, in the document's own language.
+METADATA_SECTION = {"zh": "文档信息", "en": "Document information"}
 
 # "label: value" lines that carry document metadata, and the field each label fills.
 LABEL_FIELDS = {
@@ -179,6 +181,7 @@ def _document(found: list[Block], text: str, doc_id: str, source: str) -> Docume
     paragraphs: list[Paragraph] = []
     metadata: dict[str, str] = {}
     section = ""
+    label = METADATA_SECTION[language_of(" ".join(block.text for block in blocks[:200]))]
     for block in blocks:
         if block.kind == "heading":
             section = block.text
@@ -188,7 +191,7 @@ def _document(found: list[Block], text: str, doc_id: str, source: str) -> Docume
             Paragraph(
                 doc_id=doc_id,
                 number=len(paragraphs) + 1,
-                section=METADATA_SECTION if block.kind == "metadata" else section,
+                section=label if block.kind == "metadata" else section,
                 text=block.text,
                 start=block.start,
                 end=block.end,
