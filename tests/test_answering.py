@@ -249,6 +249,15 @@ def _results(*chunks):
     return [RetrievalResult(rank, chunk, 0.9) for rank, chunk in enumerate(chunks, start=1)]
 
 
+def _chosen(question: str, text: str, title: str = "t", section: str = "s") -> list:
+    """The sentences the extractive answerer chooses from one chunk holding `text`."""
+    from qa.query.answering import ExtractiveAnswerer
+    from qa.records import Chunk
+
+    chunk = Chunk("c1", "d", title, section, (17,), text, text)
+    return ExtractiveAnswerer().select(question, _results(chunk))
+
+
 def test_a_list_question_takes_every_line_of_the_list_its_lead_in_opens():
     from qa.query.answering import ExtractiveAnswerer
     from qa.records import Chunk
@@ -339,35 +348,26 @@ def test_a_short_command_name_in_a_chinese_question_chooses_the_sentence_that_na
 
 
 def test_an_english_question_about_an_english_document_is_matched_by_its_words():
-    from qa.query.answering import ExtractiveAnswerer
-    from qa.records import Chunk
-
     text = (
         "NFS is a very useful tool. "
         "The server only accepts connections from trusted clients, "
         "because NFS trusts the user ids they send. "
         "Clients mount the exports at boot."
     )
-    chunk = Chunk("c1", "nfs.html", "11.4. NFS File Server", "11.4.2. NFS Server", (17,), text, text)
     question = "Why does the NFS server only accept connections from trusted clients?"
-    chosen = ExtractiveAnswerer().select(question, _results(chunk))
+    chosen = _chosen(question, text, "11.4. NFS File Server", "11.4.2. NFS Server")
     assert chosen and chosen[0].sentence.startswith("The server only accepts connections")
 
 
 def test_a_chinese_question_about_an_english_document_is_matched_by_the_words_glosses():
-    from qa.query.answering import ExtractiveAnswerer
-    from qa.records import Chunk
-
     text = (
         "NFS is a very useful tool. "
         "The file /etc/exports lists the directories that are exported over the network. "
         "Clients mount the exports at boot."
     )
-    chunk = Chunk("c1", "nfs.html", "11.4. NFS File Server", "11.4.2. NFS Server", (17,), text, text)
-    chosen = ExtractiveAnswerer().select("哪个文件列出要导出的目录？", _results(chunk))
+    chosen = _chosen("哪个文件列出要导出的目录？", text, "11.4. NFS File Server")
     assert chosen and chosen[0].sentence.startswith("The file /etc/exports lists")
     # The same document in Chinese is matched by the Chinese words themselves, as before.
     chinese = "NFS 很有用。/etc/exports 文件列出通过网络导出的目录。客户端在启动时挂载。"
-    own = Chunk("c2", "nfs.html", "11.4. NFS 文件服务器", "11.4.2", (17,), chinese, chinese)
-    chosen = ExtractiveAnswerer().select("哪个文件列出要导出的目录？", _results(own))
+    chosen = _chosen("哪个文件列出要导出的目录？", chinese, "11.4. NFS 文件服务器")
     assert chosen[0].sentence.startswith("/etc/exports 文件") and {"导出", "目录"} <= chosen[0].matched
