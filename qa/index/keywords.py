@@ -27,7 +27,7 @@ import numpy as np
 
 from qa.errors import IndexMissingError
 from qa.text.language import CJK, is_chinese
-from qa.text.terms import english_glosses, english_map, english_words, tokenize
+from qa.text.terms import english_glosses, english_map, english_words, tokenize, written_forms
 
 if TYPE_CHECKING:
     import bm25s
@@ -112,7 +112,7 @@ class KeywordIndex:
         bm25 = bm25s.BM25(k1=1.2, b=0.75)
         bm25.index(corpus, show_progress=False)
         vocabulary = {token for tokens in corpus for token in tokens}
-        english = sum(_in_english(words) for words in tokens) / max(1, len(tokens))
+        english = sum(_mostly_latin(words) for words in tokens) / max(1, len(tokens))
         return cls(
             bm25.vocab_dict,
             bm25.scores,
@@ -224,10 +224,7 @@ class KeywordIndex:
         if token in self.vocab or not CJK.search(token) or self.english_share < ENGLISH_TEXT:
             return Concept(token, ((token, 1.0),))  # (no English to reach: no dictionary to load)
         found = [
-            form
-            for gloss in english_glosses(token)
-            for form in dict.fromkeys((gloss, f"{gloss}s"))
-            if form in self.vocab
+            form for gloss in english_glosses(token) for form in written_forms(gloss) if form in self.vocab
         ]
         weight = 1.0 / math.sqrt(len(found)) if found else 1.0
         return Concept(token, ((token, 1.0), *((form, weight) for form in found)))
@@ -362,6 +359,6 @@ class KeywordHits:
         return held / total
 
 
-def _in_english(words: list[str]) -> bool:
+def _mostly_latin(words: list[str]) -> bool:
     """Whether a chunk's words are English: nearly all in Latin letters (its title's label may not be)."""
     return bool(words) and sum(not CJK.search(word) for word in words) >= ENGLISH_CHUNK * len(words)

@@ -32,7 +32,7 @@ from qa.text.normalize import normalize as spaced_form
 from qa.text.numerals import DIGITS as NUMERALS
 from qa.text.numerals import chinese_numeral as _numeral
 from qa.text.sentences import CLOSERS, chunk_sentences, clauses, join_sentences, split_sentences
-from qa.text.terms import english_glosses, key_terms, numbers
+from qa.text.terms import english_glosses, key_terms, numbers, written_forms
 
 MAX_SENTENCES = 4
 # A sentence holding the asked kind of fact (a number, a place) may stand in for the best-worded
@@ -161,7 +161,7 @@ def _glossed(terms: Sequence[str]) -> dict[str, float]:
             continue
         glosses = english_glosses(term)
         for gloss in glosses:
-            for form in (gloss, f"{gloss}s"):
+            for form in written_forms(gloss):
                 english[form] = max(english.get(form, 0.0), _term_weight(term) / len(glosses) ** 0.5)
     return english
 

@@ -392,6 +392,12 @@ def english_glosses(word: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(words[0] for words in _glossary().get(word, ()) if len(words) == 1))
 
 
+def written_forms(gloss: str) -> tuple[str, ...]:
+    """A gloss as English text writes it, singular or plural (glosses are singular lemmas, a
+    manual's words are not: "exports", "servers")."""
+    return (gloss, f"{gloss}s")
+
+
 @cache
 def english_vocabulary() -> frozenset[str]:
     """Every English word CC-CEDICT glosses a Chinese word with: ordinary English. A word of an
