@@ -124,6 +124,8 @@ def test_in_english_text_a_name_is_a_word_that_is_not_ordinary_english():
     assert asked_facts("挂载时用哪个选项去掉 setuid 位？") == ("name",)
     assert asked_facts("Which option makes writes faster?") == ("name",)
     assert is_english_word("described") and is_english_word("mounts") and not is_english_word("nosuid")
+    # inflected like English words, stop words among them, are English too
+    assert is_english_word("empties") and is_english_word("tells") and not is_english_word("anacron")
     question = "挂载时用哪个选项去掉 setuid 位？"
     assert not answers_kind(question, "This protection measure wipes the setuid bit from programs.")
     assert answers_kind(question, "The nosuid option wipes the setuid bit from programs.")

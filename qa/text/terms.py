@@ -410,13 +410,15 @@ def is_english_word(word: str) -> bool:
     vocabulary = english_vocabulary()
     stems = [word]
     for ending in _ENDINGS:
-        if word.endswith(ending) and len(word) - len(ending) >= 3:
-            stem = word[: -len(ending)]
-            stems += [stem, f"{stem}e"]
-    return word in STOP_WORDS or any(stem in vocabulary for stem in stems)
+        stem = word[: -len(ending)]
+        # "used" is "use" + d; "systemd" is not "system" + d
+        if word.endswith(ending) and len(stem) >= 3 and (ending not in _AFTER_E or stem.endswith("e")):
+            stems += [stem, f"{stem}e", f"{stem}y"]
+    return any(stem in vocabulary or stem in STOP_WORDS for stem in stems)
 
 
-_ENDINGS = ("s", "es", "ed", "d", "ing", "er", "r", "ly")
+_ENDINGS = ("s", "es", "ies", "ed", "ied", "d", "ing", "er", "r", "ly")
+_AFTER_E = ("d", "r")  # endings that follow only an e ("used", "user")
 
 
 @cache
