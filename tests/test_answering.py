@@ -195,7 +195,7 @@ def test_ordinary_questions_that_say_ignore_or_act_as_are_not_injections():
 
 
 def test_refusal_across_several_documents_names_them_not_the_article():
-    from qa.query.answering import refusal
+    from qa.query.answering import refusal, says_not_answered
     from qa.records import Chunk, RetrievalResult
 
     def result(rank: int, doc: str, title: str, paragraph: int) -> RetrievalResult:
@@ -210,6 +210,11 @@ def test_refusal_across_several_documents_names_them_not_the_article():
     # several paragraphs of one chunk, listed in the answer's language
     joined = RetrievalResult(1, Chunk("c9", "a", "Debian 手册", "6.2 安装", (3, 4), "文本。", "文本。"), 0.5)
     assert "第3、4段" in refusal("什么是 X？", [joined]).answer
+    # a name the collection never uses is the reason given, and the answer still reads as a refusal
+    named = refusal("怎样用 ufw 放行端口？", results, missing="ufw")
+    assert named.answer.startswith("文档中没有提到“ufw”，") and says_not_answered(named.answer)
+    named = refusal("How does ufw open a port?", results, missing="ufw")
+    assert named.answer.startswith("The documents do not mention “ufw”,") and says_not_answered(named.answer)
     assert "¶3, 4" in refusal("What is X?", [joined]).answer
 
 

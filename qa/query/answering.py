@@ -49,8 +49,15 @@ REFUSAL = {
     ("zh", 2): "文档中没有提到这一点，我无法根据这些文档回答。",
     ("en", 2): "The documents do not say, so I cannot answer this from them.",
 }
+# When the question names something the collection never mentions, the refusal says what.
+REFUSAL_MISSING = {
+    ("zh", 1): "文章没有提到“{name}”，我无法根据文章回答。",
+    ("en", 1): "The article does not mention “{name}”, so I cannot answer this from it.",
+    ("zh", 2): "文档中没有提到“{name}”，我无法根据这些文档回答。",
+    ("en", 2): "The documents do not mention “{name}”, so I cannot answer this from them.",
+}
 _SAYS_NOT_ANSWERED = re.compile(
-    r"^\s*(文章没有提到|文档中?没有提到|the (article|documents) do(es)? not say)", re.IGNORECASE
+    r"^\s*(文章没有提到|文档中?没有提到|the (article|documents) do(es)? not (say|mention))", re.IGNORECASE
 )
 
 
@@ -80,11 +87,13 @@ def refusal(
     language: str | None = None,
     related: int = 3,
     several: bool | None = None,
+    missing: str | None = None,
 ) -> Answer:
     """Says the documents do not answer, names the nearest paragraphs by document, section and
     number, and states no fact. `several`: whether the collection holds more than one document
     (then it speaks of documents and names each, even when the nearest are all from one);
-    unknown, the nearest paragraphs decide."""
+    unknown, the nearest paragraphs decide. `missing`: a name the question uses and the
+    collection never does, which the refusal then gives as the reason."""
     language = language or language_of(question)
     nearest: list[RetrievalResult] = []
     for result in results:
@@ -94,7 +103,8 @@ def refusal(
     documents = len({result.chunk.doc_id for result in results})
     if several is not None:
         documents = 2 if several else 1
-    text = REFUSAL[language, min(documents, 2) or 1]
+    count = min(documents, 2) or 1
+    text = REFUSAL_MISSING[language, count].format(name=missing) if missing else REFUSAL[language, count]
     if nearest:
         separator = "；" if language == "zh" else "; "
         items = separator.join(_paragraph_label(result, language, documents > 1) for result in nearest)

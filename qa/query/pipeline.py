@@ -298,12 +298,13 @@ class Pipeline:
                 retriever = Retriever(store, self.embeddings, documents=scope)
                 results = outline or retriever.retrieve(standalone or question, self.settings.top_k)
                 answerable = bool(key_terms(standalone)) and retriever.is_answerable(standalone, results)
+                missing = None if answerable else retriever.missing_name(standalone or question)
             if outline:
                 answer = yield from self._verified(OutlineAnswerer(), standalone, outline, language)
             elif answerable and results:
                 answer = yield from self._verified(self.answerer, standalone, results, language)
             else:
-                answer = refusal(question, results, language, several=self.several_documents())
+                answer = refusal(question, results, language, several=self.several_documents(), missing=missing)
                 yield answer.answer
         yield replace(
             answer,

@@ -112,6 +112,10 @@ class Retriever:
             results.append(RetrievalResult(rank, chunk, support(evidence, self.calibration), evidence))
         return results
 
+    def missing_name(self, question: str) -> str | None:
+        """A name the question uses and the collection never does: a refusal says which."""
+        return unknown_name(question, self.keywords)
+
     def is_answerable(self, question: str, results: list[RetrievalResult]) -> bool:
         """Whether the collection answers the question at all; answering refuses when not."""
         return bool(results) and max(r.score for r in results) >= self.calibration.threshold
