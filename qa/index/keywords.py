@@ -217,16 +217,19 @@ class KeywordIndex:
         return concepts
 
     def _chinese_concept(self, token: str) -> Concept:
-        """A Chinese word; one the collection never uses stands for its English glosses that
-        the collection does use ("导出" -> "export", "exports"), so a Chinese question reaches
-        English documents. A word the collection uses keeps to itself, so a Chinese manual's
-        ranking is not moved by the English fragments it quotes."""
-        if token in self.vocab or not CJK.search(token) or self.english_share < ENGLISH_TEXT:
+        """A Chinese word, standing also for its English glosses that the collection uses ("导出"
+        -> "export", "exports"), so a Chinese question reaches English documents. A word the
+        collection uses itself reaches them only as much as the collection is English: fully in
+        a collection of Chinese and English documents, a sixth in a Chinese manual whose
+        untranslated paragraphs should not outrank its Chinese ones."""
+        if not CJK.search(token) or self.english_share < ENGLISH_TEXT:
             return Concept(token, ((token, 1.0),))  # (no English to reach: no dictionary to load)
         found = [
             form for gloss in english_glosses(token) for form in written_forms(gloss) if form in self.vocab
         ]
         weight = 1.0 / math.sqrt(len(found)) if found else 1.0
+        if token in self.vocab:
+            weight *= self.english_share
         return Concept(token, ((token, 1.0), *((form, weight) for form in found)))
 
     def search(self, question: str) -> KeywordHits:
