@@ -130,6 +130,15 @@ def test_unsupported_type_names_every_supported_one(tmp_path: Path):
         load_document(tmp_path / "old.doc", MAX)
 
 
+def test_a_line_under_the_title_is_a_byline_only_when_it_reads_as_names():
+    names = parse_document("# NFS\n\nRaphaël Hertzog and Roland Mas\n\nNFS shares files.\n", "d", "d.md")
+    assert names.metadata.get("author") == "Raphaël Hertzog and Roland Mas"
+    chinese = parse_document("# 标题\n\n周国梅\n\n正文第一段。\n", "d", "d.md")
+    assert chinese.metadata.get("author") == "周国梅"
+    link = parse_document("# NFS\n\nDownload the ebook\n\nNFS shares files.\n", "d", "d.md")
+    assert "author" not in link.metadata  # a web page's link under its title names nobody
+
+
 def test_metadata_is_shown_under_a_section_named_in_the_documents_language():
     english = parse_document("# NFS\n\nRaphaël Hertzog\n\nNFS shares files over the network.\n", "d", "d.md")
     chinese = parse_document("# 标题\n\n周国梅\n\n正文第一段。\n", "d", "d.md")

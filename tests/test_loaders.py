@@ -226,6 +226,21 @@ def test_html_navigation_scripts_styles_and_footer_are_dropped(tmp_path, one_sec
     assert not [word for word in boilerplate if word in text]
 
 
+def test_a_sites_banner_search_and_footer_marked_by_id_or_role_are_dropped(tmp_path):
+    path = tmp_path / "page.html"
+    path.write_text(
+        "<html><head><title>NFS</title></head><body>"
+        '<div id="banner"><a href="/get/">Download the ebook</a></div>'
+        '<div role="search"><p>Search this site</p></div>'
+        "<h1>NFS</h1><p>NFS shares files over the network.</p>"
+        '<div role="contentinfo"><p>Published under the GPL</p></div></body></html>',
+        encoding="utf-8",
+    )
+    document = load_document(path, MAX)
+    assert bodies(document) == ["NFS shares files over the network."]
+    assert "author" not in document.metadata
+
+
 def test_html_without_h1_takes_its_title_from_the_title_tag(tmp_path):
     path = tmp_path / "page.htm"
     path.write_text(

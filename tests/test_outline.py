@@ -166,3 +166,25 @@ def test_a_part_no_heading_names_is_answered_as_any_question(two_manuals: Settin
     answer = pipeline.ask(question)
     assert "2.1. 浇水 [1]" not in answer.answer  # no outline: ordinary retrieval and answer
     assert [r.chunk.kind for r in pipeline.retrieve(question).results].count("heading") < 5
+
+
+def test_a_key_sentence_is_quoted_whole_and_a_too_long_one_gives_way_to_the_next():
+    from qa.query.answerer import Draft
+    from qa.query.outline import OutlineAnswerer
+    from qa.records import Chunk, RetrievalResult
+
+    def drafted(text: str) -> str:
+        heading = Chunk("h", "d", "t", "1. Firewall", (1,), "1. Firewall", "1. Firewall", kind="heading")
+        body = Chunk("b", "d", "t", "1. Firewall", (2,), text, text)
+        results = [RetrievalResult(1, heading, 1.0), RetrievalResult(2, body, 1.0)]
+        parts = OutlineAnswerer().draft("这份文档讲了什么？", results, "zh")
+        return next(part for part in parts if not isinstance(part, Draft))
+
+    opening = (
+        "BACK TO BASICS Firewall A firewall is a piece of computer equipment with hardware and/or software "
+        "that sorts the incoming or outgoing network packets (coming to or from a local network) and only "
+        "lets through those matching certain predefined conditions."
+    )
+    assert len(opening) > 200 and f"{opening} [2]" in drafted(opening)  # 36 English words
+    long_chinese = "防火墙" * 70 + "。"
+    assert drafted(long_chinese + "防火墙过滤网络包。") == "1. Firewall [1]\n防火墙过滤网络包。 [2]"

@@ -26,8 +26,9 @@ from qa.text.numerals import DIGITS as _NUMERAL
 from qa.text.sentences import split_sentences
 from qa.text.tokens import ENCODING_NAME, count_tokens
 
-# 11: an English document's metadata section is named in English; 10: traditional text
-# normalised with Taiwan phrases; 9: heading levels
+# 11: a byline in Latin letters reads as names, an English document's metadata section is in
+# English, a web page's banner is dropped; 10: traditional text normalised with Taiwan phrases;
+# 9: heading levels
 CHUNKING_VERSION = 11
 # The kind of a chunk made of a lead-in and a run of fragments: a list if it has an item, else a
 # table if it has a row, else code.

@@ -257,7 +257,14 @@ def _is_byline(text: str, earlier: list[_Block], seen_body: bool) -> bool:
         and not _has_field(earlier, "author")
         and len(text) <= 30
         and not re.search(r"[。，,.!?！？；;:：]", text)
+        and all(word[0].isupper() or word in _NAME_PARTICLES for word in _LATIN_WORD.findall(text))
     )
+
+
+# In a byline written in Latin letters every word is a capitalised name but these; a line with
+# other lower-case words ("Download the ebook", a web page's link under its title) is not one.
+_LATIN_WORD = re.compile(r"[A-Za-z\u00c0-\u024f]+")  # with accents: Raphaël
+_NAME_PARTICLES = {"and", "de", "van", "von", "der", "den", "da", "di", "du", "la", "le", "y", "bin", "al"}
 
 
 def _rejoin_page_breaks(blocks: list[_Block]) -> list[_Block]:

@@ -298,6 +298,14 @@ HTML_NAV_CLASSES = {
     "breadcrumbs",
 }
 HTML_SKIPPED_STRINGS = (Comment, Declaration, Doctype, ProcessingInstruction)
+# A site's own chrome around the page's text, by ARIA landmark role or by the ids sites give it
+# ("Download the ebook" in every handbook page's <div id="banner">).
+HTML_CHROME_ROLES = {"banner", "navigation", "contentinfo", "search"}
+HTML_CHROME_IDS = {"banner", "masthead", "topbar", "site-header", "site-footer", "navbar", "sidebar"}
+
+
+def _is_site_chrome(tag: Tag) -> bool:
+    return tag.get("role") in HTML_CHROME_ROLES or tag.get("id") in HTML_CHROME_IDS
 
 
 def html_blocks(data: bytes, name: str, limits: InputLimits = DEFAULT_LIMITS) -> list[Block]:
@@ -324,6 +332,8 @@ def html_blocks(data: bytes, name: str, limits: InputLimits = DEFAULT_LIMITS) ->
         tag.decompose()
     for tag in root.find_all(class_=lambda names: bool(names and HTML_NAV_CLASSES & set(names.split()))):
         tag.decompose()  # the page's previous/next/up links, marked by class instead of <nav>
+    for tag in root.find_all(_is_site_chrome):
+        tag.decompose()  # the site's banner, search box or footer, marked by id or ARIA role
     for header in root.find_all("header"):
         if not header.find("h1"):
             header.decompose()  # a site banner, not the article's own heading

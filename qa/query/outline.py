@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from qa.index.store import ChunkStore, chunks_from_records
 from qa.query.answerer import Draft
 from qa.records import Chunk, RetrievalResult
+from qa.text.language import CJK
 from qa.text.normalize import normalize
 from qa.text.sentences import split_sentences
 from qa.text.terms import key_terms
@@ -51,7 +52,11 @@ _HEADING_NUMBER = re.compile(r"^\s*(\d+(?:\.\d+)*)\.?(?=\s|[^\d.])")
 _QUOTED = re.compile(r"[“\"「『《]([^”\"」』》]{2,})[”\"」』》]")
 MAX_DOCUMENTS = 10  # an overview of a larger collection lists its first ten documents
 MAX_LINES = 12  # sections listed under one heading or document
-KEY_SENTENCE_CHARS = 200  # a longer first sentence is cut at no point: it is skipped instead
+# A key sentence is quoted whole, never cut: a longer one is passed over for the next of its
+# paragraph. Chinese is measured in characters, English in words (200 characters of English are
+# only some 35 words: a manual's opening sentence is often longer).
+KEY_SENTENCE_CHARS = 200
+KEY_SENTENCE_WORDS = 60
 
 
 def outline_kind(question: str) -> str:
@@ -206,6 +211,12 @@ def _first_after(body: Sequence[Chunk], heading: Chunk) -> Chunk | None:
     return None
 
 
+def _short_enough(sentence: str) -> bool:
+    if CJK.search(sentence):
+        return len(sentence) <= KEY_SENTENCE_CHARS
+    return len(sentence.split()) <= KEY_SENTENCE_WORDS
+
+
 class OutlineAnswerer:
     """Drafts an outline from Outline.results: one line per heading, its key sentence after it."""
 
@@ -225,8 +236,8 @@ class OutlineAnswerer:
                 sentences = [s.strip() for s in split_sentences(chunk.text) if s.strip()] or [
                     chunk.text.strip()
                 ]
-                quote = sentences[0]
-                if len(quote) > KEY_SENTENCE_CHARS:
+                quote = next((s for s in sentences if _short_enough(s)), "")
+                if not quote:
                     continue
                 lines.append(f"{quote} [{n}]")
             quotes[n] = quote
