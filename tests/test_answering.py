@@ -376,3 +376,19 @@ def test_a_chinese_question_about_an_english_document_is_matched_by_the_words_gl
     chinese = "NFS 很有用。/etc/exports 文件列出通过网络导出的目录。客户端在启动时挂载。"
     chosen = _chosen("哪个文件列出要导出的目录？", chinese, "11.4. NFS 文件服务器")
     assert chosen[0].sentence.startswith("/etc/exports 文件") and {"导出", "目录"} <= chosen[0].matched
+
+
+def test_a_chinese_term_counts_once_however_many_of_its_glosses_a_sentence_holds(pipeline):
+    """挂载 glosses as "mount" and "mounts": a sentence saying "mounts" holds both, and must not
+    outscore the one that answers with the question's other words ("选项", "setuid")."""
+    from qa.records import Chunk
+
+    text = (
+        "The entry described above mounts, at system startup, the NFS directory /shared/ from the "
+        "arrakis server into the local /srv/shared/ directory. The nosuid option is a protection "
+        "measure that wipes any setuid or setgid bit from programs stored on the share."
+    )
+    chunk = Chunk("c1", "d", "11.4. NFS File Server", "11.4.3. NFS Client", (35,), text, text)
+    question = "挂载 NFS 共享时，用哪个选项能去掉共享里程序的 setuid 位？"
+    chosen = pipeline.extractive.select(question, _results(chunk))  # with sentence similarities
+    assert chosen and chosen[0].sentence.startswith("The nosuid option")

@@ -160,19 +160,22 @@ def _in_english(chunk: Chunk) -> bool:
     return not CJK.search(chunk.title) and not CJK.search(chunk.text)
 
 
+ALTERNATIVES = "|"  # joins the English forms that stand for one Chinese term
+
+
 def _glossed(terms: Sequence[str]) -> dict[str, float]:
     """A Chinese question's terms as the English words an English document would use: each
-    Chinese term's CC-CEDICT glosses (and their plurals) sharing its weight, so a term with many
-    glosses counts no more than one with one; Latin terms (names, commands) stay themselves."""
+    Chinese term becomes its CC-CEDICT glosses, as written ("mount|mounts|climb|climbs"), with
+    the term's weight, so a sentence holding two of them ("mounts" holds "mount" too) earns the
+    term once; Latin terms (names, commands) stay themselves."""
     english: dict[str, float] = {}
     for term in dict.fromkeys(terms):
         if not CJK.search(term):
             english[term] = _term_weight(term)
             continue
-        glosses = english_glosses(term)
-        for gloss in glosses:
-            for form in written_forms(gloss):
-                english[form] = max(english.get(form, 0.0), _term_weight(term) / len(glosses) ** 0.5)
+        forms = [form for gloss in english_glosses(term) for form in written_forms(gloss)]
+        if forms:
+            english[ALTERNATIVES.join(dict.fromkeys(forms))] = _term_weight(term)
     return english
 
 
@@ -387,22 +390,25 @@ class ExtractiveAnswerer:
             chunk = result.chunk
             spaced = spaced_form(sentence) if chunk.kind != "metadata" else ""
             text = "".join(spaced.split())
-            matched: set[str] = set()
+            matched: set[str] = set()  # the words found, as the sentence writes them
+            held = 0.0  # the weight of the question's terms found
             lexical = 0.0
             in_english = english and not CJK.search(chunk.title) and not CJK.search(sentence)
             own, own_total = (english, english_total) if in_english else (weights, total)
             for term, weight in own.items():
-                if occurs(term, text, spaced):
-                    matched.add(term)
+                forms = term.split(ALTERNATIVES)
+                found = next((form for form in forms if occurs(form, text, spaced)), None)
+                if found:
+                    matched.add(found)
+                    held += weight
                     lexical += weight
-                elif term in context:
+                elif any(form in context for form in forms):
                     lexical += 0.6 * weight
                 elif len(term) >= 3 and not term.isascii():
                     lexical += 0.5 * weight * _bigram_share(term, text)
             score = lexical / own_total if own_total else 0.0
             if len(matched) >= 2 and own_total:  # the question's words close together: "发展是人类社会的…"
-                share = sum(own[term] for term in matched) / own_total
-                score += PROXIMITY_WEIGHT * share * _density(text, matched)
+                score += PROXIMITY_WEIGHT * held / own_total * _density(text, matched)
             if wants_list:
                 items = _list_items(sentence)
                 if chunk.structured and _leads_in(sentence):
