@@ -392,3 +392,19 @@ def test_a_chinese_term_counts_once_however_many_of_its_glosses_a_sentence_holds
     question = "挂载 NFS 共享时，用哪个选项能去掉共享里程序的 setuid 位？"
     chosen = pipeline.extractive.select(question, _results(chunk))  # with sentence similarities
     assert chosen and chosen[0].sentence.startswith("The nosuid option")
+
+
+def test_a_sentence_that_only_sets_up_its_topic_is_completed_by_the_next_that_names_the_answer():
+    """No fact kind asked, and the best-worded sentence names nothing the question does not: the
+    next sentence of its paragraph, which names the tool, comes with it."""
+    text = (
+        "But there are tools that make it simpler to configure the netfilter firewall, with a "
+        "graphical representation of the filtering rules. fwbuilder is undoubtedly among the best "
+        "of them. The rules are created with simple drag-and-drop actions."
+    )
+    question = "Is there a graphical tool for configuring the netfilter firewall?"
+    chosen = [c.sentence for c in _chosen(question, text, "14.2. Firewall")]
+    assert chosen[:2] == [text.split(". ")[0] + ".", "fwbuilder is undoubtedly among the best of them."]
+    # a sentence that names something new already answers, and stands alone
+    named = "fwbuilder offers a graphical representation of the netfilter firewall rules. It is free."
+    assert [c.sentence for c in _chosen(question, named, "14.2. Firewall")] == [named.split(" It")[0]]

@@ -24,7 +24,7 @@ from functools import lru_cache
 
 from qa.query.answerer import Draft
 from qa.records import Answer, Chunk, Citation, RetrievalResult
-from qa.text.facts import answers_kind
+from qa.text.facts import answers_kind, asked_facts, names_new
 from qa.text.language import CJK, language_of
 from qa.text.markers import strip_markers
 from qa.text.normalize import compact as normalize
@@ -306,9 +306,11 @@ class ExtractiveAnswerer:
             if holding:
                 best = holding[0]
             else:
-                completion = _fact_after(best, question)
+                completion = _fact_after(best, question, answers_kind)
                 if completion is None:
                     return []
+        elif not asked_facts(question) and not names_new(question, best.sentence):
+            completion = _fact_after(best, question, names_new)  # it set up what the next names
         if item and re.match(rf"[“\"]?{_numeral(item.group(1))}是", best.sentence):
             return [best]  # the item asked for by its ordinal is the whole answer
         chosen = [best, *([completion] if completion else [])]
@@ -555,13 +557,15 @@ def _continuation(candidate: Candidate, results: Sequence[RetrievalResult]) -> l
 FACT_AFTER = 2  # sentences
 
 
-def _fact_after(best: Candidate, question: str) -> Candidate | None:
-    """The first of the next FACT_AFTER sentences of the best one's chunk that holds the kind of
-    fact asked for: a manual says what a command does, then names it ("…清除不再需要的软件包。
-    apt-get autoremove 会清除该软件包。")."""
+def _fact_after(
+    best: Candidate, question: str, holds: Callable[[str, str], bool]
+) -> Candidate | None:
+    """The first of the next FACT_AFTER sentences of the best one's chunk that `holds` (question,
+    sentence) what the best one lacks: the kind of fact asked for, or any name: a manual says what
+    a command does, then names it ("…清除不再需要的软件包。apt-get autoremove 会清除该软件包。")."""
     sentences = chunk_sentences(best.result.chunk)
     for index in range(best.index + 1, min(len(sentences), best.index + 1 + FACT_AFTER)):
-        if answers_kind(question, sentences[index]):
+        if holds(question, sentences[index]):
             return Candidate(best.n, best.result, sentences[index].strip(), index)
     return None
 

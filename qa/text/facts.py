@@ -93,6 +93,15 @@ def answers_kind(question: str, sentence: str) -> bool:
     return holds_facts(asked_facts(question), sentence, question)
 
 
+def names_new(question: str, sentence: str) -> bool:
+    """Whether the sentence names something the question does not: a command, option, program,
+    path or file, what a manual's answer gives. A sentence naming nothing new may only set up its
+    topic ("But there are tools that make it simpler to configure netfilter."); the next one
+    answers ("fwbuilder is among the best of them."). Numbers do not count: prose sentences hold
+    them in passing ("三大挑战", "未来五年")."""
+    return holds_facts(("name",), sentence, question) or holds_facts(("path",), sentence, question)
+
+
 # Where a manual's answer lives: a path, a URL or a file name is the place "在哪里" asks for.
 _LOCATION = re.compile(
     r"(?<![a-z0-9_/])(?:~|\.{1,2})?(?:/[a-z0-9_.@~+-]+)+/?|\bhttps?://|\bwww\.|\b[a-z]:\\\\", re.IGNORECASE
