@@ -22,7 +22,7 @@ GATES = {
     "mrr@5": 0.94,
     "citation_precision": 0.94,
     "citation_recall": 0.94,
-    "keyword_recall": 0.91,
+    "keyword_recall": 0.93,
     "refusal_accuracy": 0.93,
 }
 
@@ -53,11 +53,13 @@ CORPORA = PROJECT_ROOT / "eval" / "corpora"
 # running the product (16 and 10 more held-out items), and the same code measured handbook
 # 0.592 / 0.918 / 0.585 / 0.609, false refusals 0.061, and manual_en 0.667 / 0.909 / 0.677 /
 # 0.515, 0.061: the handbook's gates moved to the level on its larger held-out part, which one
-# tied item no longer decides; no code changed between the two measurements.
+# tied item no longer decides; no code changed between the two measurements. After the sentence-
+# choice fixes of the same session: edu keyword recall 0.703, manual_en 0.710 / 0.561 (citation
+# precision / keyword recall), the article's whole set keyword recall 0.939.
 HELDOUT_GATES = {
     "handbook": {"hit@1": 0.57, "hit@5": 0.9, "citation_precision": 0.56, "keyword_recall": 0.59},
-    "edu": {"hit@1": 0.7, "hit@5": 0.92, "citation_precision": 0.66, "keyword_recall": 0.65},
-    "manual_en": {"hit@1": 0.64, "hit@5": 0.85, "citation_precision": 0.65, "keyword_recall": 0.5},
+    "edu": {"hit@1": 0.7, "hit@5": 0.92, "citation_precision": 0.66, "keyword_recall": 0.68},
+    "manual_en": {"hit@1": 0.64, "hit@5": 0.85, "citation_precision": 0.69, "keyword_recall": 0.54},
 }
 FALSE_REFUSALS_AT_MOST = {"handbook": 0.07, "edu": 0.05, "manual_en": 0.08}
 
