@@ -211,12 +211,10 @@ def test_a_chinese_question_about_a_name_the_collection_never_uses_is_refused(pi
     refused = pipeline.ask("COP16 期间中国发挥了哪两方面的能力？")
     assert refused.refused and refused.answer.startswith("文章没有提到“COP16”")
     assert not pipeline.ask("COP15 期间中国发挥了哪两方面的能力？").refused
-    # a lower-case word that is not English is a name too; an English word is none
-    assert unknown_name("怎样写一个 systemd timer 单元代替绿色联盟的 cron？", keywords) == "systemd"
-    assert unknown_name("在绿色联盟里回答 yes 吗？", keywords) is None
+    # lower-case words are not names (a typo, "thx" or pasted markup would refuse the question);
     # English names may stand translated in a Chinese collection: English questions are let be
+    assert unknown_name("在绿色联盟里回答 yes 吗？zzzz onerror", keywords) is None
     assert unknown_name("Which French president issued a joint initiative with China?", keywords) is None
-    assert unknown_name("How much did China pledge to the Kunming fund via systemd?", keywords) is None
 
 
 def test_a_name_inside_an_identifier_is_known(pipeline):
@@ -224,15 +222,6 @@ def test_a_name_inside_an_identifier_is_known(pipeline):
     index = KeywordIndex.from_tokens(["rsyslog.md:0"], [["rsyslog", "$udpserverrun", "日志"]])
     assert unknown_name("rsyslog 怎样接收 UDP 消息？", index) is None
     assert unknown_name("rsyslog 怎样接收 TCP 消息？", index) == "TCP"
-
-
-def test_an_english_question_names_what_a_collection_written_in_english_never_uses():
-    """A collection that writes English writes its names in Latin letters: an English question
-    about one it never uses ("ufw") is about something else; its ordinary words are no names."""
-    index = KeywordIndex.from_tokens(["fw.md:0"], [["nftables", "rules", "chain", "port"]])
-    assert index.english_share == 1.0
-    assert unknown_name("Which ufw command opens a port?", index) == "ufw"
-    assert unknown_name("Which nftables command empties a chain?", index) is None
 
 
 def test_chunks_removed_since_the_keyword_index_named_them_are_left_out(pipeline):

@@ -309,7 +309,11 @@ class ExtractiveAnswerer:
                 completion = _fact_after(best, question, answers_kind)
                 if completion is None:
                     return []
-        elif not asked_facts(question) and not names_new(question, best.sentence):
+        elif (
+            not asked_facts(question)
+            and not (language_of(question) == "en" and CJK.search(best.sentence))  # framed, a quote stands alone
+            and not names_new(question, best.sentence)
+        ):
             completion = _fact_after(best, question, names_new)  # it set up what the next names
         if item and re.match(rf"[“\"]?{_numeral(item.group(1))}是", best.sentence):
             return [best]  # the item asked for by its ordinal is the whole answer

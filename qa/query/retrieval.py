@@ -25,7 +25,7 @@ import numpy as np
 
 from qa.errors import ConfigError
 from qa.index.embeddings import Embeddings
-from qa.index.keywords import ENGLISH_TEXT, Concept, KeywordHits, KeywordIndex
+from qa.index.keywords import Concept, KeywordHits, KeywordIndex
 from qa.index.store import ChunkStore, chunks_from_records
 from qa.query.support import FACT_SHARE, calibration_for, support
 from qa.records import Chunk, Evidence, RetrievalResult
@@ -33,7 +33,6 @@ from qa.text.facts import asked_facts, holds_facts
 from qa.text.language import is_chinese
 from qa.text.normalize import normalize
 from qa.text.sentences import split_sentences
-from qa.text.terms import is_english_word, tokenize
 
 MODES = ("hybrid", "dense", "bm25", "rrf")
 RRF_K = 60
@@ -317,29 +316,24 @@ def rarest_name(question: str, hits: KeywordHits, index: KeywordIndex) -> Concep
 
 
 # A name as people write one: an acronym or a capitalised or alphanumeric word ("TLS", "Samba",
-# "COP28"); and any word that is not ordinary English ("systemd", "ufw", "autocleaninterval").
+# "COP28"), not a lower-case command or word ("apt-get", "yes"), which tokenizers split or drop.
+# (Lower-case words that are not English were tried as names too: "anacron" of a collection without
+# it was refused, but so was any question holding a typo, "thx" or pasted markup, "onerror".)
 _NAME_LIKE = re.compile(r"(?<![\w-])(?=[A-Za-z0-9]*[A-Z])[A-Za-z][A-Za-z0-9]+(?![\w-])")
-_LATIN_WORD = re.compile(r"[a-z][a-z0-9]{2,}")
 
 
 def unknown_name(question: str, index: KeywordIndex) -> str | None:
-    """A name in the question that the collection never uses, if any: the question is about a
-    thing its documents do not mention ("用 TLS 加密转发日志" or "写一个 systemd timer 单元" of a
-    collection without TLS or systemd), so no chunk answers it, however well the rest matches.
-    English questions only of a collection that writes English: their names may stand translated
-    in Chinese documents ("Kunming" as 昆明)."""
-    if not is_chinese(question) and index.english_share < ENGLISH_TEXT:
+    """A name in a Chinese question that the collection never uses, if any: the question is
+    about a thing its documents do not mention ("用 TLS 加密转发日志" of a collection without TLS),
+    so no chunk answers it, however well the rest matches. Not for English questions: their
+    names may stand translated in Chinese documents ("French" as 法国)."""
+    if not is_chinese(question):
         return None
-    words = dict.fromkeys(_NAME_LIKE.findall(question) if is_chinese(question) else [])
-    words.update(dict.fromkeys(t for t in tokenize(question) if _LATIN_WORD.fullmatch(t)))
-    for word in words:
+    for word in _NAME_LIKE.findall(question):
         name = normalize(word)
         # known inside an identifier too: UDP in "$UDPServerRun", which the tokenizer keeps whole
-        if name in index.vocab or index.uses_latin(name):
-            continue
-        if word.islower() and is_english_word(word):
-            continue  # an ordinary word the documents happen not to use is no name
-        return word
+        if name not in index.vocab and not index.uses_latin(name):
+            return word
     return None
 
 
