@@ -273,7 +273,8 @@ class ExtractiveAnswerer:
         plain = _ORDINAL_ITEM.sub(" ", _ORDINAL_PART.sub(" ", question))
         terms = key_terms(plain)
         english: dict[str, float] = {}
-        if language_of(question) == "en":
+        asked_in_english = language_of(question) == "en"
+        if asked_in_english:
             # Its words meet an English document's sentences; a Chinese one's only by names and numbers.
             english = {term: _term_weight(term) for term in terms}
             terms = [t for t in terms if re.search(r"\d", t)] + [
@@ -311,7 +312,7 @@ class ExtractiveAnswerer:
                     return []
         elif (
             not asked_facts(question)
-            and not (language_of(question) == "en" and CJK.search(best.sentence))  # framed, a quote stands alone
+            and not (asked_in_english and CJK.search(best.sentence))  # framed, a quote stands alone
             and not names_new(question, best.sentence)
         ):
             completion = _fact_after(best, question, names_new)  # it set up what the next names
@@ -392,6 +393,8 @@ class ExtractiveAnswerer:
         floor = sorted(known)[len(known) // 2] if known else 0.0
         wants_list = bool(_LIST_QUESTION.search(question))
         doc_title = bool(_DOC_TITLE_QUESTION.search(question)) and not part
+        # each term's written forms (a glossed Chinese term has several), split once, not per sentence
+        forms_of = {term: term.split(ALTERNATIVES) for term in {**weights, **english}}
         for (n, result, index, sentence, context), sim in zip(sentences, similarity, strict=True):
             chunk = result.chunk
             spaced = spaced_form(sentence) if chunk.kind != "metadata" else ""
@@ -402,7 +405,7 @@ class ExtractiveAnswerer:
             in_english = english and not CJK.search(chunk.title) and not CJK.search(sentence)
             own, own_total = (english, english_total) if in_english else (weights, total)
             for term, weight in own.items():
-                forms = term.split(ALTERNATIVES)
+                forms = forms_of[term]
                 found = next((form for form in forms if occurs(form, text, spaced)), None)
                 if found:
                     matched.add(found)
@@ -561,9 +564,7 @@ def _continuation(candidate: Candidate, results: Sequence[RetrievalResult]) -> l
 FACT_AFTER = 2  # sentences
 
 
-def _fact_after(
-    best: Candidate, question: str, holds: Callable[[str, str], bool]
-) -> Candidate | None:
+def _fact_after(best: Candidate, question: str, holds: Callable[[str, str], bool]) -> Candidate | None:
     """The first of the next FACT_AFTER sentences of the best one's chunk that `holds` (question,
     sentence) what the best one lacks: the kind of fact asked for, or any name: a manual says what
     a command does, then names it ("…清除不再需要的软件包。apt-get autoremove 会清除该软件包。")."""

@@ -304,7 +304,8 @@ class Pipeline:
             elif answerable and results:
                 answer = yield from self._verified(self.answerer, standalone, results, language)
             else:
-                answer = refusal(question, results, language, several=self.several_documents(), missing=missing)
+                several = self.several_documents()
+                answer = refusal(question, results, language, several=several, missing=missing)
                 yield answer.answer
         yield replace(
             answer,
