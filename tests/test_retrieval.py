@@ -9,7 +9,7 @@ from qa.config import Settings
 from qa.errors import ConfigError
 from qa.index.embeddings import embedder_identity, make_embeddings
 from qa.index.keywords import KeywordIndex
-from qa.index.store import current_generation, open_for_query
+from qa.index.local import LocalIndex
 from qa.query.langchain_retriever import LangChainRetriever
 from qa.query.retrieval import (
     MODES,
@@ -28,7 +28,7 @@ from qa.text.sentences import split_sentences
 @pytest.fixture(scope="module")
 def retriever(article_settings: Settings) -> Retriever:
     embeddings = make_embeddings(article_settings)
-    store = open_for_query(article_settings, embeddings, embedder_identity(article_settings))
+    store = LocalIndex(article_settings).open_for_query(embeddings, embedder_identity(article_settings))
     return Retriever(store, embeddings)
 
 
@@ -67,7 +67,7 @@ def test_unanswerable_question_is_flagged_and_answerable_is_not(retriever: Retri
 def test_keyword_index_is_persisted_at_ingest_and_loaded_not_rebuilt(
     article_settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    generation = current_generation(article_settings)
+    generation = LocalIndex(article_settings).current_generation()
     assert generation is not None and (generation / "keywords" / "keywords.json").is_file()
 
     def no_rebuild(*args: object, **kwargs: object) -> None:
@@ -75,7 +75,7 @@ def test_keyword_index_is_persisted_at_ingest_and_loaded_not_rebuilt(
 
     monkeypatch.setattr(KeywordIndex, "build", no_rebuild)
     embeddings = make_embeddings(article_settings)
-    store = open_for_query(article_settings, embeddings, embedder_identity(article_settings))
+    store = LocalIndex(article_settings).open_for_query(embeddings, embedder_identity(article_settings))
     assert Retriever(store, embeddings).retrieve("昆明宣言", 1)
     assert store.keywords is store.keywords  # loaded once per opened store
 
@@ -132,7 +132,7 @@ def test_warm_retrieve_reads_no_chunk_texts_from_chroma(
     article_settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     embeddings = make_embeddings(article_settings)
-    store = open_for_query(article_settings, embeddings, embedder_identity(article_settings))
+    store = LocalIndex(article_settings).open_for_query(embeddings, embedder_identity(article_settings))
     retriever = Retriever(store, embeddings)
     first = retriever.retrieve("COP15第一阶段会议通过了什么文件？", 5)
 

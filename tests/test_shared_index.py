@@ -16,9 +16,10 @@ import pytest
 
 from qa.config import PROJECT_ROOT, Settings, load_settings
 from qa.errors import StoreError, WriterBusyError
+from qa.index.backend import index_backend
 from qa.index.followed import VERSION_KEY, WRITING_KEY
 from qa.index.lease import SUFFIX, WriterLease
-from qa.index.store import ServerKeywords, make_client
+from qa.index.server import ServerKeywords
 from qa.ingest.sync import ingest, remove_documents
 from qa.query.pipeline import Pipeline
 from tests.servers import chroma
@@ -53,7 +54,7 @@ def host(folder: Path, port: int, **extra) -> Settings:
 
 
 def collection_metadata(settings: Settings) -> dict:
-    client = make_client(settings)
+    client = index_backend(settings).client()
     try:
         return dict(client.get_collection(settings.collection).metadata or {})
     finally:
@@ -187,7 +188,7 @@ def test_two_hosts_ingesting_at_once_leave_one_consistent_collection(server, tmp
         ingest(b, everything, progress=False)
     assert_consistent(a, everything)
     assert collection_metadata(a)[VERSION_KEY] == 2
-    client = make_client(a)
+    client = index_backend(a).client()
     assert not [c for c in client.list_collections() if SUFFIX in c.name], "a lease was left behind"
     client.close()
     for settings in (a, b):  # both hosts rank alike on the final collection

@@ -21,7 +21,7 @@ from render import render_pdf
 
 from qa.config import Settings
 from qa.errors import InputError
-from qa.index.store import writer_lock
+from qa.index.backend import index_backend
 from qa.query.pipeline import Pipeline
 from qa.web.api import build_api
 from qa.web.app import build_app
@@ -217,7 +217,7 @@ def test_an_upload_while_another_ingest_writes_gets_409(
     server: str, upload_dir: Path, library_settings: Settings
 ) -> None:
     before = _snapshot(server, upload_dir)
-    with writer_lock(library_settings):
+    with index_backend(library_settings).writer_lock():
         response = _upload(server, [("fine.md", GARDEN.encode())])
         removal = httpx.delete(f"{server}/api/documents/article.md", headers=ADMIN_AUTH)
     assert response.status_code == 409 and "Another ingest" in _one_sentence(response)

@@ -1,7 +1,7 @@
 """Chunk vectors remembered on disk, so an interrupted ingest resumes without re-embedding.
 
 The embedder is the slow part of ingest (seconds per hundred chunks on this CPU). An ingest
-killed midway throws its unfinished index generation away (store.py), but every batch it
+killed midway throws its unfinished index generation away (local.py), but every batch it
 embedded is already in this cache: the next run pays only for what was never embedded.
 It also makes `--rebuild` and a document moved between folders cheap.
 

@@ -2,7 +2,7 @@
 
 Every file is read and checked before the index is touched, so a bad file loses nothing.
 Re-running adds nothing; a changed document's new chunks are added and its stale ones
-removed; the whole write is crash-safe (see store.py).
+removed; the whole write is crash-safe (see local.py and server.py in qa/index).
 """
 
 from __future__ import annotations
@@ -18,19 +18,18 @@ from tqdm import tqdm
 
 from qa.config import Settings
 from qa.errors import IndexMismatchError, IndexMissingError, InputError
+from qa.index.backend import index_backend
 from qa.index.embedding_cache import CacheBackedEmbeddings, open_cache
 from qa.index.embeddings import Embeddings, embed_queries, embedder_identity, make_embeddings
 from qa.index.sentence_vectors import store_sentence_vectors
 from qa.index.store import (
     ChunkStore,
     DocumentStamp,
+    IndexBackend,
     Manifest,
     StoredDocument,
     document_version,
     now_stamp,
-    open_for_query,
-    open_for_writing,
-    writer_lock,
 )
 from qa.ingest.chunking import chunk_document, chunking_signature
 from qa.ingest.documents import SUPPORTED_SUFFIXES, load_document
@@ -192,8 +191,9 @@ def ingest(
     identity = embedder_identity(settings)
     timed = TimedEmbeddings(embeddings or make_embeddings(settings))
     max_bytes = int(settings.max_file_mb * 1_000_000)
-    with writer_lock(settings) as lease:
-        stored, has_keywords = ({}, False) if rebuild else _stored(settings, timed, identity)
+    index = index_backend(settings)
+    with index.writer_lock() as lock:
+        stored, has_keywords = ({}, False) if rebuild else _stored(index, timed, identity)
         versions = {doc_id: file_version(path, chunking, max_bytes) for path, doc_id in files}
         unchanged = {
             doc_id: stored[doc_id].chunks
@@ -217,7 +217,7 @@ def ingest(
             return _report(counts, plans, started, timed, problems, cached=0)
         cache = open_cache(settings.vectorstore_dir)
         embeddings = CacheBackedEmbeddings(timed, cache, namespace=identity)
-        with closing(cache), open_for_writing(settings, embeddings, rebuild, lease) as store:
+        with closing(cache), index.open_for_writing(embeddings, rebuild, lock) as store:
             if not rebuild and store.manifest and store.manifest.embedder != identity:
                 raise IndexMismatchError(
                     f"The index was built with {store.manifest.embedder}, not {identity}; "
@@ -232,11 +232,11 @@ def ingest(
 
 
 def _stored(
-    settings: Settings, embeddings: Embeddings, identity: str
+    index: IndexBackend, embeddings: Embeddings, identity: str
 ) -> tuple[dict[str, StoredDocument], bool]:
     """What the index holds per document, and whether its keyword index exists; empty if no index."""
     try:
-        store = open_for_query(settings, embeddings, identity)
+        store = index.open_for_query(embeddings, identity)
     except (IndexMissingError, IndexMismatchError):
         return {}, False
     try:
@@ -321,8 +321,9 @@ def remove_documents(
     that are (so a typo loses nothing)."""
     identity = embedder_identity(settings)
     embeddings = embeddings or make_embeddings(settings)
-    with writer_lock(settings) as lease:
-        store = open_for_query(settings, embeddings, identity)
+    index = index_backend(settings)
+    with index.writer_lock() as lock:
+        store = index.open_for_query(embeddings, identity)
         try:
             known = [doc.doc_id for doc in store.documents()]
         finally:
@@ -331,7 +332,7 @@ def remove_documents(
         if unknown:
             listing = ", ".join(known[:10]) + (" ..." if len(known) > 10 else "")
             raise InputError(f"No document '{unknown[0]}' in the index (it holds: {listing}).")
-        with open_for_writing(settings, embeddings, rebuild=False, lease=lease) as store:
+        with index.open_for_writing(embeddings, rebuild=False, lock=lock) as store:
             removed = {doc_id: store.delete_document(doc_id) for doc_id in doc_ids}
             store.write_keywords()
     return removed

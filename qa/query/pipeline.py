@@ -6,7 +6,7 @@ extractive answerer, or an LLM when one is configured; qa/query/answerer.py is t
 The CLI, the HTTP API, the web page and the eval runner all call this object, so they answer
 identically; `ask_stream` yields the same answer's text in pieces, then the Answer itself.
 It reopens the index when an ingest has committed a new generation; with a Chroma server the
-store follows the collection's content version itself (store.py, followed.py).
+store follows the collection's content version itself (server.py, followed.py).
 """
 
 from __future__ import annotations
@@ -20,9 +20,10 @@ from dataclasses import dataclass, replace
 
 from qa.config import Settings
 from qa.errors import InputError
+from qa.index.backend import index_backend
 from qa.index.embeddings import Embeddings, embed_queries, embedder_identity, make_embeddings
 from qa.index.sentence_vectors import SentenceVectors
-from qa.index.store import ChunkStore, StoredDocument, index_version, open_for_query
+from qa.index.store import ChunkStore, StoredDocument
 from qa.query.answerer import Answerer, Draft
 from qa.query.answering import (
     ExtractiveAnswerer,
@@ -124,6 +125,7 @@ class Pipeline:
         from qa.query.llm import LLMAnswerer, LLMCondenser, LLMSecondOpinion, make_chat
 
         self.settings = settings
+        self.index = index_backend(settings)
         self.identity = embedder_identity(settings)
         self.sentences = SentenceVectors(settings.vectorstore_dir, self.identity)
         self.embeddings = CachedEmbeddings(make_embeddings(settings), stored=self.sentences)
@@ -166,14 +168,14 @@ class Pipeline:
     def store(self) -> ChunkStore:
         """The index, reopened when an ingest has switched generations since the last call (or,
         with a server, made the collection anew); the server's keyword index follows by itself."""
-        version = index_version(self.settings)
+        version = self.index.version()
         with self._lock:
             return self._current(version)
 
     def _current(self, version: str) -> ChunkStore:
         """The current store (the lock held), the replaced one retired, old idle ones closed."""
         if self._store is None or version != self._version or self._store.replaced():
-            fresh = open_for_query(self.settings, self.embeddings, self.identity)
+            fresh = self.index.open_for_query(self.embeddings, self.identity)
             if self._store is not None:
                 self._retired.append((time.monotonic(), self._store))
             self._store, self._version = fresh, version
@@ -184,7 +186,7 @@ class Pipeline:
     def reading(self) -> Iterator[ChunkStore]:
         """The current store, kept open until the block ends even if an ingest replaces it
         meanwhile: retrieval for a long question can take many seconds."""
-        version = index_version(self.settings)
+        version = self.index.version()
         with self._lock:
             store = self._current(version)
             self._readers[id(store)] = self._readers.get(id(store), 0) + 1

@@ -32,6 +32,7 @@ from qa.errors import (
     TooLargeError,
     WriterBusyError,
 )
+from qa.index.backend import index_backend
 from qa.index.store import StoredDocument
 from qa.ingest.documents import SUPPORTED_SUFFIXES
 from qa.ingest.sync import IngestReport, ingest, remove_documents
@@ -103,7 +104,7 @@ class DocumentLibrary:
         # The list is read from every chunk's metadata, so it is kept while the index is the same:
         # the same store object (a local index reopens on each commit), or 10 s on a Chroma server.
         self._listed: tuple[object, float, list[StoredDocument]] | None = None
-        self._listed_for = 10.0 if self.settings.chroma_host else float("inf")
+        self._listed_for = index_backend(self.settings).listing_fresh_for
 
     @property
     def enabled(self) -> bool:
