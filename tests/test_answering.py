@@ -408,3 +408,19 @@ def test_a_sentence_that_only_sets_up_its_topic_is_completed_by_the_next_that_na
     # a sentence that names something new already answers, and stands alone
     named = "fwbuilder offers a graphical representation of the netfilter firewall rules. It is free."
     assert [c.sentence for c in _chosen(question, named, "14.2. Firewall")] == [named.split(" It")[0]]
+
+
+def test_a_setting_the_question_names_is_answered_by_the_value_under_its_key():
+    from qa.query.answering import ExtractiveAnswerer
+    from qa.records import Chunk
+
+    text = (
+        "Example 9.3. The /etc/dirvish/master.conf file\nbank:\n    /backup\nexclude:\n"
+        "    lost+found/\n    core\nRunall:\n    root    22:00\nexpire-default: +15 days"
+    )
+    lines = tuple(range(1, 10))
+    config = Chunk("c1", "d", "t", "9.10 Backup", lines, text, text, kind="code", line_paragraphs=lines)
+    question = "Runall 给备份设的时间是几点？"
+    chosen = [c.sentence for c in ExtractiveAnswerer().select(question, _results(config))]
+    assert any(sentence.endswith("Runall:") for sentence in chosen)
+    assert any("22:00" in sentence for sentence in chosen)

@@ -255,3 +255,39 @@ def test_a_latin_word_in_a_chinese_question_is_a_name_not_an_english_stop_word()
 
     assert "at" in key_terms("如何删除一个用 at 安排的任务？")
     assert "at" not in key_terms("How do I delete a job scheduled at night?")
+
+
+def test_a_count_is_counted_in_its_measure_word_and_a_lone_yi_is_no_count():
+    question = "一次备份要用掉幾張光碟？"
+    assert asked_facts(question) == ("number",)
+    assert not answers_kind(question, "每週以 DVD-ROM 做增量備份。")
+    assert answers_kind(question, "每次大约需要三张光碟。")
+    # "一个基于 Debian 的发行版" is "a distribution", not a count of one
+    assert not answers_kind("有多少所学校在用它？", "它是一个基于 Debian 的发行版。")
+    assert answers_kind("有多少所学校在用它？", "已有两百所学校在用它。")
+
+
+def test_a_time_of_day_is_answered_by_a_clock_time():
+    assert asked_facts("脚本每天几点开始运行？") == ("clock",)
+    assert asked_facts("At what time do the daily jobs run?") == ("clock",)
+    assert not answers_kind("脚本每天几点开始运行？", "每天运行在 /etc/cron.daily/ 文件夹内的程序。")
+    assert answers_kind("脚本每天几点开始运行？", "脚本在每天早上 6:25 运行。")
+    assert answers_kind("从下午几点开始关机？", "It tries every hour from 16:00 in the afternoon.")
+
+
+def test_a_labelled_value_is_given_by_text_that_names_the_label():
+    assert asked_facts("VNC 会话的默认密码是什么？") == ("password",)
+    assert not answers_kind("VNC 会话的默认密码是什么？", "VNC uses port 5900 by default.")
+    assert answers_kind("VNC 会话的默认密码是什么？", "The default password is set with vncpasswd.")
+    assert asked_facts("网页界面的默认登录用户名是什么？") == ("username",)
+    assert not answers_kind("网页界面的默认登录用户名是什么？", "在默认情况下它不发送电子邮件。")
+    assert asked_facts("Which cipher does OpenSSH use by default?") == ("cipher",)
+    cipher = "Which cipher does OpenSSH use by default?"
+    assert not answers_kind(cipher, "OpenSSH is split into two packages.")
+
+
+def test_a_version_is_a_number_or_a_release_name():
+    assert asked_facts("nfs-kernel-server 软件包目前是什么版本？") == ("version",)
+    assert not answers_kind("nfs-kernel-server 是什么版本？", "The nfs-kernel-server package is needed.")
+    assert answers_kind("Debian 从哪个版本开始默认用 nftables？", "Since Debian Buster, nftables is used.")
+    assert answers_kind("perl 是什么版本？", "Package: perl Pin: version 5.28*")

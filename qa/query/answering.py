@@ -307,7 +307,7 @@ class ExtractiveAnswerer:
             if holding:
                 best = holding[0]
             else:
-                completion = _fact_after(best, question, answers_kind)
+                best, completion = _lead_in_with_fact(best, candidates, question)
                 if completion is None:
                     return []
         elif (
@@ -573,6 +573,27 @@ def _fact_after(best: Candidate, question: str, holds: Callable[[str, str], bool
         if holds(question, sentences[index]):
             return Candidate(best.n, best.result, sentences[index].strip(), index)
     return None
+
+
+def _lead_in_with_fact(
+    best: Candidate, candidates: Sequence[Candidate], question: str
+) -> tuple[Candidate, Candidate | None]:
+    """The best sentence and the next one of its chunk holding the fact asked for; else, in a list,
+    table or code chunk, a key the question names (a line ending in a colon: "Runall:") with the
+    line under it when that holds the fact ("root 22:00")."""
+    completion = _fact_after(best, question, answers_kind)
+    if completion is not None or not best.result.chunk.structured:
+        return best, completion
+    terms = [normalize(term) for term in key_terms(question)]
+    pieces = chunk_sentences(best.result.chunk)
+    for index, (key, value) in enumerate(zip(pieces, pieces[1:], strict=False)):
+        named = any(term in normalize(key.rsplit("\n", 1)[-1]) for term in terms)
+        if key.rstrip().endswith((":", "：")) and named and answers_kind(question, value):
+            return (
+                Candidate(best.n, best.result, key.strip(), index),
+                Candidate(best.n, best.result, value.strip(), index + 1),
+            )
+    return best, None
 
 
 def _line_break_between(before: Candidate, after: Candidate) -> bool:

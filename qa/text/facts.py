@@ -14,6 +14,8 @@ from qa.text.normalize import normalize
 from qa.text.numerals import NUMERAL_CHARS
 from qa.text.terms import is_english_word
 
+# Measure words: what a count is counted in ("几张光碟", "43个国家", "多少所学校").
+_MEASURE = "[个次项年家位名种张台所条块本篇份只件门座套批届期步层倍]"
 _OTHER_QUESTION = re.compile(r"什么|哪些|哪个|哪位|哪种|谁|怎样|怎么|如何|为什么")
 _ASKS = {
     "sum": re.compile(
@@ -38,8 +40,27 @@ _ASKS = {
         r"|parameter|variable|directive)\b"
     ),
     "key": re.compile(r"(哪个|什么|哪一?个)(键|按键|快捷键)|\bwhich key\b"),
+    # A time of day: "每天几点运行", "at what time".
+    "clock": re.compile(r"几点|什么时刻|\b(at )?what time\b"),
+    # A labelled value: a password, a user name, a cipher or a version is given by text that says
+    # which ("the default password is …", "版本 5.28", "Debian Buster"), not by any sentence about
+    # the same program.
+    "password": re.compile(
+        r"(密码|口令)(是|为|叫)?(什么|多少|哪个)|什么(密码|口令)"
+        r"|\b(what|which) is the (default |initial )?(password|passphrase)\b"
+        r"|\b(default|initial) (password|passphrase)\b"
+    ),
+    "username": re.compile(
+        r"(用户名|帐号|账号|登录名)(是|为|叫)?(什么|哪个)|什么(用户名|帐号|账号|登录名)"
+        r"|\b(what|which) is the (default |initial )?(user ?name|login)\b"
+        r"|\b(default|initial) (user ?name|login)\b"
+    ),
+    "cipher": re.compile(r"(哪种|什么|哪个)(加密)?算法|\b(which|what) (cipher|algorithm|encryption)\b"),
+    "version": re.compile(
+        r"(哪个|什么|哪一?个)版本|版本(号)?(是|为)(多少|什么|哪个)|\b(which|what) version\b"
+    ),
     "number": re.compile(
-        r"多少|(?<!哪)几(?=[个次项年家位名种十百千万])|how (many|much)|what (share|percentage)"
+        rf"多少|(?<!哪)几(?={_MEASURE}|[十百千万])|how (many|much)|what (share|percentage)"
         r"|(maximum|minimum|largest|smallest) number"
     ),
 }
@@ -58,9 +79,18 @@ _HOLDS = {
     "time": re.compile(rf"(?<![\d.])\d{{4}}(?![\d.])|{_DATE}"),
     # A digit not inside a name like COP15, or a numeral with a measure word; 一是…四是 counts items.
     # Not an address or a version: 10.0.0.0/8 and 1.2.3 name things, they count nothing.
+    # A lone 一 before a measure word is the article "a" ("是一个基于 Debian 的发行版"), no count.
     "number": re.compile(
-        rf"(?<![a-z\d./])\d(?!\d*(?:\.\d+){{2}}|\d*/\d)|[{NUMERAL_CHARS}]+(个|次|项|家|年|大|方面|种|位|名|国|是)"
+        rf"(?<![a-z\d./])\d(?!\d*(?:\.\d+){{2}}|\d*/\d)"
+        rf"|(?:[{NUMERAL_CHARS}]{{2,}}|(?!一)[{NUMERAL_CHARS}])(?:{_MEASURE}|大|方面|国|是)"
     ),
+    "clock": re.compile(
+        rf"\d{{1,2}}\s*[:：]\s*\d{{2}}|[\d{NUMERAL_CHARS}]{{1,3}}\s*点(?!击)"
+        r"|\b\d{1,2}\s*(am|pm|a\.m\.|p\.m\.|o'?clock)|\b(midnight|noon)\b|午夜|凌晨|中午|半夜|整点"
+    ),
+    "password": re.compile(r"密码|口令|password|passphrase|passwd"),
+    "username": re.compile(r"用户名|帐号|账号|登录名|\buser|\blogin|\baccount"),
+    "cipher": re.compile(r"算法|加密|cipher|algorithm|encrypt"),
 }
 _DIGITS = re.compile(r"\d+")
 _TITLE = re.compile(r"《[^》]*》")
@@ -82,10 +112,11 @@ def holds_facts(facts: tuple[str, ...] | list[str], sentence: str, question: str
     if not facts:
         return True
     asked = normalize(question)
+    names = _new_proper_names(sentence, asked) if "version" in facts else []
     sentence = normalize(sentence)
     for number in _DIGITS.findall(asked):
         sentence = sentence.replace(number, " ")
-    return all(_holds(kind, sentence, asked) for kind in facts)
+    return all(kind == "version" and bool(names) or _holds(kind, sentence, asked) for kind in facts)
 
 
 def answers_kind(question: str, sentence: str) -> bool:
@@ -130,11 +161,22 @@ def _holds(kind: str, sentence: str, question: str) -> bool:
         return _names_new(names, question)
     if kind == "key":
         return bool(_KEY.search(sentence))
+    if kind == "version":  # a number (5.28, Debian 12); a release's name is found before normalizing
+        return bool(re.search(r"\d", sentence))
     if kind == "number" and _ASKS_ADDRESS.search(question) and _ADDRESS.search(sentence):
         return True
     if kind == "place":
         return bool(new_places(sentence, question)) or _names_new(_LOCATION.findall(sentence), question)
     return bool(_HOLDS[kind].search(sentence))
+
+
+_PROPER = re.compile(r"(?<=[\s(（“\"'])[A-Z][a-z]+\b")
+
+
+def _new_proper_names(sentence: str, question: str) -> list[str]:
+    """Capitalised words inside the sentence (not its first) that the question does not use: a
+    release is often named, not numbered ("Since Debian Buster, …")."""
+    return [word for word in _PROPER.findall(sentence) if word.lower() not in question]
 
 
 def _names_new(found: list[str], question: str) -> bool:
