@@ -291,3 +291,5 @@ def test_a_version_is_a_number_or_a_release_name():
     assert not answers_kind("nfs-kernel-server 是什么版本？", "The nfs-kernel-server package is needed.")
     assert answers_kind("Debian 从哪个版本开始默认用 nftables？", "Since Debian Buster, nftables is used.")
     assert answers_kind("perl 是什么版本？", "Package: perl Pin: version 5.28*")
+    # a capitalised word alone is any name, not a release
+    assert not answers_kind("nfs-kernel-server 是什么版本？", "The NFS server is part of the Linux kernel.")

@@ -170,13 +170,14 @@ def _holds(kind: str, sentence: str, question: str) -> bool:
     return bool(_HOLDS[kind].search(sentence))
 
 
-_PROPER = re.compile(r"(?<=[\s(（“\"'])[A-Z][a-z]+\b")
+# A product and its release's name: "Debian Buster", "Windows Vista" (the second word is the release).
+_RELEASE = re.compile(r"\b[A-Z][A-Za-z]+ (?=([A-Z][a-z]+)\b)")
 
 
 def _new_proper_names(sentence: str, question: str) -> list[str]:
-    """Capitalised words inside the sentence (not its first) that the question does not use: a
-    release is often named, not numbered ("Since Debian Buster, …")."""
-    return [word for word in _PROPER.findall(sentence) if word.lower() not in question]
+    """Release names the question does not use: a release is often named, not numbered ("Since
+    Debian Buster, …"); a capitalised word alone is any name ("the Linux kernel")."""
+    return [word for word in _RELEASE.findall(sentence) if word.lower() not in question]
 
 
 def _names_new(found: list[str], question: str) -> bool:
