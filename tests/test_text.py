@@ -293,3 +293,12 @@ def test_a_version_is_a_number_or_a_release_name():
     assert answers_kind("perl 是什么版本？", "Package: perl Pin: version 5.28*")
     # a capitalised word alone is any name, not a release
     assert not answers_kind("nfs-kernel-server 是什么版本？", "The NFS server is part of the Linux kernel.")
+
+
+def test_when_asks_for_a_time_only_as_the_question_word():
+    assert asked_facts("When was the package first released?") == ("time",)
+    assert asked_facts("Since when is nftables the default?") == ("time",)
+    assert "time" not in asked_facts(
+        "What happens to the scripts in /etc/cron.daily/ when anacron is installed?"
+    )
+    assert asked_facts("edquota 的宽限期默认是几天？") == ("number",)

@@ -15,7 +15,7 @@ from qa.text.numerals import NUMERAL_CHARS
 from qa.text.terms import is_english_word
 
 # Measure words: what a count is counted in ("几张光碟", "43个国家", "多少所学校").
-_MEASURE = "[个次项年家位名种张台所条块本篇份只件门座套批届期步层倍]"
+_MEASURE = "(?:[个次项年家位名种张台所条块本篇份只件门座套批届期步层倍天周秒]|小时|分钟|星期|个月)"
 _OTHER_QUESTION = re.compile(r"什么|哪些|哪个|哪位|哪种|谁|怎样|怎么|如何|为什么")
 _ASKS = {
     "sum": re.compile(
@@ -23,7 +23,11 @@ _ASKS = {
         r"|how much (money|funding)|pledged?\b"
     ),
     "date": re.compile(r"哪一天|哪天|几月|什么日期|具体日期|which day|what date|what day"),
-    "time": re.compile(r"哪一年|哪年|什么时间|什么时候|何时|which year|what year|\bwhen\b"),
+    # "When" asks only as the question word: "…runs when the interface comes up" asks no time.
+    "time": re.compile(
+        r"哪一年|哪年|什么时间|什么时候|何时|which year|what year|^\W*(and |so |but )?when\b|\bsince when\b"
+        r"|\bwhen (did|was|were|is|are|will|does|do|can|should|would|has|have)\b"
+    ),
     "duration": re.compile(r"多长时间|多久(?!.{0,6}一次)|多少时间|how long\b"),  # not how often
     "place": re.compile(r"哪个城市|哪座城市|哪个地方|在哪里|在哪儿|设在哪|\bwhere\b|which city"),
     # Manuals: which folder or configuration file, which command or program, which key. (Not 什么文件:
