@@ -286,6 +286,16 @@ def test_a_labelled_value_is_given_by_text_that_names_the_label():
     assert not answers_kind(cipher, "OpenSSH is split into two packages.")
 
 
+def test_a_port_is_answered_by_a_port_number_not_by_an_address():
+    assert asked_facts("DHCP 服务器默认监听哪个端口？") == ("port",)
+    assert asked_facts("要在哪个 UDP 端口上监听？") == ("port",)
+    assert not answers_kind(
+        "DHCP 服务器默认监听哪个端口？", "If this DHCP server is the official one, uncomment it."
+    )
+    assert not answers_kind("路由器用哪个端口？", "The router is at 192.168.0.1.")
+    assert answers_kind("Which port does the client ask first?", "It addresses the portmapper on port 111.")
+
+
 def test_a_version_is_a_number_or_a_release_name():
     assert asked_facts("nfs-kernel-server 软件包目前是什么版本？") == ("version",)
     assert not answers_kind("nfs-kernel-server 是什么版本？", "The nfs-kernel-server package is needed.")
