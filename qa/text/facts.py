@@ -95,7 +95,7 @@ _HOLDS = {
         rf"\d{{1,2}}\s*[:：]\s*\d{{2}}|[\d{NUMERAL_CHARS}]{{1,3}}\s*点(?!击)"
         r"|\b\d{1,2}\s*(am|pm|a\.m\.|p\.m\.|o'?clock)|\b(midnight|noon)\b|午夜|凌晨|中午|半夜|整点"
     ),
-    "port": re.compile(r"(?<![\d.:])\d{2,5}(?![\d.])"),  # a port number, not part of an address
+    "port": re.compile(r"(?<![\d:])(?<!\d\.)\d{2,5}(?!\d|\.\d)"),  # a port number, not part of an address
     "password": re.compile(r"密码|口令|password|passphrase|passwd"),
     "username": re.compile(r"用户名|帐号|账号|登录名|\buser|\blogin|\baccount"),
     "cipher": re.compile(r"算法|加密|cipher|algorithm|encrypt"),
