@@ -57,6 +57,7 @@ def test_saved_index_loads_with_the_same_scores(tmp_path: Path) -> None:
     assert loaded.search("多少家机构成为绿色联盟合作伙伴").top(1) == [1]
     assert loaded.english == index.english
     assert loaded.english_share == index.english_share == 0.0  # saved, not the default
+    assert loaded.document_english == index.document_english == {"a": 0.0, "b": 0.0, "c": 0.0}
     # read with numpy alone, the arrays and vocabulary are those bm25s's own loader gives
     assert loaded.vocab == loaded.bm25.vocab_dict == index.vocab
     for name, array in loaded.scores.items():
@@ -135,14 +136,21 @@ def test_a_chinese_question_reaches_english_text_through_the_glosses_of_its_word
     (concept,) = [c for c in index.concepts("怎样导出目录？") if c.text == "导出"]
     assert [term for term, _ in concept.terms] == ["导出", "exports"]  # "export" glossed, as written
     assert index.search("怎样导出目录？").top(1) == [1]
-    # A word the collection itself uses reaches its English text as much as the collection is
-    # English (here half), and its own Chinese chunk still ranks first.
-    chinese = KeywordIndex.build(["a", "b"], ["文件列出导出的目录。", "The export of files."])
+    # A word the collection itself uses reaches a chunk's English text as much as the chunk's
+    # document is English: an English page fully, a Chinese page's untranslated paragraph (here
+    # half of its page) half; its own Chinese chunk still ranks first.
+    chinese = KeywordIndex.build(
+        ["zh.html:1", "zh.html:2", "en.html:1"],
+        ["文件列出导出的目录。", "The export of files.", "The export of files."],
+    )
     (own,) = [c for c in chinese.concepts("怎样导出目录？") if c.text == "导出"]
-    assert own.terms == (("导出", 1.0), ("export", 0.5))
-    assert chinese.search("怎样导出目录？").top(2) == [0, 1]
+    assert own.terms == (("导出", 1.0), ("export", 1.0)) and own.per_document == {"export"}
+    assert chinese.document_english == {"zh.html": 0.5, "en.html": 1.0}
+    hits = chinese.search("怎样导出目录？")
+    assert hits.top(3) == [0, 2, 1]
+    assert hits.lookup(2)[0] == 2 * hits.lookup(1)[0]
     # A collection without English text glosses nothing (and loads no dictionary to try).
-    assert index.english_share == 1.0 and chinese.english_share == 0.5
+    assert index.english_share == 1.0 and round(chinese.english_share, 2) == 0.67
     only_chinese = KeywordIndex.build(["a"], ["文件列出目录。"])
     assert only_chinese.english_share == 0.0
     (alone,) = [c for c in only_chinese.concepts("怎样导出目录？") if c.text == "导出"]

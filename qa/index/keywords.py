@@ -59,6 +59,9 @@ class Concept:
 
     text: str
     terms: tuple[tuple[str, float], ...]
+    # terms that count in a chunk as much as its document is written in English (glosses of a
+    # Chinese word the collection uses itself)
+    per_document: frozenset[str] = frozenset()
 
     def occurs_in(self, normalized_text: str) -> bool:
         return any(term in normalized_text for term, _ in self.terms)
@@ -80,14 +83,17 @@ class KeywordIndex:
         bm25: bm25s.BM25 | None = None,
         directory: Path | None = None,
         english_share: float = 1.0,
+        document_english: dict[str, float] | None = None,
     ) -> None:
         """`english_share`: the share of chunks written in English (an index saved before it was
-        recorded is taken as all English, which only means glossing may be tried)."""
+        recorded is taken as all English, which only means glossing may be tried);
+        `document_english`: the same share per document (an older index: the collection's)."""
         self.vocab = vocab
         self.scores = scores
         self.chunk_ids = chunk_ids
         self.english = english
         self.english_share = english_share
+        self.document_english = document_english or {}
         self._bm25 = bm25
         self._directory = directory
         self._positions = {chunk_id: index for index, chunk_id in enumerate(chunk_ids)}
@@ -112,14 +118,18 @@ class KeywordIndex:
         bm25 = bm25s.BM25(k1=1.2, b=0.75)
         bm25.index(corpus, show_progress=False)
         vocabulary = {token for tokens in corpus for token in tokens}
-        english = sum(_mostly_latin(words) for words in tokens) / max(1, len(tokens))
+        latin = [_mostly_latin(words) for words in tokens]
+        by_document: dict[str, list[bool]] = {}
+        for chunk_id, is_english in zip(chunk_ids, latin, strict=True):
+            by_document.setdefault(document_of(chunk_id), []).append(is_english)
         return cls(
             bm25.vocab_dict,
             bm25.scores,
             list(chunk_ids),
             english_map(vocabulary),
             bm25=bm25,
-            english_share=english,
+            english_share=sum(latin) / max(1, len(latin)),
+            document_english={doc: sum(flags) / len(flags) for doc, flags in by_document.items()},
         )
 
     @property
@@ -140,6 +150,7 @@ class KeywordIndex:
             "chunk_ids": self.chunk_ids,
             "english": self.english,
             "english_share": self.english_share,
+            "document_english": self.document_english,
         }
         (directory / META_FILE).write_text(json.dumps(meta, ensure_ascii=False), encoding="utf-8")
 
@@ -164,6 +175,7 @@ class KeywordIndex:
             meta["english"],
             directory=directory,
             english_share=meta.get("english_share", 1.0),
+            document_english=meta.get("document_english"),
         )
 
     # --- querying -------------------------------------------------------------------------
@@ -219,18 +231,25 @@ class KeywordIndex:
     def _chinese_concept(self, token: str) -> Concept:
         """A Chinese word, standing also for its English glosses that the collection uses ("导出"
         -> "export", "exports"), so a Chinese question reaches English documents. A word the
-        collection uses itself reaches them only as much as the collection is English: fully in
-        a collection of Chinese and English documents, a sixth in a Chinese manual whose
-        untranslated paragraphs should not outrank its Chinese ones."""
+        collection uses itself reaches a chunk's English only as much as the chunk's document is
+        English: fully in an English page beside Chinese ones, a sixth in a Chinese manual page
+        whose untranslated paragraphs should not outrank its Chinese ones."""
         if not CJK.search(token) or self.english_share < ENGLISH_TEXT:
             return Concept(token, ((token, 1.0),))  # (no English to reach: no dictionary to load)
         found = [
             form for gloss in english_glosses(token) for form in written_forms(gloss) if form in self.vocab
         ]
         weight = 1.0 / math.sqrt(len(found)) if found else 1.0
-        if token in self.vocab:
-            weight *= self.english_share
-        return Concept(token, ((token, 1.0), *((form, weight) for form in found)))
+        per_document = frozenset(found) if token in self.vocab else frozenset()
+        return Concept(token, ((token, 1.0), *((form, weight) for form in found)), per_document)
+
+    @cached_property
+    def _chunk_english(self) -> np.ndarray:
+        """Each chunk's document's share of English chunks (the collection's, for an older index)."""
+        shares = self.document_english
+        return np.array(
+            [shares.get(document_of(chunk_id), self.english_share) for chunk_id in self.chunk_ids] or [0.0]
+        )
 
     def search(self, question: str) -> KeywordHits:
         """BM25 and coverage of the question over the chunks holding one of its concepts.
@@ -268,7 +287,9 @@ class KeywordIndex:
                 continue
             start, end = indptr[index], indptr[index + 1]
             docs.append(indices[start:end])
-            scores.append(data[start:end] * weight if weight != 1.0 else data[start:end])
+            if term in concept.per_document:
+                weight = weight * self._chunk_english[indices[start:end]]
+            scores.append(data[start:end] * weight if np.any(weight != 1.0) else data[start:end])
         if not docs:
             return np.zeros(0, dtype=np.int64), np.zeros(0)
         if len(docs) == 1:
@@ -360,6 +381,11 @@ class KeywordHits:
             idf for concept, idf in zip(self.concepts, self.idfs, strict=True) if concept.occurs_in(text)
         )
         return held / total
+
+
+def document_of(chunk_id: str) -> str:
+    """The document a chunk id names: ids are `doc_id:digest`."""
+    return chunk_id.rsplit(":", 1)[0]
 
 
 def _mostly_latin(words: list[str]) -> bool:
