@@ -55,13 +55,35 @@ CORPORA = PROJECT_ROOT / "eval" / "corpora"
 # 0.515, 0.061: the handbook's gates moved to the level on its larger held-out part, which one
 # tied item no longer decides; no code changed between the two measurements. After the sentence-
 # choice fixes of the same session: edu keyword recall 0.703, manual_en 0.710 / 0.561 (citation
-# precision / keyword recall).
+# precision / keyword recall). The seventh session: questions for a labelled value (a time of day,
+# a password, a user name, a cipher, a version, a port) answered only by a sentence holding one,
+# counts read in their measure words, and glosses weighted by the chunk's own document's English:
+# refusal accuracy handbook 0.500, edu 1.000, manual_en 0.400 (from 0.250 / 0.667 / 0.200), false
+# refusals 0.041 / 0.027 / 0.061, handbook hit@1 0.612 and edu 0.730.
 HELDOUT_GATES = {
-    "handbook": {"hit@1": 0.57, "hit@5": 0.9, "citation_precision": 0.56, "keyword_recall": 0.59},
-    "edu": {"hit@1": 0.7, "hit@5": 0.92, "citation_precision": 0.66, "keyword_recall": 0.68},
-    "manual_en": {"hit@1": 0.64, "hit@5": 0.85, "citation_precision": 0.69, "keyword_recall": 0.54},
+    "handbook": {
+        "hit@1": 0.6,
+        "hit@5": 0.9,
+        "citation_precision": 0.56,
+        "keyword_recall": 0.59,
+        "refusal_accuracy": 0.5,
+    },
+    "edu": {
+        "hit@1": 0.72,
+        "hit@5": 0.92,
+        "citation_precision": 0.68,
+        "keyword_recall": 0.68,
+        "refusal_accuracy": 1.0,
+    },
+    "manual_en": {
+        "hit@1": 0.64,
+        "hit@5": 0.85,
+        "citation_precision": 0.69,
+        "keyword_recall": 0.54,
+        "refusal_accuracy": 0.4,
+    },
 }
-FALSE_REFUSALS_AT_MOST = {"handbook": 0.07, "edu": 0.05, "manual_en": 0.08}
+FALSE_REFUSALS_AT_MOST = {"handbook": 0.05, "edu": 0.03, "manual_en": 0.07}
 
 
 @pytest.mark.slow
