@@ -89,11 +89,17 @@ class Chunk:
             "text": self.text,
         }
 
+    @property
+    def subsection(self) -> str:
+        """The section, unless it only repeats the document's title (a page's opening section is
+        often named as the page is): a citation then says '9.9. 配额 · ¶14', not it twice."""
+        return "" if self.section.strip() == self.title.strip() else self.section
+
     def location(self) -> str:
         """How a citation names its place for a reader: 'title · section · ¶12 · p. 3'."""
         paragraphs = "¶" + ",".join(str(number) for number in self.paragraphs)
         page = f"p. {self.page}" if self.page else ""
-        return " · ".join(filter(None, [self.title, self.section, paragraphs, page]))
+        return " · ".join(filter(None, [self.title, self.subsection, paragraphs, page]))
 
 
 @dataclass(frozen=True)

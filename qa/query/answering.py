@@ -74,10 +74,11 @@ def _paragraph_label(result: RetrievalResult, language: str, titled: bool) -> st
     chunk = result.chunk
     numbers_ = ("、" if language == "zh" else ", ").join(str(n) for n in chunk.paragraphs)
     title = chunk.title if titled else ""
+    section = chunk.subsection if titled else chunk.section
     if language == "zh":
-        parts = [f"《{title}》" if title else "", chunk.section, f"第{numbers_}段"]
+        parts = [f"《{title}》" if title else "", section, f"第{numbers_}段"]
     else:
-        parts = [title, chunk.section, f"¶{numbers_}"]
+        parts = [title, section, f"¶{numbers_}"]
     return " · ".join(part for part in parts if part)
 
 
