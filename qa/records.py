@@ -93,7 +93,7 @@ class Chunk:
     def subsection(self) -> str:
         """The section, unless it only repeats the document's title (a page's opening section is
         often named as the page is): a citation then says '9.9. 配额 · ¶14', not it twice."""
-        return "" if self.section.strip() == self.title.strip() else self.section
+        return "" if self.section.split() == self.title.split() else self.section  # any spaces, NBSP too
 
     def location(self) -> str:
         """How a citation names its place for a reader: 'title · section · ¶12 · p. 3'."""

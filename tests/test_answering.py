@@ -429,7 +429,8 @@ def test_a_setting_the_question_names_is_answered_by_the_value_under_its_key():
 def test_a_section_named_as_its_page_is_not_named_twice_in_a_citation():
     from qa.records import Chunk
 
-    opening = Chunk("q:1", "q.html", "9.9. 配额", "9.9. 配额", (14,), "文本。", "文本。")
+    # the page's title as its HTML <title> has it, with a no-break space
+    opening = Chunk("q:1", "q.html", "9.9.\xa0配额", "9.9. 配额", (14,), "文本。", "文本。")
     inner = Chunk("q:2", "q.html", "9.9. 配额", "9.9.1. 宽限期", (15,), "文本。", "文本。")
-    assert opening.location() == "9.9. 配额 · ¶14"
+    assert opening.location() == "9.9.\xa0配额 · ¶14"
     assert inner.location() == "9.9. 配额 · 9.9.1. 宽限期 · ¶15"
