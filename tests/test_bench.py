@@ -8,12 +8,14 @@ and with 50 unrelated documents) and guards the issue's bar in CI.
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 
 import pytest
 
 from qa.config import PROJECT_ROOT
+from qa.index.embedding_cache import CACHE_FILE
 
 BENCH = PROJECT_ROOT / "bench"
 
@@ -99,8 +101,13 @@ def test_killed_ingest_resumes_from_the_embedding_cache(ingest_figures):
 
 
 @pytest.fixture(scope="module")
-def distractor_comparison() -> tuple[str, dict]:
-    done, comparison = run_bench("distractors.py")
+def distractor_comparison(article_settings, tmp_path_factory: pytest.TempPathFactory) -> tuple[str, dict]:
+    """The whole benchmark, built in a folder of its own (--keep) whose article index starts from
+    the session's embedding cache: the article is not embedded again, the 50 documents are."""
+    work = tmp_path_factory.mktemp("distractors")
+    (work / "article-alone").mkdir()
+    shutil.copy(article_settings.vectorstore_dir / CACHE_FILE, work / "article-alone" / CACHE_FILE)
+    done, comparison = run_bench("distractors.py", "--keep", str(work))
     return done.stdout, comparison
 
 

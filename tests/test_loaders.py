@@ -321,8 +321,9 @@ def test_every_format_is_supported():
 
 
 @pytest.mark.slow  # a whole ingest of the rendered paper
-def test_ingested_pdf_is_retrieved_with_the_page_cut_sentence_whole(tmp_path, pdf_path):
-    settings = load_settings(vectorstore_dir=tmp_path / "index")
+def test_ingested_pdf_is_retrieved_with_the_page_cut_sentence_whole(seeded_dir, pdf_path):
+    # The paper's paragraphs are the article's: their vectors come from the seeded cache.
+    settings = load_settings(vectorstore_dir=seeded_dir)
     ingest(settings, [pdf_path], progress=False)
     results = Pipeline(settings).retrieve("有多少家机构成为绿色联盟合作伙伴？").results
     holding = [r.chunk for r in results if "近160家机构成为绿色联盟合作伙伴" in r.chunk.text]

@@ -70,8 +70,8 @@ def rankings(pipeline: Pipeline, question: str) -> list[tuple[str, float]]:
     return [(r.chunk.chunk_id, r.score) for r in pipeline.retrieve(question).results]
 
 
-def test_a_fresh_host_ranks_exactly_like_the_host_that_ingested(server, tmp_path):
-    a = host(tmp_path / "a", server, collection="same")
+def test_a_fresh_host_ranks_exactly_like_the_host_that_ingested(server, tmp_path, seeded_dir):
+    a = host(seeded_dir, server, collection="same")  # the ingesting host: the article's vectors cached
     ingest(a, progress=False)
     b = host(tmp_path / "b", server, collection="same")
     assert not b.vectorstore_dir.exists()
@@ -94,8 +94,10 @@ def wait_until(condition, limit: float) -> float:
     return time.monotonic() - started
 
 
-def test_a_document_ingested_or_removed_on_one_host_reaches_another(server, tmp_path, monkeypatch):
-    a = host(tmp_path / "a", server, collection="follow")
+def test_a_document_ingested_or_removed_on_one_host_reaches_another(
+    server, tmp_path, seeded_dir, monkeypatch
+):
+    a = host(seeded_dir, server, collection="follow")
     ingest(a, progress=False)
     written: list[str] = []  # the chunks whose texts A's later writes fetch (and tokenize)
     read_on_a = ServerKeywords.read_texts

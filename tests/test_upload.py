@@ -308,7 +308,8 @@ def test_admin_panel_uploads_a_file_that_is_listed_cited_and_shown_in_the_browse
     assert "160" in paragraph.inner_text()
     expect(page.locator("#qa-article .qa-doc-title")).to_contain_text("深化生态环境领域国际合作")
     expect(paragraph).to_have_class(re.compile(r"\bqa-cited\b"))
-    page.wait_for_timeout(1800)  # let the flash fade before the picture
+    # let the flash fade before the picture: until the paragraph's animations have finished
+    paragraph.evaluate("p => Promise.all(p.getAnimations().map(a => a.finished)).then(() => true)")
     page.screenshot(path=str(ARTIFACTS / "documents.png"))  # docs/documents.png is a copy of one
 
     # Removing it from the page takes it out of the list and the folder.
