@@ -241,13 +241,15 @@ def _check_docx_parts(archive: zipfile.ZipFile, name: str, limits: InputLimits) 
 
 def _table_rows(table: Table) -> list[Block]:
     """One row block a table row, its cells joined; a merged cell repeats in every row and
-    column it spans, so it is taken once."""
+    column it spans, so it is taken once. The cell elements themselves are kept, not their
+    id(): lxml frees an element's proxy once nothing holds it, and a later cell's proxy may
+    then reuse the id, which dropped that cell as if it were merged."""
     seen, rows = set(), []
     for row in table.rows:
         cells = []
         for cell in row.cells:
-            if id(cell._tc) not in seen:
-                seen.add(id(cell._tc))
+            if cell._tc not in seen:
+                seen.add(cell._tc)
                 cells.append(join_lines(cell.text.replace("\t", " ").split("\n")))
         if any(cells):
             rows.append(Block(CELL_SEPARATOR.join(cell for cell in cells if cell), kind="row"))
