@@ -400,6 +400,21 @@ def test_docx_list_paragraphs_and_table_rows_keep_their_kinds(tmp_path):
     ]
 
 
+def test_a_long_docx_table_keeps_every_cell_and_a_merged_cell_once(tmp_path):
+    word = docx.Document()
+    table = word.add_table(rows=40, cols=3)
+    for number, row in enumerate(table.rows):
+        for column, cell in enumerate(row.cells):
+            cell.text = f"r{number}c{column}"
+    table.cell(0, 1).merge(table.cell(0, 2))
+    table.cell(0, 1).text = "merged"
+    path = tmp_path / "table.docx"
+    word.save(path)
+    rows = [text for kind, text in kinds_and_texts(load_document(path, MAX)) if kind == "row"]
+    assert rows[0] == "r0c0\tmerged"
+    assert rows[1:] == [f"r{number}c0\tr{number}c1\tr{number}c2" for number in range(1, 40)]
+
+
 def test_pdf_bullets_and_monospace_code_become_items_and_code(tmp_path):
     """A typeset manual's page: bullets (one wraps onto a line indented under its text) and a
     command set in a monospace font, among body text set in a proportional one."""
