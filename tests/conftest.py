@@ -121,3 +121,9 @@ def article_copy(article_settings: Settings, tmp_path: Path) -> Settings:
     return article_settings.model_copy(
         update={"vectorstore_dir": folder, "feedback_file": folder / "f.jsonl"}
     )
+
+
+@pytest.fixture
+def article_index(tmp_path: Path, article_settings: Settings) -> Path:
+    """A copy of the session's article index, embedding cache included: re-ingesting is cheap."""
+    return Path(shutil.copytree(article_settings.vectorstore_dir, tmp_path / "index"))
