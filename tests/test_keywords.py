@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from qa.index.keywords import KeywordIndex
 from qa.text.language import is_chinese
@@ -58,6 +59,7 @@ def test_saved_index_loads_with_the_same_scores(tmp_path: Path) -> None:
     assert loaded.english == index.english
     assert loaded.english_share == index.english_share == 0.0  # saved, not the default
     assert loaded.document_english == index.document_english == {"a": 0.0, "b": 0.0, "c": 0.0}
+    assert loaded.english_chunks.tolist() == index.english_chunks.tolist() == [False] * 3
     # read with numpy alone, the arrays and vocabulary are those bm25s's own loader gives
     assert loaded.vocab == loaded.bm25.vocab_dict == index.vocab
     for name, array in loaded.scores.items():
@@ -125,6 +127,30 @@ def test_a_latin_word_is_found_inside_terms_as_a_scan_of_every_term_finds_it() -
     for word in pieces | absent:
         assert index.uses_latin(word) == any(word in term for term in index.vocab), word
     assert index.uses_latin("udp") and not index.uses_latin("tcp")
+
+
+def test_an_english_word_counts_in_a_chinese_pages_untranslated_paragraph_as_its_translations_do() -> None:
+    """An English question meets a Chinese manual's untranslated paragraph in its own words and the
+    Chinese paragraphs only through translations; the English text does not win for that alone."""
+    index = KeywordIndex.build(
+        ["zh.html:1", "zh.html:2", "zh.html:3", "en.html:1", "zh.html:4"],
+        [
+            "用 -t 选项告诉 apt 目标发行版。",
+            "Upgrades follow the release you name.",  # left in English in the Chinese page
+            "新版本发布的时候 release 字段会变。",  # an English word inside Chinese text
+            "Upgrades follow the release you name.",  # an English page
+            "再一个段落。",
+        ],
+    )
+    (release,) = [c for c in index.concepts("Which option names the release?") if c.text == "release"]
+    translations = [weight for term, weight in release.terms if term != "release"]
+    assert len(translations) >= 2 and release.floor == translations[0] < 1
+    hits = index.search("Which option names the release?")
+    untranslated, inside, english_page = (hits.lookup(n)[0] for n in (1, 2, 3))
+    assert untranslated == pytest.approx(release.floor * english_page)  # the same text, leveled
+    assert inside > english_page  # a name in Chinese text counts in full, beside its translation
+    assert hits.top(1) == [0]
+    assert index.english_chunks.tolist() == [False, True, False, True, False]
 
 
 def test_a_chinese_question_reaches_english_text_through_the_glosses_of_its_words() -> None:

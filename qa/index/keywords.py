@@ -62,6 +62,11 @@ class Concept:
     # terms that count in a chunk as much as its document is written in English (glosses of a
     # Chinese word the collection uses itself)
     per_document: frozenset[str] = frozenset()
+    # An English question's word, in a chunk of English inside a mostly Chinese document (an
+    # untranslated paragraph), counts as much as that document is English, but at least as much
+    # as the word's Chinese translations (`floor`): the Chinese text and the English stand level.
+    english_form: str | None = None
+    floor: float = 1.0
 
     def occurs_in(self, normalized_text: str) -> bool:
         return any(term in normalized_text for term, _ in self.terms)
@@ -84,16 +89,19 @@ class KeywordIndex:
         directory: Path | None = None,
         english_share: float = 1.0,
         document_english: dict[str, float] | None = None,
+        english_chunks: Sequence[bool] | None = None,
     ) -> None:
         """`english_share`: the share of chunks written in English (an index saved before it was
         recorded is taken as all English, which only means glossing may be tried);
-        `document_english`: the same share per document (an older index: the collection's)."""
+        `document_english`: the same share per document (an older index: the collection's);
+        `english_chunks`: whether each chunk is written in English (an older index: none is)."""
         self.vocab = vocab
         self.scores = scores
         self.chunk_ids = chunk_ids
         self.english = english
         self.english_share = english_share
         self.document_english = document_english or {}
+        self.english_chunks = np.array(english_chunks or [False] * max(1, len(chunk_ids)), dtype=bool)
         self._bm25 = bm25
         self._directory = directory
         self._positions = {chunk_id: index for index, chunk_id in enumerate(chunk_ids)}
@@ -130,6 +138,7 @@ class KeywordIndex:
             bm25=bm25,
             english_share=sum(latin) / max(1, len(latin)),
             document_english={doc: sum(flags) / len(flags) for doc, flags in by_document.items()},
+            english_chunks=latin,
         )
 
     @property
@@ -151,6 +160,7 @@ class KeywordIndex:
             "english": self.english,
             "english_share": self.english_share,
             "document_english": self.document_english,
+            "english_chunks": "".join("1" if flag else "0" for flag in self.english_chunks),
         }
         (directory / META_FILE).write_text(json.dumps(meta, ensure_ascii=False), encoding="utf-8")
 
@@ -176,6 +186,7 @@ class KeywordIndex:
             directory=directory,
             english_share=meta.get("english_share", 1.0),
             document_english=meta.get("document_english"),
+            english_chunks=[flag == "1" for flag in meta.get("english_chunks", "")] or None,
         )
 
     # --- querying -------------------------------------------------------------------------
@@ -224,7 +235,7 @@ class KeywordIndex:
                 found = self.english[phrase]
                 weight = 1.0 / math.sqrt(len(found))
                 terms = ((phrase, 1.0), *((term, weight) for term in found))
-                concepts.append(Concept(phrase, terms))
+                concepts.append(Concept(phrase, terms, english_form=phrase, floor=weight))
                 used |= span
         return concepts
 
@@ -289,6 +300,10 @@ class KeywordIndex:
             docs.append(indices[start:end])
             if term in concept.per_document:
                 weight = weight * self._chunk_english[indices[start:end]]
+            elif term == concept.english_form:
+                chunks = indices[start:end]
+                share = np.maximum(self._chunk_english[chunks], concept.floor)
+                weight = weight * np.where(self.english_chunks[chunks], share, 1.0)
             scores.append(data[start:end] * weight if np.any(weight != 1.0) else data[start:end])
         if not docs:
             return np.zeros(0, dtype=np.int64), np.zeros(0)
