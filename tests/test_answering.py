@@ -378,6 +378,20 @@ def test_a_chinese_question_about_an_english_document_is_matched_by_the_words_gl
     assert chosen[0].sentence.startswith("/etc/exports 文件") and {"导出", "目录"} <= chosen[0].matched
 
 
+def test_an_english_question_about_a_chinese_document_is_matched_by_the_words_translations():
+    """Without an embedder to compare meanings, the English question's words reach the Chinese
+    sentences as the Chinese words CC-CEDICT translates them with, not only as shared names."""
+    text = (
+        "apt 是一个很有用的工具。"
+        "apt remove 会移除软件包，但保留它的配置文件。"
+        "apt purge 会彻底删除软件包，相关的配置文件也会被删除。"
+    )
+    question = "Which apt command deletes a package together with its configuration files?"
+    chosen = _chosen(question, text, "6.2. apt 命令")
+    assert chosen and chosen[0].sentence.startswith("apt purge")
+    assert {"删除", "配置"} <= chosen[0].matched
+
+
 def test_a_chinese_term_counts_once_however_many_of_its_glosses_a_sentence_holds(pipeline):
     """挂载 glosses as "mount" and "mounts": a sentence saying "mounts" holds both, and must not
     outscore the one that answers with the question's other words ("选项", "setuid")."""

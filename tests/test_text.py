@@ -84,6 +84,7 @@ def test_stop_words_and_terms_are_shared():
     assert "什么" not in tokenize("软件包是什么") and "软件包" in tokenize("软件包是什么")
     assert key_terms("APT 在哪个目录保存 .deb 文件？") == ["apt", "目录", "保存", "deb", "文件"]
     assert english_words("Which packages are installed?") == ["package", "installed"]
+    assert english_words("What is the author's job title?") == ["author", "job", "title"]
     assert "第三项" in tokenize("第三点是什么")  # an ordinal with its unit is one token
 
 

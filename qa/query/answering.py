@@ -32,7 +32,15 @@ from qa.text.normalize import normalize as spaced_form
 from qa.text.numerals import DIGITS as NUMERALS
 from qa.text.numerals import chinese_numeral as _numeral
 from qa.text.sentences import CLOSERS, chunk_sentences, clauses, join_sentences, split_sentences
-from qa.text.terms import english_glosses, key_terms, numbers, written_forms
+from qa.text.terms import (
+    english_glosses,
+    english_map,
+    english_words,
+    key_terms,
+    numbers,
+    tokenize,
+    written_forms,
+)
 
 MAX_SENTENCES = 4
 # A sentence holding the asked kind of fact (a number, a place) may stand in for the best-worded
@@ -180,6 +188,23 @@ def _glossed(terms: Sequence[str]) -> dict[str, float]:
     return english
 
 
+# An English question's word found in a Chinese sentence as one of its translations counts as
+# a two-character Chinese word does (a name or a number counts more).
+TRANSLATED_WEIGHT = 1.0
+
+
+def _translated(question: str, results: Sequence[RetrievalResult]) -> list[str]:
+    """An English question's words as the Chinese words of the retrieved text that CC-CEDICT
+    glosses with them, the alternatives of each word joined ("remove" -> "删除|移除"), so a Chinese
+    sentence is weighed by what the question asks, not only by the names and numbers they share."""
+    vocabulary = {token for result in results for token in tokenize(result.chunk.text) if CJK.search(token)}
+    if not vocabulary:
+        return []
+    mapping = english_map(vocabulary)
+    found = (mapping.get(word) for word in dict.fromkeys(english_words(question)))
+    return [ALTERNATIVES.join(terms) for terms in found if terms]
+
+
 def _density(text: str, terms: frozenset[str] | set[str]) -> float:
     """Characters of the terms over the shortest stretch of text holding them all (1.0: adjacent)."""
     events = sorted((m.start(), m.end(), term) for term in terms for m in re.finditer(re.escape(term), text))
@@ -275,15 +300,19 @@ class ExtractiveAnswerer:
         terms = key_terms(plain)
         english: dict[str, float] = {}
         asked_in_english = language_of(question) == "en"
+        translated: list[str] = []
         if asked_in_english:
-            # Its words meet an English document's sentences; a Chinese one's only by names and numbers.
+            # Its words meet an English document's sentences; a Chinese one's by names and numbers,
+            # and by the Chinese words of the retrieved text that translate the question's words.
             english = {term: _term_weight(term) for term in terms}
             terms = [t for t in terms if re.search(r"\d", t)] + [
                 w.lower() for w in re.findall(r"\b[A-Z][A-Z0-9]{1,}\b", question)
             ]
+            translated = _translated(question, results)
         elif any(_in_english(result.chunk) for result in results):
             english = _glossed(terms)  # a Chinese question meets an English document's sentences
         weights = {term: _term_weight(term) for term in dict.fromkeys(terms)}
+        weights.update({term: TRANSLATED_WEIGHT for term in translated if term not in weights})
         total = sum(weights.values())
         candidates = self._candidates(results, weights, total, part, item, question, english)
         if not candidates:

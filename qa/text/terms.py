@@ -358,8 +358,9 @@ def numbers(text: str) -> set[str]:
 
 
 def _lemma(word: str) -> str:
-    """Plural to singular and British -isation to the -ization CC-CEDICT glosses use."""
-    word = word.replace("isation", "ization")
+    """Plural to singular, a possessive to its noun ("author's" -> "author") and British -isation
+    to the -ization CC-CEDICT glosses use."""
+    word = word.removesuffix("'s").replace("isation", "ization")
     if len(word) > 4 and word.endswith("ies"):
         return word[:-3] + "y"
     if len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "us", "is")):
