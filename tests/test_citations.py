@@ -38,6 +38,17 @@ def test_a_sentence_the_cited_text_does_not_say_is_removed():
     assert [s.text for s in report.removed] == ["中国承诺出资一百亿美元用于火星探测。"]
 
 
+def test_an_english_answers_frame_is_not_checked_only_the_quote_inside_it():
+    """The frames an English extractive answer writes around a Chinese quote, the quote holding
+    quotation marks of its own; a quote the cited text does not hold still fails."""
+    quote = "第二阶段会议通过了兼具雄心又务实平衡的“框架”。"
+    for frame in ("The article says:", "It also says:", "The documents say:", "“深化国际合作” says:"):
+        report = Verifier().verify(f"{frame} “{quote}” [1]", {1: SOURCE})
+        assert [s.markers for s in report.kept] == [(1,)] and not report.removed, frame
+    made_up = Verifier().verify("The article says: “中国承诺出资一百亿美元用于火星探测。” [1]", {1: SOURCE})
+    assert not made_up.kept
+
+
 def test_a_number_missing_from_the_cited_text_fails_the_sentence():
     report = Verifier().verify("2030年第一阶段会议通过了《昆明宣言》。[1]", {1: SOURCE})
     assert not report.kept and "2030" in report.removed[0].reason

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from qa.query.answerer import Draft
+from qa.query.citations import FRAME_FIRST, FRAME_NEXT, FRAME_SEVERAL, FRAME_TITLED
 from qa.records import Answer, Chunk, Citation, RetrievalResult
 from qa.text.facts import answers_kind, asked_facts, names_new
 from qa.text.language import CJK, language_of
@@ -639,9 +640,9 @@ def _line_break_between(before: Candidate, after: Candidate) -> bool:
 def _frame(candidate: Candidate, i: int, several: bool) -> str:
     """'The article says:' for a one-document collection; else the document by its title."""
     if not several:
-        return "The article says:" if i == 0 else "It also says:"
+        return FRAME_FIRST if i == 0 else FRAME_NEXT
     title = candidate.result.chunk.title
-    return f"“{title}” says:" if title else "The documents say:"
+    return FRAME_TITLED.format(title=title) if title else FRAME_SEVERAL
 
 
 def citations_for(chosen: Sequence[Candidate], results: Sequence[RetrievalResult]) -> tuple[Citation, ...]:

@@ -35,6 +35,31 @@ from qa.text.sentences import (
 )
 from qa.text.terms import key_terms, numbers, word_tags
 
+# The frames an English extractive answer puts around the sentence it quotes (answering.py writes
+# them from these): the check is of the quote inside, not of the frame's own English words, which
+# in a claim holding Chinese would count as names the source does not hold.
+FRAME_FIRST = "The article says:"
+FRAME_NEXT = "It also says:"
+FRAME_SEVERAL = "The documents say:"
+FRAME_TITLED = "“{title}” says:"
+_FRAME_OPENS = r"(?:The article says|It also says|The documents say|“[^”\n]*” says):\s*“"
+# One framed quote, up to the next frame or the end: a claim may hold several (a list's items
+# end in ";", which does not end a sentence).
+_FRAMED = re.compile(rf"\s*{_FRAME_OPENS}(?P<quote>.*?)”\s*(?={_FRAME_OPENS}|$)", re.S)
+
+
+def unframed(claim: str) -> str:
+    """The quotes of a claim made of framed quotes ("The article says: “…”"), joined; any other
+    claim as it is."""
+    quotes, position = [], 0
+    while position < len(claim):
+        match = _FRAMED.match(claim, position)
+        if match is None:
+            return claim
+        quotes.append(match["quote"])
+        position = match.end()
+    return " ".join(quotes) if quotes else claim
+
 
 @dataclass(frozen=True)
 class CheckedSentence:
@@ -121,6 +146,7 @@ class Verifier:
     translation_similarity: float = 0.8
 
     def supports(self, claim: str, source: str) -> tuple[bool, str, float, float | None]:
+        claim = unframed(claim)
         missing_numbers = numbers(claim) - numbers(source)
         overlap = lexical_overlap(claim, source)
         if missing_numbers:
