@@ -114,16 +114,15 @@ def fresh_settings(seeded_dir: Path) -> Settings:
 
 
 @pytest.fixture
-def article_copy(article_settings: Settings, tmp_path: Path) -> Settings:
-    """A copy of the session's ingested index that this test may change."""
-    folder = tmp_path / "index-copy"
-    shutil.copytree(article_settings.vectorstore_dir, folder)
-    return article_settings.model_copy(
-        update={"vectorstore_dir": folder, "feedback_file": folder / "f.jsonl"}
-    )
+def article_index(tmp_path: Path, article_settings: Settings) -> Path:
+    """A copy of the session's ingested index that this test may change, embedding cache
+    included: re-ingesting is cheap."""
+    return Path(shutil.copytree(article_settings.vectorstore_dir, tmp_path / "index-copy"))
 
 
 @pytest.fixture
-def article_index(tmp_path: Path, article_settings: Settings) -> Path:
-    """A copy of the session's article index, embedding cache included: re-ingesting is cheap."""
-    return Path(shutil.copytree(article_settings.vectorstore_dir, tmp_path / "index"))
+def article_copy(article_settings: Settings, article_index: Path) -> Settings:
+    """Settings pointing at `article_index`."""
+    return article_settings.model_copy(
+        update={"vectorstore_dir": article_index, "feedback_file": article_index / "f.jsonl"}
+    )

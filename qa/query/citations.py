@@ -42,7 +42,12 @@ FRAME_FIRST = "The article says:"
 FRAME_NEXT = "It also says:"
 FRAME_SEVERAL = "The documents say:"
 FRAME_TITLED = "“{title}” says:"
-_FRAME_OPENS = r"(?:The article says|It also says|The documents say|“[^”\n]*” says):\s*“"
+_FRAME_OPENS = "(?:{})\\s*“".format(
+    "|".join(
+        [re.escape(frame) for frame in (FRAME_FIRST, FRAME_NEXT, FRAME_SEVERAL)]
+        + [re.escape(FRAME_TITLED).replace(re.escape("{title}"), "[^”\\n]*")]
+    )
+)
 # One framed quote, up to the next frame or the end: a claim may hold several (a list's items
 # end in ";", which does not end a sentence).
 _FRAMED = re.compile(rf"\s*{_FRAME_OPENS}(?P<quote>.*?)”\s*(?={_FRAME_OPENS}|$)", re.S)
