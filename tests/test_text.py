@@ -24,7 +24,7 @@ from qa.text.sentences import (
     split_sentences,
 )
 from qa.text.stopwords import is_stop_word
-from qa.text.terms import english_words, key_terms, tokenize
+from qa.text.terms import english_words, key_terms, refers_back, tokenize
 
 
 def test_normalize_folds_width_script_and_case():
@@ -131,6 +131,36 @@ def test_in_english_text_a_name_is_a_word_that_is_not_ordinary_english():
     assert not answers_kind(question, "This protection measure wipes the setuid bit from programs.")
     assert answers_kind(question, "The nosuid option wipes the setuid bit from programs.")
     assert not answers_kind(question, "The setuid bit is wiped.")  # only the question's own name
+
+
+@pytest.mark.parametrize(
+    "sentence",
+    [
+        "这是我国首次领导联合国重要环境公约谈判。",
+        "使用此命令，apt将会完全升级，即使必须移除一些废弃包。",
+        "该命令会查找要升级的已安装包。",
+        "其中包括三项工作。",
+        "The no_root_squash option, which disables this behavior, is risky.",
+        "It contains the relevant start-up scripts.",
+        "In this case, use the async option.",
+    ],
+)
+def test_a_sentence_pointing_back_needs_the_one_before(sentence: str):
+    assert refers_back(sentence)
+
+
+@pytest.mark.parametrize(
+    "sentence",
+    [
+        "因此，我们需要配置 rsyslog。",  # 此 inside 因此, 该 inside 应该, 其 inside 其他
+        "应该使用 apt full-upgrade。",
+        "其他软件包也可以安装，这样更快。",  # past the first clause it points within its own sentence
+        "Base chains are registered into the Netfilter hooks.",
+        "You can enable it by specifying X11Forwarding yes.",
+    ],
+)
+def test_words_that_only_contain_a_demonstrative_point_nowhere(sentence: str):
+    assert not refers_back(sentence)
 
 
 def test_a_section_numbers_full_stop_ends_no_sentence():

@@ -39,6 +39,7 @@ from qa.text.terms import (
     english_words,
     key_terms,
     numbers,
+    refers_back,
     tokenize,
     written_forms,
 )
@@ -148,8 +149,6 @@ _TITLE_QUESTION = re.compile(r"标题|题目|讲的是什么|讲了什么|主要
 _DOC_TITLE_QUESTION = re.compile(
     r"标题|题目|题名|叫什么名字|(?<!job )\btitle\b|name of (the|this) (article|paper)", re.IGNORECASE
 )
-# A sentence opening with a demonstrative ("这是我国首次…") leans on the one before it.
-_ANAPHOR = re.compile(r"^[“\"]?(这|此|该|其中|上述|以上)")
 _TITLE_ITEM = re.compile(r"《[^》]+》")
 PROXIMITY_WEIGHT = 0.5
 LIST_WEIGHT = 0.5
@@ -378,11 +377,12 @@ class ExtractiveAnswerer:
     def _with_antecedents(
         self, chosen: list[Candidate], candidates: list[Candidate], results: Sequence[RetrievalResult]
     ) -> list[Candidate]:
-        """A chosen sentence that opens with "这/此/其中…" takes the sentence it points back to."""
+        """A chosen sentence that points back ("这是…", "使用此命令…", "this behavior") takes the
+        sentence before it, which names what it points at."""
         by_place = {(c.n, c.index): c for c in candidates}
         out = list(chosen)
         for candidate in chosen:
-            if candidate.index == 0 or not _ANAPHOR.match(candidate.sentence):
+            if candidate.index == 0 or not refers_back(candidate.sentence):
                 continue
             place = (candidate.n, candidate.index - 1)
             previous = by_place.get(place)

@@ -298,6 +298,30 @@ def tokenize(text: str, stop: frozenset[str] | set[str] = frozenset()) -> list[s
     return tokens
 
 
+# Words that point back at what an earlier sentence named: a sentence holding one in its first
+# clause ("使用此命令，apt 将会…", "This behavior corresponds to…") is not whole without that sentence.
+_POINTING_BACK_ZH = frozenset({"这", "此", "该", "这个", "这些", "这种", "这样", "这一", "上述", "以上", "它", "它们", "其", "其中"})
+_POINTING_BACK_OPENING = re.compile(r"^[“\"]?(这|此|该|它|其中|上述|以上)")  # jieba joins "这是", "它会"
+_POINTING_BACK_EN = re.compile(r"^[“\"]?(it|they|this|these|those|such|that)\b|\b(this|these|such)\s+[a-z]", re.IGNORECASE)
+
+
+def refers_back(sentence: str) -> bool:
+    """Whether the sentence (a Chinese one's first clause) points back at something an earlier sentence named.
+    jieba's words, not characters: 此 in 因此 or 此外, 该 in 应该, 其 in 其他 point at nothing."""
+    import jieba
+
+    from qa.text.sentences import clauses
+
+    sentence = sentence.strip()
+    if not _CJK.search(sentence):  # "this behavior" in any clause; a pronoun only opening it
+        return bool(_POINTING_BACK_EN.search(sentence))
+    if _POINTING_BACK_OPENING.match(sentence):
+        return True
+    first = next(iter(clauses(sentence)), "")
+    quiet_jieba()
+    return any(word in _POINTING_BACK_ZH for word in jieba.cut(normalize(first).lstrip("“\"")))
+
+
 def _search_tokens(text: str) -> Iterator[str]:
     """jieba's search mode (each word, then the dictionary words inside it), except that a stop
     word keeps its pieces too: "哪一年" asks a question and must not leave "一年" behind."""
