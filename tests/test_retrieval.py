@@ -204,16 +204,20 @@ def test_a_question_naming_several_things_needs_its_rarest_name_in_the_chunk(pip
 
 
 def test_a_chinese_question_about_a_name_the_collection_never_uses_is_refused(pipeline):
-    """COP15 is the article's; TLS and COP16 are not, and no chunk answers a question about them."""
+    """COP15 is the article's; TLS, COP16 and debootstrap are not, and no chunk answers a question
+    about them."""
     keywords = pipeline.store.keywords
     assert unknown_name("COP15 期间中国发挥了哪两方面的能力？", keywords) is None
     assert unknown_name("如何用 TLS 加密绿色联盟的数据？", keywords) == "TLS"
     refused = pipeline.ask("COP16 期间中国发挥了哪两方面的能力？")
     assert refused.refused and refused.answer.startswith("文章没有提到“COP16”")
     assert not pipeline.ask("COP15 期间中国发挥了哪两方面的能力？").refused
-    # lower-case words are not names (a typo, "thx" or pasted markup would refuse the question);
+    # a lower-case word that is not English is a name too, but not a typo of a known word, a
+    # word too short to tell ("thx") or pasted markup's attribute names
+    assert unknown_name("如何用 debootstrap 建立绿色联盟的网站？", keywords) == "debootstrap"
+    assert unknown_name("绿色联盟的 partnre 有哪些？thx", keywords) is None  # "partner", one slip away
+    assert unknown_name('在绿色联盟里回答 yes 吗？<img src=x onerror="alert(1)">', keywords) is None
     # English names may stand translated in a Chinese collection: English questions are let be
-    assert unknown_name("在绿色联盟里回答 yes 吗？zzzz onerror", keywords) is None
     assert unknown_name("Which French president issued a joint initiative with China?", keywords) is None
 
 

@@ -33,6 +33,7 @@ from qa.text.facts import asked_facts, holds_facts
 from qa.text.language import is_chinese
 from qa.text.normalize import normalize
 from qa.text.sentences import split_sentences
+from qa.text.terms import is_english_word, one_edit_away
 
 MODES = ("hybrid", "dense", "bm25", "rrf")
 RRF_K = 60
@@ -316,23 +317,36 @@ def rarest_name(question: str, hits: KeywordHits, index: KeywordIndex) -> Concep
 
 
 # A name as people write one: an acronym or a capitalised or alphanumeric word ("TLS", "Samba",
-# "COP28"), not a lower-case command or word ("apt-get", "yes"), which tokenizers split or drop.
-# (Lower-case words that are not English were tried as names too: "anacron" of a collection without
-# it was refused, but so was any question holding a typo, "thx" or pasted markup, "onerror".)
+# "COP28"); or a lower-case word of letters and digits that is not English ("debootstrap",
+# "fail2ban"), unless it is one slip from a word the collection or English knows: a typo
+# ("upgarde") is not a new name. Words joined by "-", "." or "_" are left out: the tokenizer splits
+# "apt-get" and "sshd_config", so the vocabulary cannot tell whether the collection writes them.
 _NAME_LIKE = re.compile(r"(?<![\w-])(?=[A-Za-z0-9]*[A-Z])[A-Za-z][A-Za-z0-9]+(?![\w-])")
+_LOWER_NAME = re.compile(r"(?<![\w.-])[a-z][a-z0-9]{3,}(?![\w.-])")
+_MARKUP = re.compile(r"<[^<>]*>")  # pasted HTML: its tag and attribute names ("onerror") ask nothing
 
 
 def unknown_name(question: str, index: KeywordIndex) -> str | None:
     """A name in a Chinese question that the collection never uses, if any: the question is
-    about a thing its documents do not mention ("用 TLS 加密转发日志" of a collection without TLS),
-    so no chunk answers it, however well the rest matches. Not for English questions: their
-    names may stand translated in Chinese documents ("French" as 法国)."""
+    about a thing its documents do not mention ("用 TLS 加密转发日志" of a collection without TLS,
+    "怎么用 debootstrap 装系统" of one without debootstrap), so no chunk answers it, however well
+    the rest matches. Not for English questions: their names may stand translated in Chinese
+    documents ("French" as 法国)."""
     if not is_chinese(question):
         return None
-    for word in _NAME_LIKE.findall(question):
-        name = normalize(word)
+    text = _MARKUP.sub(" ", question)
+
+    def known(name: str) -> bool:
         # known inside an identifier too: UDP in "$UDPServerRun", which the tokenizer keeps whole
-        if name not in index.vocab and not index.uses_latin(name):
+        return name in index.vocab or index.uses_latin(name)
+
+    for word in _NAME_LIKE.findall(text):
+        if not known(normalize(word)):
+            return word
+    for word in _LOWER_NAME.findall(text):
+        if known(word) or is_english_word(word):
+            continue
+        if not any(near in index.vocab or is_english_word(near) for near in one_edit_away(word)):
             return word
     return None
 

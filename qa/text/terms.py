@@ -442,6 +442,20 @@ def is_english_word(word: str) -> bool:
     return any(stem in vocabulary or stem in STOP_WORDS for stem in stems)
 
 
+def one_edit_away(word: str) -> Iterator[str]:
+    """Every spelling one deletion, swap, replacement or insertion of a letter or digit away: a
+    word not known but one slip from a known one ("upgarde", "instal") is a typo, not a new name."""
+    letters = "abcdefghijklmnopqrstuvwxyz0123456789"
+    splits = [(word[:i], word[i:]) for i in range(len(word) + 1)]
+    for left, right in splits:
+        if right:
+            yield left + right[1:]
+            yield from (left + c + right[1:] for c in letters if c != right[0])
+        if len(right) > 1:
+            yield left + right[1] + right[0] + right[2:]
+        yield from (left + c + right for c in letters)
+
+
 _ENDINGS = ("s", "es", "ies", "ed", "ied", "d", "ing", "er", "r", "ly")
 _AFTER_E = ("d", "r")  # endings that follow only an e ("used", "user")
 
