@@ -217,7 +217,9 @@ def test_a_chinese_question_about_a_name_the_collection_never_uses_is_refused(pi
     assert unknown_name("如何用 debootstrap 建立绿色联盟的网站？", keywords) == "debootstrap"
     assert unknown_name("绿色联盟的 partnre 有哪些？thx", keywords) is None  # "partner", one slip away
     assert unknown_name('在绿色联盟里回答 yes 吗？<img src=x onerror="alert(1)">', keywords) is None
-    # English names may stand translated in a Chinese collection: English questions are let be
+    # English names may stand translated in a Chinese collection ("French" as 法国), but a name
+    # that is not English is written in Latin letters there too
+    assert unknown_name("Which OpenBSD release does the green coalition run?", keywords) == "OpenBSD"
     assert unknown_name("Which French president issued a joint initiative with China?", keywords) is None
 
 

@@ -327,22 +327,24 @@ _MARKUP = re.compile(r"<[^<>]*>")  # pasted HTML: its tag and attribute names ("
 
 
 def unknown_name(question: str, index: KeywordIndex) -> str | None:
-    """A name in a Chinese question that the collection never uses, if any: the question is
-    about a thing its documents do not mention ("用 TLS 加密转发日志" of a collection without TLS,
-    "怎么用 debootstrap 装系统" of one without debootstrap), so no chunk answers it, however well
-    the rest matches. Not for English questions: their names may stand translated in Chinese
-    documents ("French" as 法国)."""
-    if not is_chinese(question):
-        return None
+    """A name the question uses and the collection never does, if any: the question is about a
+    thing its documents do not mention ("用 TLS 加密转发日志" of a collection without TLS, "怎么用
+    debootstrap 装系统" of one without debootstrap), so no chunk answers it, however well the rest
+    matches. In an English question only a name that is not English ("RDP", "UEFI"): a Chinese
+    collection writes "French" as 法国, but not OpenBSD in characters."""
     text = _MARKUP.sub(" ", question)
+    chinese = is_chinese(question)
 
     def known(name: str) -> bool:
         # known inside an identifier too: UDP in "$UDPServerRun", which the tokenizer keeps whole
         return name in index.vocab or index.uses_latin(name)
 
     for word in _NAME_LIKE.findall(text):
-        if not known(normalize(word)):
+        name = normalize(word)
+        if not known(name) and (chinese or not is_english_word(name)):
             return word
+    if not chinese:
+        return None
     for word in _LOWER_NAME.findall(text):
         if known(word) or is_english_word(word):
             continue
