@@ -153,6 +153,22 @@ def test_an_english_word_counts_in_a_chinese_pages_untranslated_paragraph_as_its
     assert index.english_chunks.tolist() == [False, True, False, True, False]
 
 
+def test_an_english_word_counts_however_the_text_inflects_it() -> None:
+    """"configures" finds "configuration", and the forms together are as rare as the chunks that
+    hold any of them, not as the rarest form."""
+    texts = [
+        "The first elements to edit in the DHCP server configuration files are the domain name.",
+        "A configured zone is changed by bind.",
+        "Configuration of printers uses CUPS.",
+        "The DHCP server gives each machine an address.",
+    ]
+    index = KeywordIndex.build([f"en.html:{n}" for n in range(4)], texts)
+    (configure,) = [c for c in index.concepts("Which file configures the DHCP server?") if c.text == "configure"]
+    assert {term for term, _ in configure.terms} == {"configure", "configuration", "configured"}
+    assert index.concept_idf(configure) == pytest.approx(index._idf_of(3))  # three chunks hold a form
+    assert index.search("Which file configures the DHCP server?").top(1) == [0]
+
+
 def test_a_chinese_question_reaches_english_text_through_the_glosses_of_its_words() -> None:
     english = [
         "Clients mount the remote directory at boot.",
@@ -160,7 +176,9 @@ def test_a_chinese_question_reaches_english_text_through_the_glosses_of_its_word
     ]
     index = KeywordIndex.build(["mount", "exports"], english)
     (concept,) = [c for c in index.concepts("怎样导出目录？") if c.text == "导出"]
-    assert [term for term, _ in concept.terms] == ["导出", "exports"]  # "export" glossed, as written
+    # "export" glossed, as the text inflects it; its two forms are one sense and share no weight
+    assert [term for term, _ in concept.terms] == ["导出", "exported", "exports"]
+    assert {weight for _, weight in concept.terms} == {1.0}
     assert index.search("怎样导出目录？").top(1) == [1]
     # A word the collection itself uses reaches a chunk's English text as much as the chunk's
     # document is English: an English page fully, a Chinese page's untranslated paragraph (here

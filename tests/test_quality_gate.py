@@ -73,10 +73,13 @@ CORPORA = PROJECT_ROOT / "eval" / "corpora"
 # false refusals 0.083 (3 of 36; one of the new items). Refusing a name the collection never uses
 # in lower case or in an English question then measured 0.533 / 0.846 / 0.462. The refusal gates
 # moved to those levels, edu's and the handbook's down because the parts grew, not because the code
-# changed; manual_en's false refusals gate to 0.09.
+# changed; manual_en's false refusals gate to 0.09. An English word then counting in every form the
+# text inflects it ("configures" finds "configuration", by its Snowball stem) measured handbook
+# hit@1 0.642 and keyword recall 0.620, manual_en hit@5 0.917, citation precision 0.758 and keyword
+# recall 0.569: those gates rose, each one item below the measurement.
 HELDOUT_GATES = {
     "handbook": {
-        "hit@1": 0.6,
+        "hit@1": 0.62,
         "hit@5": 0.9,
         "citation_precision": 0.56,
         "keyword_recall": 0.59,
@@ -91,8 +94,8 @@ HELDOUT_GATES = {
     },
     "manual_en": {
         "hit@1": 0.64,
-        "hit@5": 0.85,
-        "citation_precision": 0.69,
+        "hit@5": 0.88,
+        "citation_precision": 0.72,
         "keyword_recall": 0.54,
         "refusal_accuracy": 0.45,
     },

@@ -27,7 +27,7 @@ import numpy as np
 
 from qa.errors import IndexMissingError
 from qa.text.language import CJK, is_chinese
-from qa.text.terms import english_glosses, english_map, english_words, tokenize, written_forms
+from qa.text.terms import english_glosses, english_map, english_stem, english_words, tokenize, written_forms
 
 if TYPE_CHECKING:
     import bm25s
@@ -48,6 +48,7 @@ ENGLISH_TEXT = 0.05
 ENGLISH_CHUNK = 0.8  # share of a chunk's words in Latin letters that makes it an English one
 _PART = re.compile(r"第.{1,3}部分")
 _LATIN_RUN = re.compile(r"[a-z0-9]+")
+_LATIN_WORD = re.compile(r"[a-z]{3,}")  # a word a stem can be taken of (not "ip", not "v2")
 # Asked of a named part, these words ask for its heading; they are not a topic to match (the
 # document's own title field says 标题 too, and would win on that word alone).
 _SECTION_FRAME = {"标题", "题目", "名称", "主题", "内容", "讲", "讨论", "主要内容"}
@@ -67,6 +68,9 @@ class Concept:
     # as the word's Chinese translations (`floor`): the Chinese text and the English stand level.
     english_form: str | None = None
     floor: float = 1.0
+    # the terms are forms of one word ("configure", "configuration"): as rare as all of them
+    # together, not as the rarest form
+    one_word: bool = False
 
     def occurs_in(self, normalized_text: str) -> bool:
         return any(term in normalized_text for term, _ in self.terms)
@@ -211,7 +215,10 @@ class KeywordIndex:
     def idf(self, term: str) -> float:
         """BM25's idf; a term the collection never uses gets the highest value."""
         index = self.vocab.get(term)
-        df = int(self._df[index]) if index is not None else 0
+        return self._idf_of(int(self._df[index]) if index is not None else 0)
+
+    def _idf_of(self, df: int) -> float:
+        """BM25's idf of a term found in `df` chunks."""
         return math.log(1 + (self._n - df + 0.5) / (df + 0.5))
 
     def concepts(self, question: str) -> list[Concept]:
@@ -230,7 +237,8 @@ class KeywordIndex:
                 phrase = " ".join(words[start : start + size])
                 if span & used or phrase not in self.english:
                     if size == 1 and not span & used:
-                        concepts.append(Concept(phrase, ((phrase, 1.0),)))
+                        forms = tuple((form, 1.0) for form in self.inflections(phrase))
+                        concepts.append(Concept(phrase, forms, one_word=True))
                     continue
                 found = self.english[phrase]
                 weight = 1.0 / math.sqrt(len(found))
@@ -247,12 +255,37 @@ class KeywordIndex:
         whose untranslated paragraphs should not outrank its Chinese ones."""
         if not CJK.search(token) or self.english_share < ENGLISH_TEXT:
             return Concept(token, ((token, 1.0),))  # (no English to reach: no dictionary to load)
-        found = [
-            form for gloss in english_glosses(token) for form in written_forms(gloss) if form in self.vocab
-        ]
-        weight = 1.0 / math.sqrt(len(found)) if found else 1.0
+        found = list(
+            dict.fromkeys(
+                form
+                for gloss in english_glosses(token)
+                for written in written_forms(gloss)
+                for form in self.inflections(written)
+                if form in self.vocab
+            )
+        )
+        # several glosses share the word's weight (an ambiguous word); one gloss's forms do not
+        senses = len({english_stem(form) if _LATIN_WORD.fullmatch(form) else form for form in found})
+        weight = 1.0 / math.sqrt(senses) if found else 1.0
         per_document = frozenset(found) if token in self.vocab else frozenset()
         return Concept(token, ((token, 1.0), *((form, weight) for form in found)), per_document)
+
+    def inflections(self, word: str) -> tuple[str, ...]:
+        """The word and the collection's other words of its stem ("configures" -> "configuration",
+        "configured"): an English word counts in whatever form the text writes it."""
+        if not _LATIN_WORD.fullmatch(word):
+            return (word,)
+        return (word, *(form for form in self._words_by_stem.get(english_stem(word), ()) if form != word))
+
+    @cached_property
+    def _words_by_stem(self) -> dict[str, tuple[str, ...]]:
+        """The vocabulary's Latin words by stem, built on the first English question (about 15,000
+        words a second: a collection's English vocabulary, once per opened index)."""
+        groups: dict[str, list[str]] = {}
+        for term in self.vocab:
+            if _LATIN_WORD.fullmatch(term):
+                groups.setdefault(english_stem(term), []).append(term)
+        return {stem: tuple(sorted(words)) for stem, words in groups.items()}
 
     @cached_property
     def _chunk_english(self) -> np.ndarray:
@@ -324,6 +357,8 @@ class KeywordIndex:
         return 1.0 - known / len(words)
 
     def concept_idf(self, concept: Concept) -> float:
+        if concept.one_word and len(concept.terms) > 1:
+            return self._idf_of(len(self._postings(concept)[0]))
         return max(self.idf(term) for term, _ in concept.terms)
 
 

@@ -392,6 +392,20 @@ def _lemma(word: str) -> str:
     return word
 
 
+@cache
+def _stemmer():
+    import snowballstemmer
+
+    return snowballstemmer.stemmer("english")
+
+
+@lru_cache(maxsize=65536)
+def english_stem(word: str) -> str:
+    """The Snowball (Porter 2) stem of a lower-case English word: "configures", "configured" and
+    "configuration" are all "configur", so a question finds the text however it inflects a word."""
+    return _stemmer().stemWord(word)
+
+
 def english_words(text: str) -> list[str]:
     """Lemmatized English words of the text, stop words dropped."""
     return [_lemma(w) for w in _EN_WORD.findall(normalize(text)) if w not in STOP_WORDS]
