@@ -364,6 +364,19 @@ def test_an_english_question_about_an_english_document_is_matched_by_its_words()
     assert chosen and chosen[0].sentence.startswith("The server only accepts connections")
 
 
+def test_an_english_question_word_finds_a_sentence_however_the_sentence_inflects_it():
+    """"configures" is the word "configuration" inflected: the sentence naming the configuration
+    file answers, not the one sharing only "DHCP server"."""
+    text = (
+        "Using this feature requires the DHCP server to accept updates from the DNS server. "
+        "The first elements to edit in the DHCP server configuration files (/etc/dhcp/dhcpd.conf) "
+        "are the domain name and the DNS servers."
+    )
+    chosen = _chosen("Which file configures the DHCP server?", text, "10.8. DHCP")
+    assert chosen and chosen[0].sentence.startswith("The first elements to edit")
+    assert "configuration" in chosen[0].matched
+
+
 def test_a_chinese_question_about_an_english_document_is_matched_by_the_words_glosses():
     text = (
         "NFS is a very useful tool. "

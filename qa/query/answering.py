@@ -36,6 +36,7 @@ from qa.text.sentences import CLOSERS, chunk_sentences, clauses, join_sentences,
 from qa.text.terms import (
     english_glosses,
     english_map,
+    english_stem,
     english_words,
     key_terms,
     numbers,
@@ -223,6 +224,7 @@ def _density(text: str, terms: frozenset[str] | set[str]) -> float:
 
 
 SHORT_NAME = 3  # characters: a Latin term this short is found only as a word of its own
+_ENGLISH_WORD = re.compile(r"(?<![a-z0-9_-])[a-z]{4,}(?![a-z0-9_-])")  # long enough for a stem to tell
 
 
 @lru_cache(maxsize=4096)
@@ -434,10 +436,15 @@ class ExtractiveAnswerer:
             held = 0.0  # the weight of the question's terms found
             lexical = 0.0
             in_english = english and not CJK.search(chunk.title) and not CJK.search(sentence)
+            # an English sentence's words by stem, as the keyword index reads them: "configures"
+            # finds "configuration"
+            inflected = {english_stem(w): w for w in _ENGLISH_WORD.findall(spaced)} if in_english else {}
             own, own_total = (english, english_total) if in_english else (weights, total)
             for term, weight in own.items():
                 forms = forms_of[term]
                 found = next((form for form in forms if occurs(form, text, spaced)), None)
+                if not found and inflected and _ENGLISH_WORD.fullmatch(term):
+                    found = inflected.get(english_stem(term))
                 if found:
                     matched.add(found)
                     held += weight
