@@ -365,7 +365,7 @@ def test_an_english_question_about_an_english_document_is_matched_by_its_words()
 
 
 def test_an_english_question_word_finds_a_sentence_however_the_sentence_inflects_it():
-    """"configures" is the word "configuration" inflected: the sentence naming the configuration
+    """The word "configures" is "configuration" inflected: the sentence naming the configuration
     file answers, not the one sharing only "DHCP server"."""
     text = (
         "Using this feature requires the DHCP server to accept updates from the DNS server. "

@@ -154,8 +154,8 @@ def test_an_english_word_counts_in_a_chinese_pages_untranslated_paragraph_as_its
 
 
 def test_an_english_word_counts_however_the_text_inflects_it() -> None:
-    """"configures" finds "configuration", and the forms together are as rare as the chunks that
-    hold any of them, not as the rarest form."""
+    """The word "configures" finds "configuration", and its forms together are as rare as the
+    chunks that hold any of them, not as the rarest form."""
     texts = [
         "The first elements to edit in the DHCP server configuration files are the domain name.",
         "A configured zone is changed by bind.",
@@ -163,10 +163,11 @@ def test_an_english_word_counts_however_the_text_inflects_it() -> None:
         "The DHCP server gives each machine an address.",
     ]
     index = KeywordIndex.build([f"en.html:{n}" for n in range(4)], texts)
-    (configure,) = [c for c in index.concepts("Which file configures the DHCP server?") if c.text == "configure"]
+    question = "Which file configures the DHCP server?"
+    (configure,) = [c for c in index.concepts(question) if c.text == "configure"]
     assert {term for term, _ in configure.terms} == {"configure", "configuration", "configured"}
     assert index.concept_idf(configure) == pytest.approx(index._idf_of(3))  # three chunks hold a form
-    assert index.search("Which file configures the DHCP server?").top(1) == [0]
+    assert index.search(question).top(1) == [0]
 
 
 def test_a_chinese_question_reaches_english_text_through_the_glosses_of_its_words() -> None:

@@ -27,7 +27,15 @@ import numpy as np
 
 from qa.errors import IndexMissingError
 from qa.text.language import CJK, is_chinese
-from qa.text.terms import english_glosses, english_map, english_stem, english_words, tokenize, written_forms
+from qa.text.terms import (
+    english_glosses,
+    english_map,
+    english_stem,
+    english_words,
+    stemmable,
+    tokenize,
+    written_forms,
+)
 
 if TYPE_CHECKING:
     import bm25s
@@ -48,7 +56,6 @@ ENGLISH_TEXT = 0.05
 ENGLISH_CHUNK = 0.8  # share of a chunk's words in Latin letters that makes it an English one
 _PART = re.compile(r"第.{1,3}部分")
 _LATIN_RUN = re.compile(r"[a-z0-9]+")
-_LATIN_WORD = re.compile(r"[a-z]{3,}")  # a word a stem can be taken of (not "ip", not "v2")
 # Asked of a named part, these words ask for its heading; they are not a topic to match (the
 # document's own title field says 标题 too, and would win on that word alone).
 _SECTION_FRAME = {"标题", "题目", "名称", "主题", "内容", "讲", "讨论", "主要内容"}
@@ -265,7 +272,7 @@ class KeywordIndex:
             )
         )
         # several glosses share the word's weight (an ambiguous word); one gloss's forms do not
-        senses = len({english_stem(form) if _LATIN_WORD.fullmatch(form) else form for form in found})
+        senses = len({english_stem(form) if stemmable(form) else form for form in found})
         weight = 1.0 / math.sqrt(senses) if found else 1.0
         per_document = frozenset(found) if token in self.vocab else frozenset()
         return Concept(token, ((token, 1.0), *((form, weight) for form in found)), per_document)
@@ -273,7 +280,7 @@ class KeywordIndex:
     def inflections(self, word: str) -> tuple[str, ...]:
         """The word and the collection's other words of its stem ("configures" -> "configuration",
         "configured"): an English word counts in whatever form the text writes it."""
-        if not _LATIN_WORD.fullmatch(word):
+        if not stemmable(word):
             return (word,)
         return (word, *(form for form in self._words_by_stem.get(english_stem(word), ()) if form != word))
 
@@ -283,7 +290,7 @@ class KeywordIndex:
         words a second: a collection's English vocabulary, once per opened index)."""
         groups: dict[str, list[str]] = {}
         for term in self.vocab:
-            if _LATIN_WORD.fullmatch(term):
+            if stemmable(term):
                 groups.setdefault(english_stem(term), []).append(term)
         return {stem: tuple(sorted(words)) for stem, words in groups.items()}
 
@@ -302,10 +309,11 @@ class KeywordIndex:
         how often the question's words occur, not with the size of the collection.
         """
         concepts = self.concepts(question)
-        idfs = [self.concept_idf(concept) for concept in concepts]
-        docs, scores, weights = [], [], []
-        for concept, idf in zip(concepts, idfs, strict=True):
+        docs, scores, weights, idfs = [], [], [], []
+        for concept in concepts:
             found, best = self._postings(concept)
+            idf = self.concept_idf(concept, found)
+            idfs.append(idf)
             docs.append(found)
             scores.append(best)
             weights.append(np.full(len(found), idf, dtype=np.float64))
@@ -356,9 +364,11 @@ class KeywordIndex:
         known = sum(bool(np.isin(self._postings(concept)[0], positions).any()) for concept in words)
         return 1.0 - known / len(words)
 
-    def concept_idf(self, concept: Concept) -> float:
+    def concept_idf(self, concept: Concept, found: np.ndarray | None = None) -> float:
+        """The rarest of the concept's terms; the forms of one word, as rare as the chunks holding
+        any of them (`found`: those chunks, when the caller has read the postings already)."""
         if concept.one_word and len(concept.terms) > 1:
-            return self._idf_of(len(self._postings(concept)[0]))
+            return self._idf_of(len(found if found is not None else self._postings(concept)[0]))
         return max(self.idf(term) for term, _ in concept.terms)
 
 

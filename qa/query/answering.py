@@ -41,6 +41,8 @@ from qa.text.terms import (
     key_terms,
     numbers,
     refers_back,
+    stemmable,
+    stemmed_words,
     tokenize,
     written_forms,
 )
@@ -224,7 +226,6 @@ def _density(text: str, terms: frozenset[str] | set[str]) -> float:
 
 
 SHORT_NAME = 3  # characters: a Latin term this short is found only as a word of its own
-_ENGLISH_WORD = re.compile(r"(?<![a-z0-9_-])[a-z]{4,}(?![a-z0-9_-])")  # long enough for a stem to tell
 
 
 @lru_cache(maxsize=4096)
@@ -438,12 +439,12 @@ class ExtractiveAnswerer:
             in_english = english and not CJK.search(chunk.title) and not CJK.search(sentence)
             # an English sentence's words by stem, as the keyword index reads them: "configures"
             # finds "configuration"
-            inflected = {english_stem(w): w for w in _ENGLISH_WORD.findall(spaced)} if in_english else {}
+            inflected = stemmed_words(spaced) if in_english else {}
             own, own_total = (english, english_total) if in_english else (weights, total)
             for term, weight in own.items():
                 forms = forms_of[term]
                 found = next((form for form in forms if occurs(form, text, spaced)), None)
-                if not found and inflected and _ENGLISH_WORD.fullmatch(term):
+                if not found and inflected and stemmable(term):
                     found = inflected.get(english_stem(term))
                 if found:
                     matched.add(found)

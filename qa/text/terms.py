@@ -29,6 +29,7 @@ from pathlib import Path
 from qa.text.markers import strip_markers
 from qa.text.normalize import normalize
 from qa.text.numerals import DIGITS
+from qa.text.sentences import clauses
 from qa.text.stopwords import STOP_WORDS
 
 _EN_WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
@@ -300,17 +301,19 @@ def tokenize(text: str, stop: frozenset[str] | set[str] = frozenset()) -> list[s
 
 # Words that point back at what an earlier sentence named: a sentence holding one in its first
 # clause ("使用此命令，apt 将会…", "This behavior corresponds to…") is not whole without that sentence.
-_POINTING_BACK_ZH = frozenset({"这", "此", "该", "这个", "这些", "这种", "这样", "这一", "上述", "以上", "它", "它们", "其", "其中"})
+_POINTING_BACK_ZH = frozenset(
+    {"这", "此", "该", "这个", "这些", "这种", "这样", "这一", "上述", "以上", "它", "它们", "其", "其中"}
+)
 _POINTING_BACK_OPENING = re.compile(r"^[“\"]?(这|此|该|它|其中|上述|以上)")  # jieba joins "这是", "它会"
-_POINTING_BACK_EN = re.compile(r"^[“\"]?(it|they|this|these|those|such|that)\b|\b(this|these|such)\s+[a-z]", re.IGNORECASE)
+_POINTING_BACK_EN = re.compile(
+    r"^[“\"]?(it|they|this|these|those|such|that)\b|\b(this|these|such)\s+[a-z]", re.IGNORECASE
+)
 
 
 def refers_back(sentence: str) -> bool:
-    """Whether the sentence (a Chinese one's first clause) points back at something an earlier sentence named.
-    jieba's words, not characters: 此 in 因此 or 此外, 该 in 应该, 其 in 其他 point at nothing."""
+    """Whether the sentence (a Chinese one's first clause) points back at something an earlier
+    sentence named. jieba's words, not characters: 该 in 应该, 其 in 其他, 此 in 因此 point at nothing."""
     import jieba
-
-    from qa.text.sentences import clauses
 
     sentence = sentence.strip()
     if not _CJK.search(sentence):  # "this behavior" in any clause; a pronoun only opening it
@@ -319,7 +322,7 @@ def refers_back(sentence: str) -> bool:
         return True
     first = next(iter(clauses(sentence)), "")
     quiet_jieba()
-    return any(word in _POINTING_BACK_ZH for word in jieba.cut(normalize(first).lstrip("“\"")))
+    return any(word in _POINTING_BACK_ZH for word in jieba.cut(normalize(first).lstrip('“"')))
 
 
 def _search_tokens(text: str) -> Iterator[str]:
@@ -404,6 +407,21 @@ def english_stem(word: str) -> str:
     """The Snowball (Porter 2) stem of a lower-case English word: "configures", "configured" and
     "configuration" are all "configur", so a question finds the text however it inflects a word."""
     return _stemmer().stemWord(word)
+
+
+# A word a stem can be taken of: letters only, three or more ("ip", "v2" and the parts of
+# "apt-get" or "sshd_config" stand as written).
+_STEMMABLE = re.compile(r"(?<![a-z0-9_-])[a-z]{3,}(?![a-z0-9_-])")
+
+
+def stemmable(word: str) -> bool:
+    """Whether the word is taken by its stem (`english_stem`), not only as written."""
+    return bool(_STEMMABLE.fullmatch(word))
+
+
+def stemmed_words(text: str) -> dict[str, str]:
+    """The stemmable words of lower-case text by stem, each as the text writes it."""
+    return {english_stem(word): word for word in _STEMMABLE.findall(text)}
 
 
 def english_words(text: str) -> list[str]:
