@@ -461,3 +461,16 @@ def test_a_section_named_as_its_page_is_not_named_twice_in_a_citation():
     inner = Chunk("q:2", "q.html", "9.9. 配额", "9.9.1. 宽限期", (15,), "文本。", "文本。")
     assert opening.location() == "9.9.\xa0配额 · ¶14"
     assert inner.location() == "9.9. 配额 · 9.9.1. 宽限期 · ¶15"
+
+
+def test_an_inflected_english_question_word_is_translated_as_its_dictionary_form():
+    """ "stored" is not in CC-CEDICT's glosses, "store" is (存储): the sentence saying where the
+    crontab is stored answers (with the sentence its 其内容 points back to), not the one sharing
+    only "user"."""
+    text = (
+        "每个用户有他们自己的 crontab，其中记录了要调度的命令。"
+        "其内容存储在 /var/spool/cron/crontabs/user 文件中。"
+    )
+    chosen = _chosen("Where is a user's crontab stored?", text, "9.7. 使用 cron")
+    stored = [c for c in chosen if c.sentence.startswith("其内容存储在")]
+    assert stored and "存储" in stored[0].matched

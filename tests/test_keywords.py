@@ -170,6 +170,17 @@ def test_an_english_word_counts_however_the_text_inflects_it() -> None:
     assert index.search(question).top(1) == [0]
 
 
+def test_an_inflected_english_word_reaches_chinese_text_as_its_dictionary_form_does() -> None:
+    """The bilingual map holds "store" (CC-CEDICT's gloss of 存储); "stored" reaches 存储 by stem,
+    and the chunk that holds it ranks first."""
+    texts = ["每个用户有他们自己的 crontab。", "其内容存储在 /var/spool/cron/crontabs/user 文件中。"]
+    index = KeywordIndex.build(["zh.html:1", "zh.html:2"], texts)
+    question = "Where is a user's crontab stored?"
+    (stored,) = [c for c in index.concepts(question) if c.text == "stored"]
+    assert "存储" in {term for term, _ in stored.terms}
+    assert index.search(question).top(1) == [1]
+
+
 def test_a_chinese_question_reaches_english_text_through_the_glosses_of_its_words() -> None:
     english = [
         "Clients mount the remote directory at boot.",

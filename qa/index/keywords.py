@@ -32,8 +32,10 @@ from qa.text.terms import (
     english_map,
     english_stem,
     english_words,
+    stem_groups,
     stemmable,
     tokenize,
+    translations,
     written_forms,
 )
 
@@ -244,8 +246,7 @@ class KeywordIndex:
                 phrase = " ".join(words[start : start + size])
                 if span & used or phrase not in self.english:
                     if size == 1 and not span & used:
-                        forms = tuple((form, 1.0) for form in self.inflections(phrase))
-                        concepts.append(Concept(phrase, forms, one_word=True))
+                        concepts.append(self._english_word(phrase))
                     continue
                 found = self.english[phrase]
                 weight = 1.0 / math.sqrt(len(found))
@@ -253,6 +254,22 @@ class KeywordIndex:
                 concepts.append(Concept(phrase, terms, english_form=phrase, floor=weight))
                 used |= span
         return concepts
+
+    def _english_word(self, word: str) -> Concept:
+        """An English word the bilingual map does not hold as written: its forms in the text, and
+        the Chinese terms of the map's words of its stem ("stored" -> 存储, as "store"), so an
+        inflected word reaches Chinese text as its dictionary form does."""
+        forms = tuple((form, 1.0) for form in self.inflections(word))
+        found = translations(word, self.english, self._english_by_stem)
+        if not found:
+            return Concept(word, forms, one_word=True)
+        weight = 1.0 / math.sqrt(len(found))
+        return Concept(word, (*forms, *((term, weight) for term in found)), english_form=word, floor=weight)
+
+    @cached_property
+    def _english_by_stem(self) -> dict[str, tuple[str, ...]]:
+        """The bilingual map's words by stem, built on the first English question."""
+        return stem_groups(self.english)
 
     def _chinese_concept(self, token: str) -> Concept:
         """A Chinese word, standing also for its English glosses that the collection uses ("导出"
@@ -288,11 +305,7 @@ class KeywordIndex:
     def _words_by_stem(self) -> dict[str, tuple[str, ...]]:
         """The vocabulary's Latin words by stem, built on the first English question (about 15,000
         words a second: a collection's English vocabulary, once per opened index)."""
-        groups: dict[str, list[str]] = {}
-        for term in self.vocab:
-            if stemmable(term):
-                groups.setdefault(english_stem(term), []).append(term)
-        return {stem: tuple(sorted(words)) for stem, words in groups.items()}
+        return stem_groups(self.vocab)
 
     @cached_property
     def _chunk_english(self) -> np.ndarray:

@@ -19,7 +19,7 @@ import re
 import sys
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from functools import cache, lru_cache
 from importlib.resources import files
@@ -422,6 +422,26 @@ def stemmable(word: str) -> bool:
 def stemmed_words(text: str) -> dict[str, str]:
     """The stemmable words of lower-case text by stem, each as the text writes it."""
     return {english_stem(word): word for word in _STEMMABLE.findall(text)}
+
+
+def stem_groups(words: Iterable[str]) -> dict[str, tuple[str, ...]]:
+    """The stemmable words by their stem, each group sorted: the forms of one word."""
+    groups: dict[str, list[str]] = {}
+    for word in words:
+        if stemmable(word):
+            groups.setdefault(english_stem(word), []).append(word)
+    return {stem: tuple(sorted(forms)) for stem, forms in groups.items()}
+
+
+def translations(word: str, mapping: dict[str, list[str]], groups: dict[str, tuple[str, ...]]) -> list[str]:
+    """The Chinese terms the bilingual map (`english_map`) gives an English word: as written, else
+    those of the map's words of its stem (`groups`: `stem_groups` of the map), as "stored" has
+    the terms of "store": the map holds dictionary forms, a question inflects them."""
+    if word in mapping:
+        return list(mapping[word])
+    if not stemmable(word):
+        return []
+    return sorted({term for key in groups.get(english_stem(word), ()) for term in mapping[key]})
 
 
 def english_words(text: str) -> list[str]:
