@@ -230,6 +230,20 @@ def test_a_name_inside_an_identifier_is_known(pipeline):
     assert unknown_name("rsyslog 怎样接收 TCP 消息？", index) == "TCP"
 
 
+def test_an_identifier_with_a_part_the_collection_never_uses_is_unknown(pipeline):
+    """The tokenizer splits "no_subtree_check" and "dhcpd.conf"; a collection that never uses
+    "subtree" or "dhcpd" never writes them, so a question about them is refused naming them. One
+    whose parts the collection uses ("root_squash", "sshd_config") is known."""
+    tokens = [["/etc/exports", "root", "squash", "no", "check"], ["sshd", "config", "ssh", "密钥"]]
+    index = KeywordIndex.from_tokens(["nfs.md:0", "ssh.md:0"], tokens)
+    assert unknown_name("/etc/exports 里的 no_subtree_check 是什么意思？", index) == "no_subtree_check"
+    assert unknown_name("What does no_subtree_check do in /etc/exports?", index) == "no_subtree_check"
+    assert unknown_name("dhcpd.conf 在哪里？", index) == "dhcpd.conf"
+    assert unknown_name("root_squash 是什么意思？", index) is None
+    assert unknown_name("改完 /etc/ssh/sshd_config 之后怎么办？", index) is None
+    assert unknown_name("What does root_sqaush do?", index) is None  # a slip of "squash", not a name
+
+
 def test_chunks_removed_since_the_keyword_index_named_them_are_left_out(pipeline):
     """Another host may remove chunks that this host's keyword index still names: retrieval
     between the removal and the refresh must leave them out, not fail."""

@@ -324,13 +324,17 @@ def rarest_name(question: str, hits: KeywordHits, index: KeywordIndex) -> Concep
 _NAME_LIKE = re.compile(r"(?<![\w-])(?=[A-Za-z0-9]*[A-Z])[A-Za-z][A-Za-z0-9]+(?![\w-])")
 _LOWER_NAME = re.compile(r"(?<![\w.-])[a-z][a-z0-9]{3,}(?![\w.-])")
 _MARKUP = re.compile(r"<[^<>]*>")  # pasted HTML: its tag and attribute names ("onerror") ask nothing
+# An identifier joined by "_" or "." ("no_subtree_check", "dhcpd.conf"): the tokenizer splits it,
+# but a collection that never uses one of its parts never writes the identifier either.
+_IDENTIFIER = re.compile(r"(?<![\w.-])[a-z0-9]+(?:[_.][a-z0-9]+)+(?![\w-])", re.IGNORECASE)
+_PART = re.compile(r"[a-z][a-z0-9]{3,}")
 
 
 def unknown_name(question: str, index: KeywordIndex) -> str | None:
     """A name the question uses and the collection never does, if any: the question is about a
     thing its documents do not mention ("用 TLS 加密转发日志" of a collection without TLS, "怎么用
-    debootstrap 装系统" of one without debootstrap), so no chunk answers it, however well the rest
-    matches. In an English question only a name that is not English ("RDP", "UEFI"): a Chinese
+    debootstrap 装系统" of one without debootstrap, "no_subtree_check 是什么意思" of one that
+    never writes "subtree"), so no chunk answers it, however well the rest matches. In an English question only a name that is not English ("RDP", "UEFI"): a Chinese
     collection writes "French" as 法国, but not OpenBSD in characters."""
     text = _MARKUP.sub(" ", question)
     chinese = is_chinese(question)
@@ -339,18 +343,21 @@ def unknown_name(question: str, index: KeywordIndex) -> str | None:
         # known inside an identifier too: UDP in "$UDPServerRun", which the tokenizer keeps whole
         return name in index.vocab or index.uses_latin(name)
 
+    def new_name(word: str) -> bool:  # not a typo ("upgarde") of a word the collection or English knows
+        return not (known(word) or is_english_word(word)) and not any(
+            near in index.vocab or is_english_word(near) for near in one_edit_away(word)
+        )
+
     for word in _NAME_LIKE.findall(text):
         name = normalize(word)
         if not known(name) and (chinese or not is_english_word(name)):
             return word
+    for identifier in _IDENTIFIER.findall(text):
+        if any(new_name(part) for part in _PART.findall(identifier.lower())):
+            return identifier
     if not chinese:
         return None
-    for word in _LOWER_NAME.findall(text):
-        if known(word) or is_english_word(word):
-            continue
-        if not any(near in index.vocab or is_english_word(near) for near in one_edit_away(word)):
-            return word
-    return None
+    return next((word for word in _LOWER_NAME.findall(text) if new_name(word)), None)
 
 
 def sentence_shares(
