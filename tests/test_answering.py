@@ -474,3 +474,25 @@ def test_an_inflected_english_question_word_is_translated_as_its_dictionary_form
     chosen = _chosen("Where is a user's crontab stored?", text, "9.7. 使用 cron")
     stored = [c for c in chosen if c.sentence.startswith("其内容存储在")]
     assert stored and "存储" in stored[0].matched
+
+
+def test_a_line_of_code_ending_in_a_semicolon_does_not_lead_in_to_the_rest_of_the_block():
+    """ "default-lease-time 600;" answers how long a lease lasts; the ; ends a statement, not a
+    lead-in, so the rest of the configuration does not come along."""
+    from qa.query.answering import ExtractiveAnswerer
+    from qa.records import Chunk
+
+    lines = [
+        "例 10.15. /etc/dhcp/dhcpd.conf 摘录",
+        "ddns-update-style interim;",
+        "default-lease-time 600;",
+        "max-lease-time 7200;",
+        "authoritative;",
+        "log-facility local7;",
+    ]
+    text = "\n".join(lines)
+    config = Chunk("c1", "d", "t", "10.8.1. 配置", (8, 9), text, text, kind="code", line_paragraphs=(8,) * 6)
+    chosen = ExtractiveAnswerer().select("DHCP 租约默认多长时间？", _results(config))
+    quoted = [c.sentence for c in chosen]
+    assert "default-lease-time 600;" in quoted
+    assert "authoritative;" not in quoted and "log-facility local7;" not in quoted

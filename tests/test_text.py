@@ -117,6 +117,10 @@ def test_how_long_asks_for_a_length_of_time_and_how_often_does_not():
     assert answers_kind("升级要多长时间？", "升级大约需要两小时。")
     assert answers_kind("How long is the history kept?", "A history of one week is kept.")
     assert not answers_kind("升级要多长时间？", "升级前需要仔细阅读说明。")
+    # a configuration file gives a length of time as a number after a key that names one
+    assert answers_kind("DHCP 租约默认多长时间？", "default-lease-time 600;")
+    assert answers_kind("How long before the connection times out?", "Timeout 300")
+    assert not answers_kind("DHCP 租约默认多长时间？", "range 192.168.0.128 192.168.0.254;")
 
 
 def test_in_english_text_a_name_is_a_word_that_is_not_ordinary_english():

@@ -556,13 +556,23 @@ def completed(
             continue  # already quoted, in its place, as part of a list before it
         taken.add((candidate.n, candidate.index))
         out.append(candidate)
-        if not (_leads_in(candidate.sentence) or (gather and _in_lead_in(candidate))):
+        leads_in = _leads_in(candidate.sentence) and not _statement(candidate)
+        if not (leads_in or (gather and _in_lead_in(candidate))):
             continue
         for more in _continuation(candidate, results):
             if (more.n, more.index) not in taken:
                 taken.add((more.n, more.index))
                 out.append(more)
     return out
+
+
+def _statement(candidate: Candidate) -> bool:
+    """Whether the sentence is a line of code ending in ; (not its code chunk's lead-in): a
+    statement, which leads in to nothing ("default-lease-time 600;"); a key ending in : ("exclude:")
+    still leads in to the values under it."""
+    chunk = candidate.result.chunk
+    line = candidate.sentence.strip()
+    return chunk.kind == "code" and line.endswith((";", "；")) and line not in chunk.text.split("\n", 1)[0]
 
 
 def _in_lead_in(candidate: Candidate) -> bool:

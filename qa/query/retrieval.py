@@ -334,8 +334,9 @@ def unknown_name(question: str, index: KeywordIndex) -> str | None:
     """A name the question uses and the collection never does, if any: the question is about a
     thing its documents do not mention ("用 TLS 加密转发日志" of a collection without TLS, "怎么用
     debootstrap 装系统" of one without debootstrap, "no_subtree_check 是什么意思" of one that
-    never writes "subtree"), so no chunk answers it, however well the rest matches. In an English question only a name that is not English ("RDP", "UEFI"): a Chinese
-    collection writes "French" as 法国, but not OpenBSD in characters."""
+    never writes "subtree"), so no chunk answers it, however well the rest matches. In an English
+    question only a name that is not English ("RDP", "UEFI"): a Chinese collection writes "French"
+    as 法国, but not OpenBSD in characters."""
     text = _MARKUP.sub(" ", question)
     chinese = is_chinese(question)
 
