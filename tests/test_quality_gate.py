@@ -76,7 +76,9 @@ CORPORA = PROJECT_ROOT / "eval" / "corpora"
 # changed; manual_en's false refusals gate to 0.09. An English word then counting in every form the
 # text inflects it ("configures" finds "configuration", by its Snowball stem) measured handbook
 # hit@1 0.642 and keyword recall 0.620, manual_en hit@5 0.917, citation precision 0.758 and keyword
-# recall 0.569: those gates rose, each one item below the measurement.
+# recall 0.569: those gates rose, each one item below the measurement. The tenth session: an
+# inflected English word reaching Chinese text through its dictionary form ("stored" -> 存储)
+# measured edu hit@1 0.756: that gate rose likewise.
 HELDOUT_GATES = {
     "handbook": {
         "hit@1": 0.62,
@@ -86,7 +88,7 @@ HELDOUT_GATES = {
         "refusal_accuracy": 0.5,
     },
     "edu": {
-        "hit@1": 0.72,
+        "hit@1": 0.73,
         "hit@5": 0.92,
         "citation_precision": 0.66,
         "keyword_recall": 0.68,

@@ -41,11 +41,9 @@ from qa.text.terms import (
     key_terms,
     numbers,
     refers_back,
-    stem_groups,
     stemmable,
     stemmed_words,
     tokenize,
-    translations,
     written_forms,
 )
 
@@ -206,8 +204,7 @@ def _translated(question: str, results: Sequence[RetrievalResult]) -> list[str]:
     if not vocabulary:
         return []
     mapping = english_map(vocabulary)
-    groups = stem_groups(mapping)
-    found = (translations(word, mapping, groups) for word in dict.fromkeys(english_words(question)))
+    found = (mapping.get(word) for word in dict.fromkeys(english_words(question)))
     return [ALTERNATIVES.join(terms) for terms in found if terms]
 
 
