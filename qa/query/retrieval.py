@@ -319,8 +319,9 @@ def rarest_name(question: str, hits: KeywordHits, index: KeywordIndex) -> Concep
 # A name as people write one: an acronym or a capitalised or alphanumeric word ("TLS", "Samba",
 # "COP28"); or a lower-case word of letters and digits that is not English ("debootstrap",
 # "fail2ban"), unless it is one slip from a word the collection or English knows: a typo
-# ("upgarde") is not a new name. Words joined by "-", "." or "_" are left out: the tokenizer splits
-# "apt-get" and "sshd_config", so the vocabulary cannot tell whether the collection writes them.
+# ("upgarde") is not a new name. Words joined by "-", "." or "_" are not read whole: the tokenizer
+# splits "apt-get" and "sshd_config", so the vocabulary cannot tell whether the collection writes
+# them; an identifier is read by its parts instead (_IDENTIFIER).
 _NAME_LIKE = re.compile(r"(?<![\w-])(?=[A-Za-z0-9]*[A-Z])[A-Za-z][A-Za-z0-9]+(?![\w-])")
 _LOWER_NAME = re.compile(r"(?<![\w.-])[a-z][a-z0-9]{3,}(?![\w.-])")
 _MARKUP = re.compile(r"<[^<>]*>")  # pasted HTML: its tag and attribute names ("onerror") ask nothing
