@@ -121,6 +121,8 @@ def test_how_long_asks_for_a_length_of_time_and_how_often_does_not():
     assert answers_kind("DHCP 租约默认多长时间？", "default-lease-time 600;")
     assert answers_kind("How long before the connection times out?", "Timeout 300")
     assert not answers_kind("DHCP 租约默认多长时间？", "range 192.168.0.128 192.168.0.254;")
+    assert not answers_kind("How long is Debian supported?", "Debian release 12 is the stable one.")
+    assert not answers_kind("How long is the log kept?", "Each entry has a timestamp 1700000000.")
 
 
 def test_in_english_text_a_name_is_a_word_that_is_not_ordinary_english():

@@ -80,11 +80,11 @@ _HOLDS = {
     "date": re.compile(_DATE),
     # A length of time: a number with its unit ("3 小时", "两周", "a few minutes").
     # A configuration file gives one as a number after a key that names it ("default-lease-time
-    # 600;", "Timeout 300"), its unit the program's.
+    # 600;", "Timeout 300"), its unit the program's; "release 12" and "timestamp" name none.
     "duration": re.compile(
         rf"[\d{NUMERAL_CHARS}]+\s*(秒|分钟|小时|钟头|天|周|星期|个月|年)"
         r"|\b(\d+|an?|one|two|three|few|several)\s+(seconds?|minutes?|hours?|days?|weeks?|months?|years?)\b"
-        r"|\b[a-z_-]*(time|timeout|lease|interval|ttl|expire|expiry|delay)[a-z_-]*\s*[=:]?\s*\d+"
+        r"|\b[a-z_-]*(time(?!stamp)|timeout|(?<!re)lease|interval|ttl|expire|expiry|delay)[a-z_-]*\s*[=:]?\s*\d+"
     ),
     "time": re.compile(rf"(?<![\d.])\d{{4}}(?![\d.])|{_DATE}"),
     # A digit not inside a name like COP15, or a numeral with a measure word; 一是…四是 counts items.
