@@ -84,7 +84,11 @@ def two_manuals(tmp_path_factory: pytest.TempPathFactory) -> Settings:
         ("这篇文章发表在哪本期刊上？", ""),
         ("Summarize the section about honey.", "overview"),
         ("总结一下第三部分。", "overview"),  # a part: answered from headings only if one is named
-        ("“系统升级”是第几节？", ""),  # which number, not which parts
+        # which section holds something (one section, not its parts)
+        ("“系统升级”是第几节？", "locate"),
+        ("讲 ldapvi 的是哪一节？", "locate"),
+        ("Which chapter explains how long honey keeps?", "locate"),
+        ("In which section is the tool shed described?", "locate"),
         ("rsyslog 对消息可以采取哪些行为？", ""),
         ("How is honey stored?", ""),
     ],
@@ -166,6 +170,48 @@ def test_a_part_no_heading_names_is_answered_as_any_question(two_manuals: Settin
     answer = pipeline.ask(question)
     assert "2.1. 浇水 [1]" not in answer.answer  # no outline: ordinary retrieval and answer
     assert [r.chunk.kind for r in pipeline.retrieve(question).results].count("heading") < 5
+
+
+def test_a_section_named_outright_is_the_answer_to_which_section(two_manuals: Settings) -> None:
+    pipeline = Pipeline(two_manuals)
+    answer = pipeline.ask("“浇水”是第几节？")
+    assert answer.answer.splitlines() == ["2.1. 浇水 [1]"]
+    assert pipeline.retrieve("“浇水”是第几节？").results[0].chunk.text == "2.1. 浇水"
+
+
+def test_which_section_holds_an_answer_is_the_heading_above_the_paragraph_holding_it(
+    two_manuals: Settings,
+) -> None:
+    pipeline = Pipeline(two_manuals)
+    question = "Which chapter mentions sealed glass jars?"
+    answer = pipeline.ask(question)
+    assert not answer.refused
+    assert answer.answer.splitlines() == ["Storing [1]", "Honey keeps for years in sealed glass jars. [2]"]
+    assert [c.chunk.kind for c in answer.citations] == ["heading", "body"]
+    retrieved = pipeline.retrieve(question).results
+    assert [r.chunk.text for r in retrieved][:1] == ["Storing"]
+    # in Chinese, about a paragraph whose heading shares none of its words
+    answer = pipeline.ask("工具房的钥匙由谁保管，是在哪一节讲的？")
+    assert answer.answer.splitlines()[0] == "1.2. 工具房 [1]"
+    assert "钥匙由值班志愿者保管" in answer.answer
+
+
+def test_which_subsection_of_a_named_section_looks_under_that_section(two_manuals: Settings) -> None:
+    answer = Pipeline(two_manuals).ask("“种植规则”一节里，讲发现虫子该找谁的是哪一小节？")
+    assert answer.answer.splitlines()[0] == "2.2. 病虫害 [1]"
+
+
+def test_which_section_of_something_the_documents_never_mention_is_refused(two_manuals: Settings) -> None:
+    answer = Pipeline(two_manuals).ask("哪一节讲了 Kubernetes？")
+    assert answer.refused
+    assert "Kubernetes" in answer.answer
+    assert Pipeline(two_manuals).ask("Which chapter covers quantum computing?").refused
+
+
+def test_overview_of_a_section_without_sections_quotes_its_paragraphs(two_manuals: Settings) -> None:
+    answer = Pipeline(two_manuals).ask("Summarize the Hives section.")
+    lines = [line.split(" [")[0] for line in answer.answer.splitlines()]
+    assert lines == ["Hives", "A hive holds one queen and thousands of worker bees."]
 
 
 def test_a_key_sentence_is_quoted_whole_and_a_too_long_one_gives_way_to_the_next():

@@ -260,11 +260,15 @@ class KeywordIndex:
         the Chinese terms of the map's words of its stem ("stored" -> 存储, as "store"), so an
         inflected word reaches Chinese text as its dictionary form does."""
         forms = tuple((form, 1.0) for form in self.inflections(word))
-        found = translations(word, self.english, self._english_by_stem)
+        found = self.chinese_terms(word)
         if not found:
             return Concept(word, forms, one_word=True)
         weight = 1.0 / math.sqrt(len(found))
         return Concept(word, (*forms, *((term, weight) for term in found)), english_form=word, floor=weight)
+
+    def chinese_terms(self, word: str) -> list[str]:
+        """The collection's Chinese terms for an English word, as written or by its stem."""
+        return translations(word, self.english, self._english_by_stem)
 
     @cached_property
     def _english_by_stem(self) -> dict[str, tuple[str, ...]]:

@@ -45,6 +45,13 @@ _SECTIONS = re.compile(
     r"|\b(what|which) (sub)?(sections|parts|chapters)\b|\b(sub)?sections (of|under|in)\b",
     re.IGNORECASE,
 )
+# A question for the section that holds something: "讲 ldapvi 的是哪一节", "“系统升级”是第几节",
+# "which chapter covers backups" (one section; "哪些小节" asks for its parts).
+_LOCATE = re.compile(
+    r"(哪一|哪个|哪|第几)个?(小节|子节|节|章节|章)|(第几|哪一)个?部分"
+    r"|\b(which|what) (sub)?(section|chapter)\b",
+    re.IGNORECASE,
+)
 # A part of a document, named in an overview question ("summarize chapter 3", "总结一下第三章").
 _PART = re.compile(r"章节|小节|章|节|部分|\b(sections?|chapters?|parts?)\b", re.IGNORECASE)
 _SECTION_NUMBER = re.compile(r"(?<![\d.])\d+(?:\.\d+)*(?![\d])")
@@ -60,10 +67,13 @@ KEY_SENTENCE_WORDS = 60
 
 
 def outline_kind(question: str) -> str:
-    """ "sections" for a question about a section's parts, "overview" for one about what the
-    documents (or a part of them) say as a whole, "" for every other question."""
+    """ "sections" for a question about a section's parts, "locate" for one asking which section
+    holds something, "overview" for one about what the documents (or a part of them) say as a
+    whole, "" for every other question."""
     if _SECTIONS.search(question):
         return "sections"
+    if _LOCATE.search(question):
+        return "locate"
     text = normalize(question)
     if not (_OVERVIEW.search(text) and _ASKS_WHAT.search(text)):
         return ""
@@ -75,9 +85,15 @@ def subject_terms(question: str) -> list[str]:
     """What the question names, once the words of an outline question are gone: "Summarize the
     section about syslog" -> ["syslog"], "这些文档主要讲了哪些内容" -> []."""
     text = normalize(_QUOTED.sub(" ", question))
-    for words in (_SECTIONS, _OVERVIEW, _ABOUT_ITSELF, _ASKING, _PART):
+    for words in (_SECTIONS, _LOCATE, _OVERVIEW, _ABOUT_ITSELF, _ASKING, _PART):
         text = words.sub(" ", text)
     return [term for term in key_terms(text) if not _SECTION_NUMBER.fullmatch(term)]
+
+
+def content_question(question: str) -> str:
+    """What a "which section" question asks about, for retrieval: "讲 ldapvi 的是哪一节？" ->
+    "讲 ldapvi 的是 ？" (the section words name no content). Other questions as they are."""
+    return _LOCATE.sub(" ", question) if outline_kind(question) == "locate" else question
 
 
 def heading_depth(chunk: Chunk) -> int:
@@ -100,17 +116,23 @@ class Outline:
     def results(self, question: str) -> list[RetrievalResult]:
         """The chunks an outline answer quotes, in answer order. Empty, so that the question is
         answered as any other, when it is no outline question, when the documents have no
-        headings, or when it names a part that no heading matches or that has no sections below it."""
+        headings, or when it names a part that no heading matches or that has no sections below it
+        (a "which section" question that does not name its heading outright: see `located`)."""
         kind = outline_kind(question)
         if not kind:
             return []
         by_document = self._headings()
         named = self._named(question, by_document)
-        if named:
+        chunks: list[Chunk]
+        if kind == "locate":  # named outright: "“系统升级”是第几节", "讲 ldapvi 的是哪一节"
+            chunks = [named[0][named[1]]] if named and self._names_outright(question, *named) else []
+        elif named:
             headings, i = named
             children = _children(headings, i)
-            if not children:
-                chunks: list[Chunk] = []
+            if not children and kind == "overview" and self._names_outright(question, headings, i):
+                chunks = [headings[i], *self._body(headings, i)[:MAX_PARAGRAPHS]]  # a leaf: its paragraphs
+            elif not children:
+                chunks = []
             elif kind == "sections":
                 chunks = children[:MAX_LINES]
             else:  # an overview of one part: its heading, then each section with its first sentence
@@ -120,6 +142,44 @@ class Outline:
         else:  # "文章包括哪几个部分", "这些文档讲了什么": the top sections of every document
             chunks = self._overview(by_document)
         return [RetrievalResult(rank, chunk, 1.0) for rank, chunk in enumerate(chunks, start=1)]
+
+    def located(self, question: str, results: Sequence[RetrievalResult]) -> list[RetrievalResult]:
+        """For a "which section" question its content answers (`results`, retrieved for
+        `content_question`): the heading of the section holding the best result, then that
+        result. Within a section the question names ("“自动升级”一节里…的是哪一小节") the best
+        result in one of its sections. Empty for other questions, or when no result lies under a heading."""
+        if outline_kind(question) != "locate" or not results:
+            return []
+        by_document = self._headings()
+        named = self._named(question, by_document)
+        scope = _span(*named) if named else None
+        container = named[0][named[1]] if named and _children(*named) else None
+        for result in results:
+            chunk = result.chunk
+            if chunk.kind == "heading" or not chunk.paragraphs or (scope and not scope.holds(chunk)):
+                continue
+            above = [
+                h
+                for h in by_document.get(chunk.doc_id, [])
+                if h.paragraphs and h.paragraphs[-1] < chunk.paragraphs[0]
+            ]
+            if above and above[-1] is not container:  # a section within the one named, not its lead
+                return [RetrievalResult(1, above[-1], 1.0), RetrievalResult(2, chunk, result.score)]
+        return []
+
+    def _names_outright(self, question: str, headings: list[Chunk], i: int) -> bool:
+        """Whether the question names the heading itself, not a section around what it asks: by
+        number or quoted title with nothing else named, or by every term it names."""
+        terms = [[term, *self.translate(term)] for term in subject_terms(question)]
+        score = _names(question, terms, headings[i])
+        return (score >= 2.0 and not terms) or NAMED_OUTRIGHT <= score < 2.0
+
+    def _body(self, headings: list[Chunk], i: int) -> list[Chunk]:
+        """The paragraphs of headings[i]'s section before the next heading; code and tables left
+        out (their first line sums nothing up)."""
+        span = _span(headings, i, any_depth=True)
+        chunks = self.store.document_chunks(headings[i].doc_id)
+        return [c for c in chunks if c.kind not in ("heading", "metadata", "code", "table") and span.holds(c)]
 
     def _headings(self) -> dict[str, list[Chunk]]:
         where: dict = {"kind": "heading"}
@@ -186,6 +246,31 @@ def _children(headings: Sequence[Chunk], i: int) -> list[Chunk]:
 
 
 NAMED = 0.5  # the share of the question's subject a heading must hold to be the one it names
+NAMED_OUTRIGHT = 1.0  # ... to be the answer to "which section": all of it
+MAX_PARAGRAPHS = 3  # paragraphs an overview of a section without sections quotes a sentence of
+
+
+@dataclass(frozen=True)
+class _Span:
+    """The paragraphs of one section of one document: after its heading, before the next."""
+
+    doc_id: str
+    start: int
+    end: int | None
+
+    def holds(self, chunk: Chunk) -> bool:
+        first = chunk.paragraphs[0] if chunk.paragraphs else -1
+        return chunk.doc_id == self.doc_id and first > self.start and (self.end is None or first < self.end)
+
+
+def _span(headings: Sequence[Chunk], i: int, any_depth: bool = False) -> _Span:
+    """headings[i]'s section: up to the next heading at its level or above (at any level when
+    `any_depth`: the text before its first subsection)."""
+    heading = headings[i]
+    depth = heading_depth(heading)
+    following = (h for h in headings[i + 1 :] if any_depth or heading_depth(h) <= depth)
+    end = next((h.paragraphs[0] for h in following if h.paragraphs), None)
+    return _Span(heading.doc_id, heading.paragraphs[-1] if heading.paragraphs else 0, end)
 
 
 def _names(question: str, terms: Sequence[Sequence[str]], heading: Chunk) -> float:
@@ -217,6 +302,15 @@ def _short_enough(sentence: str) -> bool:
     return len(sentence.split()) <= KEY_SENTENCE_WORDS
 
 
+def _key_sentence(question: str, sentences: Sequence[str]) -> str:
+    """The sentence holding most of the question's terms, the first on a tie: under a heading
+    the first sentence sums up, unless the question names what it asks about ("which section
+    explains the default shell" quotes the sentence on the shell)."""
+    terms = key_terms(question)
+    held = [sum(term in normalize(sentence) for term in terms) for sentence in sentences]
+    return sentences[held.index(max(held))] if sentences else ""
+
+
 class OutlineAnswerer:
     """Drafts an outline from Outline.results: one line per heading, its key sentence after it."""
 
@@ -236,7 +330,7 @@ class OutlineAnswerer:
                 sentences = [s.strip() for s in split_sentences(chunk.text) if s.strip()] or [
                     chunk.text.strip()
                 ]
-                quote = next((s for s in sentences if _short_enough(s)), "")
+                quote = _key_sentence(question, [s for s in sentences if _short_enough(s)])
                 if not quote:
                     continue
                 lines.append(f"{quote} [{n}]")

@@ -34,7 +34,7 @@ from qa.query.answering import (
 )
 from qa.query.citations import VerifiedStream, Verifier, citations_for_markers
 from qa.query.cost import LongQuestions
-from qa.query.outline import Outline, OutlineAnswerer
+from qa.query.outline import Outline, OutlineAnswerer, content_question
 from qa.query.retrieval import Retriever
 from qa.query.verify import FactVerifier, QuotedStream
 from qa.records import Answer, Citation, RetrievalResult, Unverified
@@ -164,6 +164,12 @@ class Pipeline:
         store = self.store
         return store.keywords.english.get(word, []) if store.has_keywords() else []
 
+    def _translate_any_form(self, word: str) -> list[str]:
+        """The same, for the word's other forms too ("printing" as "print"): loose enough to find
+        the heading an outline question names, too loose to check a claim or choose a sentence."""
+        store = self.store
+        return store.keywords.chinese_terms(word) if store.has_keywords() else []
+
     @property
     def store(self) -> ChunkStore:
         """The index, reopened when an ingest has switched generations since the last call (or,
@@ -265,11 +271,13 @@ class Pipeline:
         scope = self.check_scope(documents)
         started = time.perf_counter()
         with self.long_questions.admit(question), self.reading() as store:
-            outline = Outline(store, scope, self._translate).results(question) if mode == "hybrid" else []
-            results = outline[: k or self.settings.top_k]
+            outline = Outline(store, scope, self._translate_any_form)
+            results = outline.results(question)[: k or self.settings.top_k] if mode == "hybrid" else []
             if not results:
                 retriever = Retriever(store, self.embeddings, mode, documents=scope)
-                results = retriever.retrieve(question, k or self.settings.top_k)
+                results = retriever.retrieve(content_question(question), k or self.settings.top_k)
+                if mode == "hybrid":
+                    results = outline.located(question, results) or results
         return Retrieval(question, tuple(results), (time.perf_counter() - started) * 1000)
 
     def ask(self, question: str, history: Sequence[dict] = (), documents: Sequence[str] = ()) -> Answer:
@@ -296,11 +304,15 @@ class Pipeline:
         standalone = self.condense(clean, list(history or ())) if history and clean else clean
         with self.long_questions.admit(standalone or question):  # until the answer is done or dropped
             with self.reading() as store:
-                outline = Outline(store, scope, self._translate).results(standalone)
+                outlines = Outline(store, scope, self._translate_any_form)
+                outline = outlines.results(standalone)
                 retriever = Retriever(store, self.embeddings, documents=scope)
-                results = outline or retriever.retrieve(standalone or question, self.settings.top_k)
-                answerable = bool(key_terms(standalone)) and retriever.is_answerable(standalone, results)
-                missing = None if answerable else retriever.missing_name(standalone or question)
+                asked = content_question(standalone)
+                results = outline or retriever.retrieve(asked or question, self.settings.top_k)
+                answerable = bool(key_terms(asked)) and retriever.is_answerable(asked, results)
+                missing = None if answerable else retriever.missing_name(asked or question)
+                if answerable and not outline:  # "讲 ldapvi 的是哪一节": the section holding the answer
+                    outline = outlines.located(standalone, results)
             if outline:
                 answer = yield from self._verified(OutlineAnswerer(), standalone, outline, language)
             elif answerable and results:
