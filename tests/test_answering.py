@@ -491,3 +491,15 @@ def test_a_line_of_code_ending_in_a_semicolon_does_not_lead_in_to_the_rest_of_th
     quoted = [c.sentence for c in chosen]
     assert "default-lease-time 600;" in quoted
     assert "authoritative;" not in quoted and "log-facility local7;" not in quoted
+
+
+def test_an_english_question_quotes_the_chinese_sentence_naming_the_command_its_answer_set_up():
+    """A manual says what to do, then names the command; an English question framed over Chinese
+    text quotes both, each framed on its own."""
+    text = (
+        "把软件包标记为自动是个好习惯，不需要时就被自动移除。"
+        "apt-mark auto 软件包名称 会标记该软件包为自动而 apt-mark manual 软件包名称 则不标记。"
+    )
+    question = "How do I mark a package as automatically installed so that it is removed later?"
+    chosen = _chosen(question, text, "6.2. aptitude、apt-get和 apt 命令")
+    assert [c.sentence for c in chosen][-1].startswith("apt-mark auto 软件包名称")

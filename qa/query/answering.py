@@ -343,11 +343,7 @@ class ExtractiveAnswerer:
                 best, completion = _lead_in_with_fact(best, candidates, question)
                 if completion is None:
                     return []
-        elif (
-            not asked_facts(question)
-            and not (asked_in_english and CJK.search(best.sentence))  # framed, a quote stands alone
-            and not names_new(question, best.sentence)
-        ):
+        elif not asked_facts(question) and not names_new(question, best.sentence):
             completion = _fact_after(best, question, names_new)  # it set up what the next names
         if item and re.match(rf"[“\"]?{_numeral(item.group(1))}是", best.sentence):
             return [best]  # the item asked for by its ordinal is the whole answer
