@@ -106,6 +106,18 @@ def test_plain_english_text_keeps_spaces_when_lines_are_joined():
     assert len(document.paragraphs) == 2
 
 
+def test_a_title_or_byline_on_a_line_of_its_own_stays_a_paragraph_in_typed_text():
+    """News typed as text: the story's title and byline are lines of their own, not the start of
+    the story's first sentence; a sentence cut by a page break still joins."""
+    text = (
+        "上一篇报道的最后一段。\n\n青岛市楼山乡成为专利乡\n\n本报记者宋学春\n\n"
+        "楼山乡拥有专利和专利技术１４２项。\n\n推动共建国家绿色发展，已有来自43个国家的近160家机构\n\n成为绿色联盟合作伙伴。\n"
+    )
+    texts = body_texts(parse_document(text, "d", "d.txt"))
+    assert texts[1:4] == ["青岛市楼山乡成为专利乡", "本报记者宋学春", "楼山乡拥有专利和专利技术１４２项。"]
+    assert texts[4] == "推动共建国家绿色发展，已有来自43个国家的近160家机构成为绿色联盟合作伙伴。"
+
+
 def test_a_word_hyphenated_at_a_line_end_is_joined_without_a_space():
     document = parse_document("Data is shared across inter-\nnational borders.\n", "d", "d.txt")
     assert document.paragraphs[0].text == "Data is shared across inter-national borders."

@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from qa.config import PROJECT_ROOT
-from qa.text.facts import answers_kind, asked_facts
+from qa.text.facts import answers_kind, asked_facts, new_places
 from qa.text.language import is_chinese, language_of
 from qa.text.markers import marker_numbers, strip_markers
 from qa.text.normalize import compact, normalize, t2s
@@ -349,3 +349,10 @@ def test_when_asks_for_a_time_only_as_the_question_word():
         "What happens to the scripts in /etc/cron.daily/ when anacron is installed?"
     )
     assert asked_facts("edquota 的宽限期默认是几天？") == ("number",)
+
+
+def test_a_city_jieba_reads_as_one_word_with_its_suffix_is_a_place():
+    sentence = "青岛市李沧区楼山乡拥有专利和专利技术１４２项。"
+    assert "青岛市" in new_places(sentence, "楼山乡在哪个城市？")
+    assert answers_kind("楼山乡在哪个城市？", sentence)
+    assert not answers_kind("楼山乡在哪个城市？", "楼山乡拥有专利和专利技术１４２项。")

@@ -21,7 +21,7 @@ from qa.ingest import loaders
 from qa.ingest.loaders import DEFAULT_LIMITS, Block, InputLimits, markdown_blocks
 from qa.records import Document, Paragraph
 from qa.text.language import language_of
-from qa.text.sentences import ends_sentence, join_pieces
+from qa.text.sentences import ends_sentence, join_pieces, stops_mid_sentence
 
 TEXT_SUFFIXES = {".md", ".markdown", ".txt"}
 # Formats with a loader of their own: bytes -> blocks, every problem an InputError naming the file.
@@ -172,12 +172,13 @@ def _looks_binary(text: str) -> bool:
 
 def parse_document(text: str, doc_id: str, source: str) -> Document:
     """Turn decoded Markdown or plain text into numbered paragraphs with sections and metadata."""
-    return _document(markdown_blocks(text), text, doc_id, source)
+    return _document(markdown_blocks(text), text, doc_id, source, typed=True)
 
 
-def _document(found: list[Block], text: str, doc_id: str, source: str) -> Document:
-    """Blocks of any format -> numbered paragraphs; `text` is what offsets and the hash refer to."""
-    blocks = _rejoin_page_breaks(_classify(found))
+def _document(found: list[Block], text: str, doc_id: str, source: str, typed: bool = False) -> Document:
+    """Blocks of any format -> numbered paragraphs; `text` is what offsets and the hash refer to.
+    `typed`: Markdown or plain text, whose blank lines the writer typed (see _rejoin_page_breaks)."""
+    blocks = _rejoin_page_breaks(_classify(found), typed)
     paragraphs: list[Paragraph] = []
     metadata: dict[str, str] = {}
     section = ""
@@ -267,8 +268,11 @@ _LATIN_WORD = re.compile(r"[A-Za-z\u00c0-\u024f]+")  # with accents: Raphaël
 _NAME_PARTICLES = {"and", "de", "van", "von", "der", "den", "da", "di", "du", "la", "le", "y", "bin", "al"}
 
 
-def _rejoin_page_breaks(blocks: list[_Block]) -> list[_Block]:
-    """A body block that stops mid-sentence continues in the next body block (a page end)."""
+def _rejoin_page_breaks(blocks: list[_Block], typed: bool = False) -> list[_Block]:
+    """A body block that stops mid-sentence continues in the next body block (a page end). In
+    typed text a short line without a clause mark is a paragraph of its own: a news story's
+    title or byline ("青岛市楼山乡成为专利乡", "本报记者郑德刚") stands on its own line, above the
+    story. In HTML or a PDF such a line is the title of a sidebar or a box and joins its text."""
     repaired: list[_Block] = []
     for block in blocks:
         previous = repaired[-1] if repaired else None
@@ -276,7 +280,7 @@ def _rejoin_page_breaks(blocks: list[_Block]) -> list[_Block]:
             previous is not None
             and previous.kind == "body"
             and block.kind == "body"
-            and not ends_sentence(previous.text)
+            and (stops_mid_sentence(previous.text) if typed else not ends_sentence(previous.text))
         ):
             repaired[-1] = replace(previous, text=join_pieces(previous.text, block.text), end=block.end)
         else:

@@ -199,7 +199,8 @@ def _names_new(found: list[str], question: str) -> bool:
 
 def new_places(sentence: str, question: str) -> list[str]:
     """Place names the question does not name, set off as places: after 在/于, in brackets, or
-    before 市/省/县 (jieba tags too many words `ns` to trust the tag alone)."""
+    before 市/省/县 or ending in one ("青岛市" is one word to jieba; it tags too many words `ns` to
+    trust the tag alone)."""
     import jieba.posseg
 
     words = list(jieba.posseg.cut(_TITLE.sub("《》", sentence)))
@@ -207,7 +208,11 @@ def new_places(sentence: str, question: str) -> list[str]:
     for i, word in enumerate(words):
         before = words[i - 1].word[-1:] if i else ""
         after = words[i + 1].word[:1] if i + 1 < len(words) else ""
-        set_off = before in ("在", "于", "（", "(") or after in ("市", "省", "县", "）", ")")
+        set_off = (
+            before in ("在", "于", "（", "(")
+            or after in ("市", "省", "县", "）", ")")
+            or (len(word.word) > 2 and word.word.endswith(("市", "省", "县")))
+        )
         if word.flag == "ns" and set_off and word.word not in question:
             places.append(word.word)
     return places

@@ -50,6 +50,22 @@ def ends_sentence(text: str) -> bool:
     return bool(stripped) and stripped[-1] in SENTENCE_END
 
 
+# A line of its own that ends no sentence: a title, a byline or a caption is short and holds no
+# clause mark; running text cut off by a page end is longer or holds one.
+_CLAUSE_MARK = re.compile(r"[，,、；;：:]")
+LINE_OF_ITS_OWN = 30  # characters
+
+
+def stops_mid_sentence(text: str) -> bool:
+    """Whether text breaks off inside a sentence that the next block continues (a page end in a
+    PDF, or in text copied from one), not a line of its own ("青岛市楼山乡成为专利乡",
+    "本报记者郑德刚") above the paragraph that follows."""
+    if ends_sentence(text):
+        return False
+    stripped = text.strip()
+    return len(stripped) > LINE_OF_ITS_OWN or bool(_CLAUSE_MARK.search(stripped))
+
+
 def split_sentences(text: str, lines: bool = False) -> list[str]:
     """Sentences with their end and closing quotes; whitespace around them kept. With `lines`, a
     line break ends one too: the items of a list, the rows of a table and the lines of code are
