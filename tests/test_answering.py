@@ -503,3 +503,15 @@ def test_an_english_question_quotes_the_chinese_sentence_naming_the_command_its_
     question = "How do I mark a package as automatically installed so that it is removed later?"
     chosen = _chosen(question, text, "6.2. aptitude、apt-get和 apt 命令")
     assert [c.sentence for c in chosen][-1].startswith("apt-mark auto 软件包名称")
+
+
+def test_a_question_counting_items_by_their_mark_gathers_every_item():
+    """ "有哪三忌" counts items headed 一忌…二忌…三忌: each is part of the answer, as 一是…二是… are
+    for "几个方面"; "哪一年" counts nothing."""
+    text = (
+        "但是，成功的兼并应有三忌。一忌政府拉郎配，乱点鸳鸯谱。二忌在窄小范围选择兼并对象。"
+        "三忌兼并方式单一。兼并政策于1997年发布。"
+    )
+    chosen = [c.sentence for c in _chosen("成功的企业兼并有哪三忌？", text)]
+    assert chosen == ["一忌政府拉郎配，乱点鸳鸯谱。", "二忌在窄小范围选择兼并对象。", "三忌兼并方式单一。"]
+    assert [c.sentence for c in _chosen("兼并政策是哪一年发布的？", text)] == ["兼并政策于1997年发布。"]

@@ -76,6 +76,7 @@ def two_manuals(tmp_path_factory: pytest.TempPathFactory) -> Settings:
         ("这些文档主要讲了哪些内容？", "overview"),
         ("Summarize these documents.", "overview"),
         ("What is this manual about?", "overview"),
+        ("这些新闻主要讲了哪些内容？", "overview"),
         ("“结构”一章的 3.1 节下面分了哪些小节？", "sections"),
         ("第 11 章“维护”包括哪几部分？", "sections"),
         ("Which sections does the Honey chapter have?", "sections"),
@@ -139,16 +140,30 @@ def test_overview_of_one_document_lists_its_sections(two_manuals: Settings) -> N
     assert "花园只允许使用有机肥料。" in answer.answer
 
 
-def test_a_collection_without_headings_answers_an_overview_question_as_any_other(
-    tmp_path: Path,
-) -> None:
+def test_an_overview_of_documents_without_headings_quotes_how_each_opens(tmp_path: Path) -> None:
+    """Plain text has no outline: one document is summed up by its first paragraphs, several
+    (news stories) by each one's opening paragraph, each cited, not by one matching sentence."""
     folder = tmp_path / "plain"
     folder.mkdir()
-    (folder / "note.txt").write_text("社区花园每年春天开放报名。\n\n报名需要带身份证。\n", encoding="utf-8")
+    (folder / "note.txt").write_text(
+        "社区花园每年春天开放报名。\n\n报名需要带身份证。\n\n名额有限，先到先得。\n\n其余事项另行通知。\n",
+        encoding="utf-8",
+    )
     settings = load_settings(vectorstore_dir=tmp_path / "index")
     ingest(settings, [folder], progress=False)
     answer = Pipeline(settings).ask("这份文档讲了哪些内容？")
     assert all(c.chunk.kind != "heading" for c in answer.citations)
+    assert [line.split(" [")[0] for line in answer.answer.splitlines()] == [
+        "社区花园每年春天开放报名。",
+        "报名需要带身份证。",
+        "名额有限，先到先得。",
+    ]
+    (folder / "story.txt").write_text("老街夜市今晚重新开张。\n\n摊位费全免三个月。\n", encoding="utf-8")
+    ingest(settings, [folder], progress=False)
+    answer = Pipeline(settings).ask("这些新闻主要讲了哪些内容？")
+    lines = [line.split(" [")[0] for line in answer.answer.splitlines()]
+    assert sorted(lines) == ["社区花园每年春天开放报名。", "老街夜市今晚重新开张。"]
+    assert {c.chunk.doc_id for c in answer.citations} == {"note.txt", "story.txt"}
 
 
 def test_overview_of_a_named_part_lists_its_sections_with_key_sentences(two_manuals: Settings) -> None:

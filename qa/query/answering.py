@@ -144,6 +144,8 @@ ASPECTS_QUESTION = re.compile(
     r"哪几个方面|哪几方面|哪些方面|哪几个部分|(what|which|how many) (aspects|areas|parts|points)",
     re.IGNORECASE,
 )
+# "有哪三忌": a count stated with the items' own mark, which heads each item ("一忌…二忌…三忌…").
+_COUNTED_ITEMS = re.compile(rf"哪[两{NUMERALS[1:]}]([^\s{NUMERALS}个种项点条大])")  # 哪一年 counts nothing
 _LIST_QUESTION = re.compile(
     r"哪些|哪几|几大|三大|四大|五大|列举|分别|\bwhich \w+s\b|\bwhat are\b|\blist\b", re.IGNORECASE
 )
@@ -324,8 +326,10 @@ class ExtractiveAnswerer:
         best = candidates[0]
         if best.score < 0.25:
             return []
-        if COUNT_QUESTION.search(question) or ASPECTS_QUESTION.search(question):
-            enumeration = self._enumeration(best, candidates)  # the items themselves answer
+        counted = _COUNTED_ITEMS.search(question)
+        if COUNT_QUESTION.search(question) or ASPECTS_QUESTION.search(question) or counted:
+            marks = "是" + (counted.group(1) if counted else "")
+            enumeration = self._enumeration(best, candidates, marks)  # the items themselves answer
             if enumeration:
                 return enumeration
         completion = None
@@ -490,12 +494,13 @@ class ExtractiveAnswerer:
         query = next(vectors)
         return [_cosine(query, next(vectors)) if want else None for want in wanted]
 
-    def _enumeration(self, best: Candidate, candidates: list[Candidate]) -> list[Candidate]:
-        """For "几个方面/几项" questions: the opening sentence of each "一是…二是…" item of that section."""
+    def _enumeration(self, best: Candidate, candidates: list[Candidate], marks: str) -> list[Candidate]:
+        """For "几个方面/几项/哪三忌" questions: the opening sentence of each "一是…二是…" item of that
+        section (or of items headed by the mark the question counts: "一忌…二忌…")."""
         section = best.result.chunk.section
         items: dict[str, Candidate] = {}
         for candidate in sorted(candidates, key=lambda c: (c.n, c.index)):
-            head = re.match(rf"[{NUMERALS}]是", candidate.sentence)
+            head = re.match(rf"[{NUMERALS}][{marks}]", candidate.sentence.strip())
             if head and candidate.result.chunk.section == section and head.group(0) not in items:
                 items[head.group(0)] = candidate
         return sorted(items.values(), key=lambda c: NUMERALS.index(c.sentence[0])) if len(items) >= 2 else []

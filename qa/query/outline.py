@@ -32,8 +32,8 @@ _OVERVIEW = re.compile(
     re.IGNORECASE,
 )
 _ABOUT_ITSELF = re.compile(
-    r"这份|这篇|这本|这些|本|该|整个|全部|文档|文件|文章|手册|资料|材料|书|集合"
-    r"|\b(this|these|the|whole|documents?|manuals?|articles?|collection|files?|book|guide)\b",
+    r"这份|这篇|这本|这些|本|该|整个|全部|文档|文件|文章|手册|资料|材料|书|集合|新闻|报道|网页|页面"
+    r"|\b(this|these|the|whole|documents?|manuals?|articles?|collection|files?|book|guide|news|pages?|reports?)\b",
     re.IGNORECASE,
 )
 _ASKING = re.compile(r"哪些|什么|哪几|几个|\b(what|which|give|me|an?|of|is|are|do|does)\b", re.IGNORECASE)
@@ -175,11 +175,10 @@ class Outline:
         return (score >= 2.0 and not terms) or NAMED_OUTRIGHT <= score < 2.0
 
     def _body(self, headings: list[Chunk], i: int) -> list[Chunk]:
-        """The paragraphs of headings[i]'s section before the next heading; code and tables left
-        out (their first line sums nothing up)."""
+        """The paragraphs of headings[i]'s section before the next heading (no code or tables)."""
         span = _span(headings, i, any_depth=True)
         chunks = self.store.document_chunks(headings[i].doc_id)
-        return [c for c in chunks if c.kind not in ("heading", "metadata", "code", "table") and span.holds(c)]
+        return [c for c in chunks if c.kind not in _NOT_BODY and span.holds(c)]
 
     def _headings(self) -> dict[str, list[Chunk]]:
         where: dict = {"kind": "heading"}
@@ -206,14 +205,22 @@ class Outline:
     def _overview(self, by_document: dict[str, list[Chunk]]) -> list[Chunk]:
         """Per document, its top sections (a document with one top heading: that heading when
         the collection has several documents, its own sections when it is the only one), each
-        followed by the chunk holding its first sentence."""
+        followed by the chunk holding its first sentence. A document without headings (plain
+        text, a news story) gives its opening paragraph, or its first few when it is the only one."""
         out: list[Chunk] = []
-        for headings in list(by_document.values())[:MAX_DOCUMENTS]:
+        documents = list(self.documents) or [document.doc_id for document in self.store.documents()]
+        alone = len(documents) == 1
+        for doc_id in documents[:MAX_DOCUMENTS]:
+            headings = by_document.get(doc_id)
+            if not headings:
+                body = [c for c in self.store.document_chunks(doc_id) if c.kind not in _NOT_BODY]
+                out += body[: MAX_PARAGRAPHS if alone else 1]
+                continue
             top = min(heading_depth(h) for h in headings)
             tops = [h for h in headings if heading_depth(h) == top]
-            if len(tops) == 1 and len(by_document) == 1:
+            if len(tops) == 1 and alone:
                 tops = _children(headings, headings.index(tops[0])) or tops
-            out += self._with_key_sentences(tops[: MAX_LINES if len(by_document) == 1 else 1])
+            out += self._with_key_sentences(tops[: MAX_LINES if alone else 1])
         return out
 
     def _with_key_sentences(self, headings: Sequence[Chunk]) -> list[Chunk]:
@@ -247,7 +254,10 @@ def _children(headings: Sequence[Chunk], i: int) -> list[Chunk]:
 
 NAMED = 0.5  # the share of the question's subject a heading must hold to be the one it names
 NAMED_OUTRIGHT = 1.0  # ... to be the answer to "which section": all of it
-MAX_PARAGRAPHS = 3  # paragraphs an overview of a section without sections quotes a sentence of
+MAX_PARAGRAPHS = 3  # paragraphs an overview of a section (or a document) without sections quotes
+# What an overview does not quote a sentence of: headings and metadata are no body text, and the
+# first line of code or of a table sums nothing up.
+_NOT_BODY = ("heading", "metadata", "code", "table")
 
 
 @dataclass(frozen=True)
