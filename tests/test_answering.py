@@ -515,3 +515,16 @@ def test_a_question_counting_items_by_their_mark_gathers_every_item():
     chosen = [c.sentence for c in _chosen("成功的企业兼并有哪三忌？", text)]
     assert chosen == ["一忌政府拉郎配，乱点鸳鸯谱。", "二忌在窄小范围选择兼并对象。", "三忌兼并方式单一。"]
     assert [c.sentence for c in _chosen("兼并政策是哪一年发布的？", text)] == ["兼并政策于1997年发布。"]
+
+
+def test_an_faq_question_is_answered_by_the_sentence_after_it_not_quoted_back():
+    from qa.query.answering import ExtractiveAnswerer
+    from qa.records import Chunk
+
+    text = "忘记密码怎么办？\n在登录页点击“找回密码”，按邮件中的链接重设密码。"
+    chunk = Chunk("c1", "faq.md", "常见问题", "账户", (3, 4), text, text, line_paragraphs=(3, 4))
+    chosen = ExtractiveAnswerer().select("忘记密码了怎么办？", _results(chunk))
+    assert [c.sentence for c in chosen] == ["在登录页点击“找回密码”，按邮件中的链接重设密码。"]
+    # a question that nothing answers after it is no answer at all
+    alone = Chunk("c2", "faq.md", "常见问题", "账户", (5,), "谁能看到我的资料？", "谁能看到我的资料？")
+    assert ExtractiveAnswerer().select("谁能看到我的资料？", _results(alone)) == []

@@ -111,3 +111,39 @@ def test_code_after_a_long_paragraph_takes_its_last_sentence_as_lead_in():
     assert code.text == "要更新系统，运行下面的命令：\napt update\napt full-upgrade"
     assert code.line_paragraphs == (2, 3, 3)
     assert any(c.kind == "body" and c.text.startswith("这是一段") for c in chunks)  # the paragraph stays
+
+
+FAQ_MARKDOWN = """# 常见问题
+
+## 账户
+
+忘记密码怎么办？
+
+在登录页点击“找回密码”，按邮件中的链接重设密码。
+
+可以修改用户名吗？
+
+用户名注册后不能修改。
+
+谁能看到我的资料？为什么？
+
+## 付款
+
+支持哪些付款方式？
+
+支持支付宝和银联卡。
+"""
+
+
+def test_a_question_paragraph_travels_with_the_paragraph_answering_it():
+    document = parse_document(FAQ_MARKDOWN, "faq.md", "faq.md")
+    chunks = chunk_document(document, max_tokens=300, overlap_sentences=1)
+    pairs = [chunk for chunk in chunks if "\n" in chunk.text]
+    assert [chunk.text for chunk in pairs] == [
+        "忘记密码怎么办？\n在登录页点击“找回密码”，按邮件中的链接重设密码。",
+        "可以修改用户名吗？\n用户名注册后不能修改。",
+        "支持哪些付款方式？\n支持支付宝和银联卡。",
+    ]
+    assert all(chunk.kind == "body" and len(set(chunk.line_paragraphs)) == 2 for chunk in pairs)
+    # a question with no answer after it in its section stands alone, as any paragraph does
+    assert "谁能看到我的资料？为什么？" in [chunk.text for chunk in chunks]

@@ -202,3 +202,39 @@ def test_answers_and_refusals_speak_of_documents_in_a_collection_of_several(fold
     assert answer.answer.startswith("“Notes on Bread Baking” says:"), answer.answer
     refused = pipeline.ask("如何用 WireGuard 配置 VPN？")
     assert refused.refused and refused.answer.startswith("文档中没有提到“WireGuard”")
+
+
+FAQ_PAGE = """# Printer Support FAQ
+
+## Setup
+
+How do I connect the printer to Wi-Fi?
+
+Hold the wireless button for five seconds until the light blinks, then pick the network in the app.
+
+Which operating systems are supported?
+
+Windows 10 and later, macOS 12 and later, and most Linux distributions through CUPS.
+
+## Maintenance
+
+How often should I clean the print head?
+
+Run the cleaning cycle from the settings menu once a month, or whenever lines appear in prints.
+"""
+
+
+def test_an_faq_page_answers_with_the_answer_to_the_matching_question(tmp_path):
+    """An FAQ's question paragraph matches a user's question best; the answer is the paragraph
+    after it, quoted and cited to its own paragraph, not the question quoted back."""
+    folder = tmp_path / "faq"
+    folder.mkdir()
+    (folder / "printer-faq.md").write_text(FAQ_PAGE, encoding="utf-8")
+    settings = load_settings(vectorstore_dir=tmp_path / "index")
+    ingest(settings, [folder], progress=False)
+    answer = Pipeline(settings).ask("How often do I need to clean the print head?")
+    assert not answer.refused
+    assert "once a month" in answer.answer and "How often should I" not in answer.answer
+    (citation,) = answer.citations
+    assert citation.quote.startswith("Run the cleaning cycle")
+    assert "How often should I clean the print head?" in citation.chunk.text  # the question travels along

@@ -12,6 +12,10 @@ word: a run of them travels with its lead-in (the body paragraph before it, whol
 short, else its last sentence) as one chunk of kind list, table or code, one item a line, as
 many as the budget holds (the lead-in repeated in each). `line_paragraphs` keeps each line's
 paragraph number, so a citation can still name the exact item.
+
+A paragraph that asks a question (an FAQ's, an interview's) is answered by the paragraph after
+it: the two travel as one chunk, question and answer a line each, so the chunk that matches a
+user's question holds its answer too.
 """
 
 from __future__ import annotations
@@ -23,13 +27,14 @@ from dataclasses import dataclass, replace
 from qa.ingest.documents import FIELD_LABELS
 from qa.records import Chunk, Document, Paragraph
 from qa.text.numerals import DIGITS as _NUMERAL
-from qa.text.sentences import split_sentences
+from qa.text.sentences import is_question, split_sentences
 from qa.text.tokens import ENCODING_NAME, count_tokens
 
-# 11: a byline in Latin letters reads as names, an English document's metadata section is in
+# 12: a question paragraph travels with the paragraph answering it; 11: a byline in Latin letters
+# reads as names, an English document's metadata section is in
 # English, a web page's banner is dropped; 10: traditional text normalised with Taiwan phrases;
 # 9: heading levels
-CHUNKING_VERSION = 11
+CHUNKING_VERSION = 12
 # The kind of a chunk made of a lead-in and a run of fragments: a list if it has an item, else a
 # table if it has a row, else code.
 FRAGMENT_KINDS = {"item": "list", "row": "table", "code": "code"}
@@ -81,6 +86,11 @@ def _units(paragraphs: tuple[Paragraph, ...], max_tokens: int) -> list[Paragraph
     index = 0
     while index < len(paragraphs):
         paragraph = paragraphs[index]
+        answer = paragraphs[index + 1] if index + 1 < len(paragraphs) else None
+        if answer is not None and _answered_by(paragraph, answer):
+            units.append(_Run(paragraph, paragraph.text, (answer,)))
+            index += 2
+            continue
         if paragraph.kind not in FRAGMENT_KINDS:
             units.append(paragraph)
             index += 1
@@ -104,6 +114,17 @@ def _units(paragraphs: tuple[Paragraph, ...], max_tokens: int) -> list[Paragraph
         units.append(_Run(lead, lead_text, paragraphs[index:end]))
         index = end
     return units
+
+
+def _answered_by(question: Paragraph, paragraph: Paragraph) -> bool:
+    """A body paragraph asking a question, the next one of its section stating something."""
+    return (
+        question.kind == "body"
+        and paragraph.kind == "body"
+        and question.section == paragraph.section
+        and is_question(question.text)
+        and not is_question(paragraph.text)
+    )
 
 
 def _answers(fragment: Paragraph, paragraph: Paragraph) -> bool:
@@ -152,7 +173,7 @@ def _lines_chunk(document: Document, lines: list[tuple[Paragraph, str]], author:
     text = "\n".join(text for _, text in lines)
     paragraphs = list(dict.fromkeys(paragraph for paragraph, _ in lines))
     kinds = {paragraph.kind for paragraph in paragraphs}
-    kind = next(FRAGMENT_KINDS[k] for k in FRAGMENT_KINDS if k in kinds)
+    kind = next((FRAGMENT_KINDS[k] for k in FRAGMENT_KINDS if k in kinds), "body")  # a question, its answer
     first = paragraphs[0]
     search_text = _search_text(replace(first, kind="body"), text, author)
     return Chunk(

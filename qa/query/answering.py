@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 
 from qa.query.answerer import Draft
@@ -32,7 +32,7 @@ from qa.text.normalize import compact as normalize
 from qa.text.normalize import normalize as spaced_form
 from qa.text.numerals import DIGITS as NUMERALS
 from qa.text.numerals import chinese_numeral as _numeral
-from qa.text.sentences import CLOSERS, chunk_sentences, clauses, join_sentences, split_sentences
+from qa.text.sentences import CLOSERS, chunk_sentences, clauses, is_question, join_sentences, split_sentences
 from qa.text.terms import (
     english_glosses,
     english_map,
@@ -326,6 +326,11 @@ class ExtractiveAnswerer:
         best = candidates[0]
         if best.score < 0.25:
             return []
+        if is_question(best.sentence):  # an FAQ's question matches best; the sentence after answers
+            answer = _answer_to(best)
+            if answer is None:
+                return []
+            best = answer
         counted = _COUNTED_ITEMS.search(question)
         if COUNT_QUESTION.search(question) or ASPECTS_QUESTION.search(question) or counted:
             marks = "是" + (counted.group(1) if counted else "")
@@ -357,7 +362,7 @@ class ExtractiveAnswerer:
         for candidate in candidates[1:]:
             if len(chosen) >= (MAX_SENTENCES if wants_list else 2):
                 break
-            if any(candidate.sentence == c.sentence for c in chosen):
+            if any(candidate.sentence == c.sentence for c in chosen) or is_question(candidate.sentence):
                 continue
             new = candidate.matched - covered
             same_paragraph = candidate.result.chunk.paragraphs == best.result.chunk.paragraphs
@@ -612,6 +617,16 @@ def _continuation(candidate: Candidate, results: Sequence[RetrievalResult]) -> l
 
 
 FACT_AFTER = 2  # sentences
+
+
+def _answer_to(question: Candidate) -> Candidate | None:
+    """The sentence after a question in its chunk (an FAQ's answer), scored as the question
+    matched: a question quoted back claims nothing. None when nothing follows it."""
+    sentences = chunk_sentences(question.result.chunk)
+    following = [i for i in range(question.index + 1, len(sentences)) if not is_question(sentences[i])]
+    if not following:
+        return None
+    return replace(question, sentence=sentences[following[0]].strip(), index=following[0])
 
 
 def _fact_after(best: Candidate, question: str, holds: Callable[[str, str], bool]) -> Candidate | None:

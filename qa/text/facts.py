@@ -82,8 +82,9 @@ _HOLDS = {
     # A configuration file gives one as a number after a key that names it ("default-lease-time
     # 600;", "Timeout 300"), its unit the program's; "release 12" and "timestamp" name none.
     "duration": re.compile(
-        rf"[\d{NUMERAL_CHARS}]+\s*(秒|分钟|小时|钟头|天|周|星期|个月|年)"
-        r"|\b(\d+|an?|one|two|three|few|several)\s+(seconds?|minutes?|hours?|days?|weeks?|months?|years?)\b"
+        rf"[\d{NUMERAL_CHARS}]+\s*(秒|分钟|小时|钟头|天|周|星期|个月|年|个?工作日)"
+        r"|\b(\d+|an?|one|two|three|few|several)\s+((business|working) )?"
+        r"(seconds?|minutes?|hours?|days?|weeks?|months?|years?)\b"
         r"|\b[a-z_-]*(time(?!stamp)|timeout|(?<!re)lease|interval|ttl|expire|expiry|delay)[a-z_-]*\s*[=:]?\s*\d+"
     ),
     "time": re.compile(rf"(?<![\d.])\d{{4}}(?![\d.])|{_DATE}"),
