@@ -86,6 +86,12 @@ def test_stop_words_and_terms_are_shared():
     assert english_words("Which packages are installed?") == ["package", "installed"]
     assert english_words("What is the author's job title?") == ["author", "job", "title"]
     assert "第三项" in tokenize("第三点是什么")  # an ordinal with its unit is one token
+    # a modal verb is no topic, as "can" is not: "会员可以退款吗" is about refunds, not "可以"
+    assert key_terms("会员可以退款吗？") == ["会员", "退款"] and key_terms("Can members get refunds?") == [
+        "members",
+        "get",
+        "refunds",
+    ]
 
 
 def test_what_kind_of_fact_a_question_asks_for():

@@ -14,7 +14,7 @@ _CHINESE = (
     "提出 认为 作者认为 说 讲 讲的 指 指出 根据 关于 文中 文章 本文 "
     "篇文章 全文 原文 里 中的 所 着 过 到 给 又 还 目前 至今 已经 "
     "一共 共 主要 分别 具体 以及 还有 几个 方面 年 作为 那次 这次 会 "
-    "能 要 去 来 做 看 用 想 得"
+    "能 要 去 来 做 看 用 想 得 可以 能够 应该 应当"
 )
 _ENGLISH = (
     "a an the of to in on at for by with from as and or but if is are was were be been being do does "
