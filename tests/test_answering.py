@@ -528,3 +528,17 @@ def test_an_faq_question_is_answered_by_the_sentence_after_it_not_quoted_back():
     # a question that nothing answers after it is no answer at all
     alone = Chunk("c2", "faq.md", "常见问题", "账户", (5,), "谁能看到我的资料？", "谁能看到我的资料？")
     assert ExtractiveAnswerer().select("谁能看到我的资料？", _results(alone)) == []
+
+
+def test_a_question_relating_to_the_previous_one_is_a_follow_up():
+    """ "at 对应的是哪两个文件？" asks for at's counterpart of what was just asked about crontab: the
+    previous question's terms travel with it, as with any follow-up."""
+    history = [
+        {"role": "user", "content": "怎样只允许特定用户使用 crontab？"},
+        {"role": "assistant", "content": "在 /etc/cron.allow 中写入允许的用户。"},
+    ]
+    condensed = condense_extractive("at 对应的是哪两个文件？", history)
+    assert condensed.startswith("at 对应的是哪两个文件？") and "允许" in condensed and "用户" in condensed
+    english = "What is the corresponding file for at?"
+    assert condense_extractive(english, history) != english
+    assert condense_extractive("at 是什么命令？", history) == "at 是什么命令？"  # asks on its own

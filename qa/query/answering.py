@@ -748,7 +748,9 @@ def strip_injection(question: str) -> tuple[str, bool]:
 
 _FOLLOW_UP = re.compile(
     r"^(那|那么|还有|另外|and\b|what about|how about|then\b)|(呢[？?]?$)"
-    r"|它|他们|她|这些|这位|这个|其中|该|此|\b(it|its|they|them|he|she|his|her|this|that|those)\b",
+    r"|它|他们|她|这些|这位|这个|其中|该|此|\b(it|its|they|them|he|she|his|her|this|that|those)\b"
+    # a relation to what was just asked: "at 对应的是哪两个文件？" after a question on cron's
+    r"|对应|相应|同样的|\b(corresponding|likewise|similarly|the same)\b",
     re.IGNORECASE,
 )
 
