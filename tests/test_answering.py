@@ -542,3 +542,15 @@ def test_a_question_relating_to_the_previous_one_is_a_follow_up():
     english = "What is the corresponding file for at?"
     assert condense_extractive(english, history) != english
     assert condense_extractive("at 是什么命令？", history) == "at 是什么命令？"  # asks on its own
+
+
+def test_one_unsigned_document_is_the_document_not_the_article():
+    from qa.query.answering import refusal, says_not_answered
+    from qa.records import Chunk, RetrievalResult
+
+    results = [RetrievalResult(1, Chunk("c1", "spec.pdf", "MIME 规范", "2.5", (91,), "文本。", "文本。"), 0.5)]
+    zh = refusal("什么是 X？", results, collection="document")
+    assert zh.answer.startswith("文档中没有提到这一点，我无法根据文档回答。") and says_not_answered(zh.answer)
+    en = refusal("What is X?", results, collection="document", missing="X")
+    assert en.answer.startswith("The document does not mention “X”") and says_not_answered(en.answer)
+    assert refusal("What is X?", results, collection="article").answer.startswith("The article does not say")

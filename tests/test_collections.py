@@ -238,3 +238,22 @@ def test_an_faq_page_answers_with_the_answer_to_the_matching_question(tmp_path):
     (citation,) = answer.citations
     assert citation.quote.startswith("Run the cleaning cycle")
     assert "How often should I clean the print head?" in citation.chunk.text  # the question travels along
+
+
+def test_one_unsigned_document_is_called_the_document_and_quoted_by_its_title(tmp_path):
+    """A single manual or spec is no article: an English answer names it by its title and a
+    refusal speaks of the document; the bundled article, which is signed, stays "the article"."""
+    folder = tmp_path / "one"
+    folder.mkdir()
+    (folder / "bread.md").write_text(ENGLISH_NOTE, encoding="utf-8")
+    settings = load_settings(vectorstore_dir=tmp_path / "index")
+    ingest(settings, [folder], progress=False)
+    pipeline = Pipeline(settings)
+    assert pipeline.collection() == "document"
+    answer = pipeline.ask("How long should a loaf rest after baking?")
+    assert answer.answer.startswith("“Notes on Bread Baking” says: “A loaf should rest")
+    refused = pipeline.ask("Can I knead the dough in a Thermomix?")
+    assert refused.refused and refused.answer.startswith("The document does not mention “Thermomix”")
+    signed = load_settings(vectorstore_dir=tmp_path / "article-index")
+    ingest(signed, [ARTICLE], progress=False)
+    assert Pipeline(signed).collection() == "article"

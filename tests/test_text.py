@@ -362,3 +362,19 @@ def test_a_city_jieba_reads_as_one_word_with_its_suffix_is_a_place():
     assert "青岛市" in new_places(sentence, "楼山乡在哪个城市？")
     assert answers_kind("楼山乡在哪个城市？", sentence)
     assert not answers_kind("楼山乡在哪个城市？", "楼山乡拥有专利和专利技术１４２项。")
+
+
+def test_a_list_or_section_mark_opens_its_sentence():
+    """ "1. Introduction" is a heading, "1. Install the package." a step: the mark is no sentence of
+    its own (an outline line read "1. [1] Introduction [1]"); a number ending a sentence still ends it."""
+    from qa.text.sentences import complete_sentence, split_sentences
+
+    assert split_sentences("1. Introduction") == ["1. Introduction"]
+    assert split_sentences("1. Install the package. 2. Run it.") == ["1. Install the package.", " 2. Run it."]
+    assert split_sentences("a. First item. b. Second.") == ["a. First item.", " b. Second."]
+    assert split_sentences("Set it to version 2. The next step follows.") == [
+        "Set it to version 2.",
+        " The next step follows.",
+    ]
+    streamed = complete_sentence("1. Introduction [1]\nThis is")
+    assert streamed is not None and streamed.group(1).strip() == "1. Introduction [1]"

@@ -265,6 +265,10 @@ class ChunkStore:
             if not self.collection.get(where={"doc_id": doc_id}, limit=1, include=[])["ids"]
         ]
 
+    def metadata_texts(self) -> list[str]:
+        """The search text of every metadata record (a field's labels, then its value)."""
+        return list(self.collection.get(where={"kind": "metadata"}, include=["documents"])["documents"] or [])
+
     def document_chunks(self, doc_id: str) -> list[Chunk]:
         """One document's chunks in reading order (paragraph number, then window)."""
         records = self.collection.get(where={"doc_id": doc_id}, include=["metadatas", "documents"])

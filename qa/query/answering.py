@@ -55,22 +55,29 @@ KIND_FALLBACK = 0.8
 RANK_PRIOR = 0.35
 # --- refusal ---------------------------------------------------------------------------------
 
-# One document among the nearest results: it is "the article"; several: "the documents".
+# What a collection is called (COLLECTIONS): one signed document is "the article" (an article
+# carries its author's byline); one without is "the document" (a manual, a spec, a PDF chapter);
+# more than one are "the documents".
+COLLECTIONS = ("article", "document", "documents")
 REFUSAL = {
-    ("zh", 1): "文章没有提到这一点，我无法根据文章回答。",
-    ("en", 1): "The article does not say, so I cannot answer this from it.",
-    ("zh", 2): "文档中没有提到这一点，我无法根据这些文档回答。",
-    ("en", 2): "The documents do not say, so I cannot answer this from them.",
+    ("zh", "article"): "文章没有提到这一点，我无法根据文章回答。",
+    ("en", "article"): "The article does not say, so I cannot answer this from it.",
+    ("zh", "document"): "文档中没有提到这一点，我无法根据文档回答。",
+    ("en", "document"): "The document does not say, so I cannot answer this from it.",
+    ("zh", "documents"): "文档中没有提到这一点，我无法根据这些文档回答。",
+    ("en", "documents"): "The documents do not say, so I cannot answer this from them.",
 }
 # When the question names something the collection never mentions, the refusal says what.
 REFUSAL_MISSING = {
-    ("zh", 1): "文章没有提到“{name}”，我无法根据文章回答。",
-    ("en", 1): "The article does not mention “{name}”, so I cannot answer this from it.",
-    ("zh", 2): "文档中没有提到“{name}”，我无法根据这些文档回答。",
-    ("en", 2): "The documents do not mention “{name}”, so I cannot answer this from them.",
+    ("zh", "article"): "文章没有提到“{name}”，我无法根据文章回答。",
+    ("en", "article"): "The article does not mention “{name}”, so I cannot answer this from it.",
+    ("zh", "document"): "文档中没有提到“{name}”，我无法根据文档回答。",
+    ("en", "document"): "The document does not mention “{name}”, so I cannot answer this from it.",
+    ("zh", "documents"): "文档中没有提到“{name}”，我无法根据这些文档回答。",
+    ("en", "documents"): "The documents do not mention “{name}”, so I cannot answer this from them.",
 }
 _SAYS_NOT_ANSWERED = re.compile(
-    r"^\s*(文章没有提到|文档中?没有提到|the (article|documents) do(es)? not (say|mention))", re.IGNORECASE
+    r"^\s*(文章没有提到|文档中?没有提到|the (article|documents?) do(es)? not (say|mention))", re.IGNORECASE
 )
 
 
@@ -100,28 +107,28 @@ def refusal(
     results: Sequence[RetrievalResult],
     language: str | None = None,
     related: int = 3,
-    several: bool | None = None,
+    collection: str | None = None,
     missing: str | None = None,
 ) -> Answer:
     """Says the documents do not answer, names the nearest paragraphs by document, section and
-    number, and states no fact. `several`: whether the collection holds more than one document
-    (then it speaks of documents and names each, even when the nearest are all from one);
-    unknown, the nearest paragraphs decide. `missing`: a name the question uses and the
-    collection never does, which the refusal then gives as the reason."""
+    number, and states no fact. `collection`: what the collection is (COLLECTIONS; of several
+    documents it names each, even when the nearest are all from one); unknown, the nearest
+    paragraphs decide. `missing`: a name the question uses and the collection never does,
+    which the refusal then gives as the reason."""
     language = language or language_of(question)
     nearest: list[RetrievalResult] = []
     for result in results:
         if all(result.chunk.paragraphs != seen.chunk.paragraphs for seen in nearest):
             nearest.append(result)
     nearest = nearest[:related]
-    documents = len({result.chunk.doc_id for result in results})
-    if several is not None:
-        documents = 2 if several else 1
-    count = min(documents, 2) or 1
-    text = REFUSAL_MISSING[language, count].format(name=missing) if missing else REFUSAL[language, count]
+    if collection is None:
+        collection = "documents" if len({result.chunk.doc_id for result in results}) > 1 else "article"
+    key = (language, collection)
+    text = REFUSAL_MISSING[key].format(name=missing) if missing else REFUSAL[key]
     if nearest:
         separator = "；" if language == "zh" else "; "
-        items = separator.join(_paragraph_label(result, language, documents > 1) for result in nearest)
+        titled = collection == "documents"
+        items = separator.join(_paragraph_label(result, language, titled) for result in nearest)
         text += (" " if language == "en" else "") + RELATED[language].format(items=items)
     return Answer(
         question=question,
@@ -277,12 +284,12 @@ class ExtractiveAnswerer:
     def __init__(
         self,
         embed: Callable[[list[str]], list[list[float]]] | None = None,
-        several_documents: Callable[[], bool] | None = None,
+        collection: Callable[[], str] | None = None,
     ) -> None:
-        """`several_documents`: whether the collection holds more than one document, asked per
-        answer (uploads change it); then an English answer names the document it quotes."""
+        """`collection`: what the collection is (COLLECTIONS), asked per answer (uploads change
+        it); but of one article, an English answer names the document it quotes."""
         self.embed = embed
-        self.several_documents = several_documents
+        self.collection = collection
 
     def draft(
         self, question: str, results: Sequence[RetrievalResult], language: str
@@ -514,16 +521,15 @@ class ExtractiveAnswerer:
         self, chosen: Sequence[Candidate], language: str, results: Sequence[RetrievalResult] = ()
     ) -> str:
         lines = []
-        several = (
-            self.several_documents()
-            if self.several_documents is not None
-            else len({result.chunk.doc_id for result in results}) > 1
-        )
+        if self.collection is not None:
+            collection = self.collection()
+        else:
+            collection = "documents" if len({result.chunk.doc_id for result in results}) > 1 else "article"
         for i, candidate in enumerate(chosen):
             if language == "zh":
                 lines.append(f"{candidate.sentence} [{candidate.n}]")
             else:
-                lines.append(f"{_frame(candidate, i, several)} “{candidate.sentence}” [{candidate.n}]")
+                lines.append(f"{_frame(candidate, i, collection)} “{candidate.sentence}” [{candidate.n}]")
         if language != "zh":
             return " ".join(lines)
         # an item of a list starts its own line, as in the document
@@ -671,9 +677,9 @@ def _line_break_between(before: Candidate, after: Candidate) -> bool:
     return start >= 0 and "\n" in chunk.text[end + len(before.sentence) : start]
 
 
-def _frame(candidate: Candidate, i: int, several: bool) -> str:
-    """'The article says:' for a one-document collection; else the document by its title."""
-    if not several:
+def _frame(candidate: Candidate, i: int, collection: str) -> str:
+    """'The article says:' for one article; else the document by its title."""
+    if collection == "article":
         return FRAME_FIRST if i == 0 else FRAME_NEXT
     title = candidate.result.chunk.title
     return FRAME_TITLED.format(title=title) if title else FRAME_SEVERAL

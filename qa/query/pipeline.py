@@ -24,6 +24,7 @@ from qa.index.backend import index_backend
 from qa.index.embeddings import Embeddings, embed_queries, embedder_identity, make_embeddings
 from qa.index.sentence_vectors import SentenceVectors
 from qa.index.store import ChunkStore, StoredDocument
+from qa.ingest.documents import FIELD_LABELS
 from qa.query.answerer import Answerer, Draft
 from qa.query.answering import (
     ExtractiveAnswerer,
@@ -132,7 +133,7 @@ class Pipeline:
         self.verifier = Verifier(embed=self.embeddings.embed_texts)
         self.extractive = ExtractiveAnswerer(
             embed=self.embeddings.embed_texts,
-            several_documents=self.several_documents,
+            collection=self.collection,
         )
         self.chat = make_chat(settings)
         second = (
@@ -157,6 +158,7 @@ class Pipeline:
         self._readers: dict[int, int] = {}  # id(store) -> retrievals reading it now
         self.retired_grace_s = RETIRED_GRACE_S
         self._documents_counted: tuple[object, bool] | None = None
+        self._described: tuple[object, str] | None = None  # what collection() calls it, per keyword index
         self.long_questions = LongQuestions(settings)
 
     def _translate(self, word: str) -> list[str]:
@@ -204,6 +206,19 @@ class Pipeline:
                 if left:
                     self._readers[id(store)] = left
                 self._close_retired()
+
+    def collection(self) -> str:
+        """What answers and refusals call the collection: "documents" when it holds several, else
+        "article" when its document is signed (an author's byline), else "document"."""
+        if self.several_documents():
+            return "documents"
+        keywords = self.store.keywords if self.store.has_keywords() else None
+        described = self._described
+        if described is None or described[0] is not keywords:
+            with self.reading() as store:
+                signed = any(text.startswith(FIELD_LABELS["author"]) for text in store.metadata_texts())
+            described = self._described = (keywords, "article" if signed else "document")
+        return described[1]
 
     def several_documents(self) -> bool:
         """Whether the collection holds more than one document, counted once per keyword index
@@ -318,8 +333,7 @@ class Pipeline:
             elif answerable and results:
                 answer = yield from self._verified(self.answerer, standalone, results, language)
             else:
-                several = self.several_documents()
-                answer = refusal(question, results, language, several=several, missing=missing)
+                answer = refusal(question, results, language, collection=self.collection(), missing=missing)
                 yield answer.answer
         yield replace(
             answer,
@@ -355,7 +369,7 @@ class Pipeline:
             citations = citations_for_markers(stream.cited, results, quotes)
             return Answer(question, stream.shown, False, answerer.mode, citations, tuple(results), **about)
         if not stream.removed or says_not_answered(draft.raw or ""):
-            answer = refusal(question, results, language, several=self.several_documents())
+            answer = refusal(question, results, language, collection=self.collection())
             yield answer.answer
             return replace(answer, mode=answerer.mode, **about)
         if quoted:

@@ -26,13 +26,16 @@ _ENDS = re.escape(STRONG_END)
 # A full stop ends a sentence before whitespace, except after a section number ("6.2.5. 标题",
 # "3.1.4. LTSP 服务器") unless a capital letter follows a plain number ("in version 2. The next").
 _FULL_STOP = r"(?<!\d)\.(?=\s)|(?<!\.\d)(?<!\.\d\d)(?<=\d)\.(?=\s+[A-Z])"
-_SENTENCE = rf"[^{_ENDS}]*?(?:[{_ENDS}]+[{re.escape(CLOSERS)}]*|{_FULL_STOP}|$)"
+# A list or section mark opening a sentence is part of it: "1. Introduction", "a. Install it."
+_OPENING_MARK = r"(?:\s*(?:\d{1,3}|[A-Za-z])\.(?=\s))?"
+_SENTENCE = rf"{_OPENING_MARK}[^{_ENDS}]*?(?:[{_ENDS}]+[{re.escape(CLOSERS)}]*|{_FULL_STOP}|$)"
 _SENTENCE_RE = re.compile(_SENTENCE, re.DOTALL)
 SENTENCE_WITH_MARKERS = re.compile(_SENTENCE + TRAILING_MARKERS, re.DOTALL)
 _CLAUSE = re.compile(rf"[^{re.escape(CLAUSE_END)}]+[{re.escape(CLAUSE_END)}]*")
 # A complete sentence at the front of a stream: its end (or a line end), any markers, then more text.
 _COMPLETE = re.compile(
-    rf"^(.*?(?:[{_ENDS}]+[{re.escape(CLOSERS)}]*|\n|\.\s))({TRAILING_MARKERS})(?=\s*[^\s\[])", re.DOTALL
+    rf"^({_OPENING_MARK}.*?(?:[{_ENDS}]+[{re.escape(CLOSERS)}]*|\n|\.\s))({TRAILING_MARKERS})(?=\s*[^\s\[])",
+    re.DOTALL,
 )
 
 
