@@ -252,6 +252,10 @@ def test_one_unsigned_document_is_called_the_document_and_quoted_by_its_title(tm
     assert pipeline.collection() == "document"
     answer = pipeline.ask("How long should a loaf rest after baking?")
     assert answer.answer.startswith("“Notes on Bread Baking” says: “A loaf should rest")
+    # a question sharing no word with a two-paragraph document is not answered from it: in so
+    # small a collection every chunk is near the top of the dense search, none of the keyword one
+    unrelated = pipeline.ask("What temperature should the oven be?")
+    assert unrelated.refused and unrelated.answer.startswith("The document does not say")
     refused = pipeline.ask("Can I knead the dough in a Thermomix?")
     assert refused.refused and refused.answer.startswith("The document does not mention “Thermomix”")
     signed = load_settings(vectorstore_dir=tmp_path / "article-index")

@@ -159,7 +159,9 @@ class Retriever:
                 fused = (1 - weight) * dense + weight * keyword / top + COVERAGE_WEIGHT * coverage
             else:
                 fused = self._fuse(dense_rank.get(chunk_id), bm25_rank.get(chunk_id), english)
-            agree = dense_rank.get(chunk_id, n) < AGREE and bm25_rank.get(chunk_id, n) < AGREE
+            # a chunk sharing no word with the question is ranked by no keyword search, however
+            # few chunks a small collection has: both searches must find it to agree
+            agree = keyword > 0 and dense_rank.get(chunk_id, n) < AGREE and bm25_rank.get(chunk_id, n) < AGREE
             candidates.append(
                 Candidate(
                     chunk_id,
