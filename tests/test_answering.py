@@ -548,7 +548,8 @@ def test_one_unsigned_document_is_the_document_not_the_article():
     from qa.query.answering import refusal, says_not_answered
     from qa.records import Chunk, RetrievalResult
 
-    results = [RetrievalResult(1, Chunk("c1", "spec.pdf", "MIME 规范", "2.5", (91,), "文本。", "文本。"), 0.5)]
+    chunk = Chunk("c1", "spec.pdf", "MIME 规范", "2.5", (91,), "文本。", "文本。")
+    results = [RetrievalResult(1, chunk, 0.5)]
     zh = refusal("什么是 X？", results, collection="document")
     assert zh.answer.startswith("文档中没有提到这一点，我无法根据文档回答。") and says_not_answered(zh.answer)
     en = refusal("What is X?", results, collection="document", missing="X")
