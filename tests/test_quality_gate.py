@@ -78,20 +78,22 @@ CORPORA = PROJECT_ROOT / "eval" / "corpora"
 # hit@1 0.642 and keyword recall 0.620, manual_en hit@5 0.917, citation precision 0.758 and keyword
 # recall 0.569: those gates rose, each one item below the measurement. The tenth session: an
 # inflected English word reaching Chinese text through its dictionary form ("stored" -> 存储)
-# measured edu hit@1 0.756: that gate rose likewise.
+# measured edu hit@1 0.756: that gate rose likewise. The eleventh: completing an English
+# question's framed quote with the sentence naming the command, and 可以/能够/应该 as stop words,
+# measured handbook citation precision 0.613 and keyword recall 0.639, edu 0.723 and 0.732.
 HELDOUT_GATES = {
     "handbook": {
         "hit@1": 0.62,
         "hit@5": 0.9,
-        "citation_precision": 0.56,
-        "keyword_recall": 0.59,
+        "citation_precision": 0.59,
+        "keyword_recall": 0.62,
         "refusal_accuracy": 0.5,
     },
     "edu": {
         "hit@1": 0.73,
         "hit@5": 0.92,
-        "citation_precision": 0.66,
-        "keyword_recall": 0.68,
+        "citation_precision": 0.7,
+        "keyword_recall": 0.71,
         "refusal_accuracy": 0.8,
     },
     "manual_en": {
