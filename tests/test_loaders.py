@@ -459,3 +459,27 @@ def test_an_xhtml_page_is_read_without_a_parser_warning() -> None:
         warnings.simplefilter("error")
         blocks = html_blocks(page, "zh-CN-sect.syslog.html")
     assert any("rsyslogd" in block.text for block in blocks)
+
+
+def test_table_of_contents_lines_are_left_out_of_a_pdf(tmp_path):
+    """ "1. Introduction . . . . . 2" points at a section: kept, it became a heading of its own that
+    outranked the section it names and filled overviews with page numbers."""
+    survey = "The survey covered twelve river basins and found that shared data helps. " * 2
+    body = courier_paragraph(survey, 200)
+    pages = [
+        [
+            (18, 72, 90, "River Basins"),
+            (13, 72, 130, "Contents"),
+            (10, 72, 160, "1. Introduction . . . . . . . . . . . . 2"),
+            (10, 72, 176, "2. Methods . . . . . . . . . . . . . . . 2"),
+            (10, 72, 192, "Index ....................................... 9"),
+        ],
+        [(13, 72, 130, "1. Introduction"), *body, (13, 72, 260, "2. Methods")]
+        + courier_paragraph("We read the treaties and the data they share.", 290),
+    ]
+    path = tmp_path / "toc.pdf"
+    path.write_bytes(hand_made_pdf(pages))
+    document = load_document(path, MAX)
+    assert not [p.text for p in document.paragraphs if ". . ." in p.text or "....." in p.text]
+    introductions = [p.text for p in document.paragraphs if p.text.startswith("1. Introduction")]
+    assert introductions == ["1. Introduction"]

@@ -521,7 +521,9 @@ def pdf_blocks(data: bytes, name: str, limits: InputLimits = DEFAULT_LIMITS) -> 
         raise InputError(
             f"{name} has no text layer (a scanned PDF?); run OCR on it first (for example with ocrmypdf)."
         )
-    pages = _drop_running_lines(pages)
+    pages = [
+        [line for line in page if not _LEADER_ENTRY.search(line.text)] for page in _drop_running_lines(pages)
+    ]
     every = [line for page in pages for line in page]
     if sum(len(line.text) for line in every if line.mono) * 2 > sum(len(line.text) for line in every):
         pages = [[replace(line, mono=False) for line in page] for page in pages]  # set all in monospace
@@ -615,6 +617,12 @@ def _line(chars: list[_Char], page: int) -> list[_Line]:
             mono=sum(char.mono for char in inked) >= CODE_SHARE * len(inked) and not BULLET_SIGN.match(text),
         )
     ]
+
+
+# A line of a table of contents or an index: words, a dot leader, a page number ("3.3 Invoking
+# asn1Decoding . . . . . 9"). It points at the text; as a heading or a paragraph of its own it
+# would outrank the section it names.
+_LEADER_ENTRY = re.compile(r"(?:\.\s?){4,}\s*(?:\d+|[ivxlc]+)\s*$", re.IGNORECASE)
 
 
 def _drop_page_edges(lines: list[_Line]) -> list[_Line]:

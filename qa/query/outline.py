@@ -54,7 +54,7 @@ _LOCATE = re.compile(
 )
 # A part of a document, named in an overview question ("summarize chapter 3", "总结一下第三章").
 _PART = re.compile(r"章节|小节|章|节|部分|\b(sections?|chapters?|parts?)\b", re.IGNORECASE)
-_SECTION_NUMBER = re.compile(r"(?<![\d.])\d+(?:\.\d+)*(?![\d])")
+_SECTION_NUMBER = re.compile(r"(?<![A-Za-z\d.])\d+(?:\.\d+)*(?![A-Za-z\d])")  # not in "asn1Decoding"
 _HEADING_NUMBER = re.compile(r"^\s*(\d+(?:\.\d+)*)\.?(?=\s|[^\d.])")
 _QUOTED = re.compile(r"[“\"「『《]([^”\"」』》]{2,})[”\"」』》]")
 MAX_DOCUMENTS = 10  # an overview of a larger collection lists its first ten documents
@@ -90,10 +90,21 @@ def subject_terms(question: str) -> list[str]:
     return [term for term in key_terms(text) if not _SECTION_NUMBER.fullmatch(term)]
 
 
+# The verbs of a "which section" question: they say that a section holds something, not what.
+_ABOUT_VERB = re.compile(
+    r"讲了|讲述|讲|介绍|讨论|说明|涉及|描述"
+    r"|\b(describes?|covers?|explains?|discuss(es)?|talks? about|deals? with"
+    r"|is about|mentions?)\b",
+    re.IGNORECASE,
+)
+
+
 def content_question(question: str) -> str:
     """What a "which section" question asks about, for retrieval: "讲 ldapvi 的是哪一节？" ->
-    "讲 ldapvi 的是 ？" (the section words name no content). Other questions as they are."""
-    return _LOCATE.sub(" ", question) if outline_kind(question) == "locate" else question
+    "ldapvi 的是 ？" (the section words and the verb name no content). Others as they are."""
+    if outline_kind(question) != "locate":
+        return question
+    return _ABOUT_VERB.sub(" ", _LOCATE.sub(" ", question))
 
 
 def heading_depth(chunk: Chunk) -> int:
@@ -152,6 +163,8 @@ class Outline:
             return []
         by_document = self._headings()
         named = self._named(question, by_document)
+        if named and _names(question, [], named[0][named[1]]) < 2.0:
+            named = None  # only a section named by number or quoted title bounds the search
         scope = _span(*named) if named else None
         container = named[0][named[1]] if named and _children(*named) else None
         for result in results:
