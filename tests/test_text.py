@@ -378,3 +378,18 @@ def test_a_list_or_section_mark_opens_its_sentence():
     ]
     streamed = complete_sentence("1. Introduction [1]\nThis is")
     assert streamed is not None and streamed.group(1).strip() == "1. Introduction [1]"
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        "from qa.text.facts import new_places; new_places('青岛市李沧区楼山乡', '楼山乡在哪里？')",
+        "from qa.query.verify import _negations; _negations('没有提到')",
+    ],
+)
+def test_every_use_of_jieba_loads_it_quietly(call: str):
+    """A question reaching jieba first through its part-of-speech tagger (a "where" question, a
+    negation) printed "Building prefix dict…" into the command line's answer."""
+    command = [sys.executable, "-c", call]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120, check=True)
+    assert "prefix dict" not in done.stderr + done.stdout

@@ -40,6 +40,7 @@ from qa.text.terms import (
     english_words,
     key_terms,
     numbers,
+    quiet_jieba,
     refers_back,
     stemmable,
     stemmed_words,
@@ -788,6 +789,7 @@ def _answer_subject(answer: str, previous: str) -> str:
     program, a person ("有，ldapvi。" -> ldapvi), which a following "它" most likely means."""
     import jieba.posseg
 
+    quiet_jieba()
     asked = normalize(previous)
     for pair in jieba.posseg.cut(normalize(strip_markers(answer))):
         word = pair.word.strip()

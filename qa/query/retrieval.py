@@ -33,7 +33,7 @@ from qa.text.facts import asked_facts, holds_facts
 from qa.text.language import is_chinese
 from qa.text.normalize import normalize
 from qa.text.sentences import split_sentences
-from qa.text.terms import is_english_word, one_edit_away
+from qa.text.terms import is_english_word, one_edit_away, quiet_jieba
 
 MODES = ("hybrid", "dense", "bm25", "rrf")
 RRF_K = 60
@@ -304,6 +304,7 @@ def rarest_name(question: str, hits: KeywordHits, index: KeywordIndex) -> Concep
     if is_chinese(question):
         import jieba.posseg
 
+        quiet_jieba()
         names = {w.word for w in jieba.posseg.cut(normalize(question)) if w.flag in _NAME_TAGS}
         named = [i for i, c in enumerate(hits.concepts) if c.text in names]
     else:

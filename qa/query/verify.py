@@ -44,7 +44,7 @@ from qa.query.markers import Cite, claims, next_sentence
 from qa.records import Chunk
 from qa.text.normalize import t2s
 from qa.text.sentences import is_question
-from qa.text.terms import word_tags
+from qa.text.terms import quiet_jieba, word_tags
 
 Translate = Callable[[str], list[str]]
 SecondOpinion = Callable[[str, str], bool | None]
@@ -331,6 +331,7 @@ def _titles_agree(claim: str, quote: str, sentence: str) -> tuple[bool, str]:
 def _negations(text: str) -> set[str]:
     import jieba
 
+    quiet_jieba()
     return {token for token in jieba.lcut(t2s(text)) if token in _NEGATIONS}
 
 

@@ -12,7 +12,7 @@ import re
 from qa.text.language import CJK
 from qa.text.normalize import normalize
 from qa.text.numerals import NUMERAL_CHARS
-from qa.text.terms import is_english_word
+from qa.text.terms import is_english_word, quiet_jieba
 
 # Measure words: what a count is counted in ("几张光碟", "43个国家", "多少所学校").
 _MEASURE = "(?:[个次项年家位名种张台所条块本篇份只件门座套批届期步层倍天周秒]|小时|分钟|星期|个月)"
@@ -204,6 +204,7 @@ def new_places(sentence: str, question: str) -> list[str]:
     trust the tag alone)."""
     import jieba.posseg
 
+    quiet_jieba()  # its dictionary, loaded without printing "Building prefix dict…"
     words = list(jieba.posseg.cut(_TITLE.sub("《》", sentence)))
     places = []
     for i, word in enumerate(words):
