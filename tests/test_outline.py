@@ -9,7 +9,7 @@ import pytest
 
 from qa.config import Settings, load_settings
 from qa.ingest.sync import ingest
-from qa.query.outline import content_question, outline_kind
+from qa.query.outline import content_question, outline_kind, section_numbers
 from qa.query.pipeline import Pipeline
 
 GARDEN = """# 社区花园手册
@@ -235,9 +235,7 @@ def test_what_a_which_section_question_retrieves_is_its_content_alone():
     assert content_question("Which section describes asn1Decoding?").split() == ["asn1Decoding?"]
     assert content_question("讲 ldapvi 的是哪一节？").split() == ["ldapvi", "的是", "？"]
     assert content_question("How is honey stored?") == "How is honey stored?"
-    from qa.query.outline import _SECTION_NUMBER
-
-    assert _SECTION_NUMBER.findall("asn1Decoding 在 3.1节，x86 见 chapter 2") == ["3.1", "2"]
+    assert section_numbers("asn1Decoding 在 3.1节，x86 见 chapter 2") == ["3.1", "2"]
 
 
 def test_a_key_sentence_is_quoted_whole_and_a_too_long_one_gives_way_to_the_next():

@@ -99,6 +99,12 @@ _ABOUT_VERB = re.compile(
 )
 
 
+def section_numbers(question: str) -> list[str]:
+    """The section numbers a question names ("3.1 节", "chapter 2"); a digit inside a name
+    ("asn1Decoding", "x86") is none."""
+    return _SECTION_NUMBER.findall(question)
+
+
 def content_question(question: str) -> str:
     """What a "which section" question asks about, for retrieval: "讲 ldapvi 的是哪一节？" ->
     "ldapvi 的是 ？" (the section words and the verb name no content). Others as they are."""
@@ -301,7 +307,7 @@ def _names(question: str, terms: Sequence[Sequence[str]], heading: Chunk) -> flo
     contains (2), or the share of the subject's terms (each with its translations) in it."""
     text = normalize(heading.text).replace(" ", "")
     number = _HEADING_NUMBER.match(heading.text)
-    if number and number.group(1) in _SECTION_NUMBER.findall(question):
+    if number and number.group(1) in section_numbers(question):
         return 3.0
     for quoted in _QUOTED.findall(question):
         if normalize(quoted).replace(" ", "") in text:
