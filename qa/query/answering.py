@@ -56,10 +56,9 @@ KIND_FALLBACK = 0.8
 RANK_PRIOR = 0.35
 # --- refusal ---------------------------------------------------------------------------------
 
-# What a collection is called (COLLECTIONS): one signed document is "the article" (an article
-# carries its author's byline); one without is "the document" (a manual, a spec, a PDF chapter);
-# more than one are "the documents".
-COLLECTIONS = ("article", "document", "documents")
+# What a collection is called: one signed document is "the article" (an article carries its
+# author's byline); one without is "the document" (a manual, a spec, a PDF chapter); more than
+# one are "the documents".
 REFUSAL = {
     ("zh", "article"): "文章没有提到这一点，我无法根据文章回答。",
     ("en", "article"): "The article does not say, so I cannot answer this from it.",
@@ -112,9 +111,9 @@ def refusal(
     missing: str | None = None,
 ) -> Answer:
     """Says the documents do not answer, names the nearest paragraphs by document, section and
-    number, and states no fact. `collection`: what the collection is (COLLECTIONS; of several
-    documents it names each, even when the nearest are all from one); unknown, the nearest
-    paragraphs decide. `missing`: a name the question uses and the collection never does,
+    number, and states no fact. `collection`: what the collection is ("article", "document" or
+    "documents"; of several documents it names each, even when the nearest are all from one);
+    unknown, the nearest paragraphs decide. `missing`: a name the question uses and the collection never does,
     which the refusal then gives as the reason."""
     language = language or language_of(question)
     nearest: list[RetrievalResult] = []
@@ -122,8 +121,7 @@ def refusal(
         if all(result.chunk.paragraphs != seen.chunk.paragraphs for seen in nearest):
             nearest.append(result)
     nearest = nearest[:related]
-    if collection is None:
-        collection = "documents" if len({result.chunk.doc_id for result in results}) > 1 else "article"
+    collection = collection or _collection_of(results)
     key = (language, collection)
     text = REFUSAL_MISSING[key].format(name=missing) if missing else REFUSAL[key]
     if nearest:
@@ -287,8 +285,9 @@ class ExtractiveAnswerer:
         embed: Callable[[list[str]], list[list[float]]] | None = None,
         collection: Callable[[], str] | None = None,
     ) -> None:
-        """`collection`: what the collection is (COLLECTIONS), asked per answer (uploads change
-        it); but of one article, an English answer names the document it quotes."""
+        """`collection`: what the collection is ("article", "document" or "documents"), asked per
+        answer (uploads change it); but of one article, an English answer names the document it
+        quotes."""
         self.embed = embed
         self.collection = collection
 
@@ -522,10 +521,7 @@ class ExtractiveAnswerer:
         self, chosen: Sequence[Candidate], language: str, results: Sequence[RetrievalResult] = ()
     ) -> str:
         lines = []
-        if self.collection is not None:
-            collection = self.collection()
-        else:
-            collection = "documents" if len({result.chunk.doc_id for result in results}) > 1 else "article"
+        collection = self.collection() if self.collection is not None else _collection_of(results)
         for i, candidate in enumerate(chosen):
             if language == "zh":
                 lines.append(f"{candidate.sentence} [{candidate.n}]")
@@ -676,6 +672,11 @@ def _line_break_between(before: Candidate, after: Candidate) -> bool:
     end = chunk.text.find(before.sentence)
     start = chunk.text.find(after.sentence, end + len(before.sentence)) if end >= 0 else -1
     return start >= 0 and "\n" in chunk.text[end + len(before.sentence) : start]
+
+
+def _collection_of(results: Sequence[RetrievalResult]) -> str:
+    """What to call a collection nothing else describes: by the documents of its nearest results."""
+    return "documents" if len({result.chunk.doc_id for result in results}) > 1 else "article"
 
 
 def _frame(candidate: Candidate, i: int, collection: str) -> str:

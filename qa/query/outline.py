@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 from qa.index.store import ChunkStore, chunks_from_records
 from qa.query.answerer import Draft
@@ -138,7 +139,7 @@ class Outline:
         kind = outline_kind(question)
         if not kind:
             return []
-        by_document = self._headings()
+        by_document = self._headings
         named = self._named(question, by_document)
         chunks: list[Chunk]
         if kind == "locate":  # named outright: "“系统升级”是第几节", "讲 ldapvi 的是哪一节"
@@ -167,7 +168,7 @@ class Outline:
         result in one of its sections. Empty for other questions, or when no result lies under a heading."""
         if outline_kind(question) != "locate" or not results:
             return []
-        by_document = self._headings()
+        by_document = self._headings
         named = self._named(question, by_document)
         if named and _names(question, [], named[0][named[1]]) < 2.0:
             named = None  # only a section named by number or quoted title bounds the search
@@ -199,7 +200,10 @@ class Outline:
         chunks = self.store.document_chunks(headings[i].doc_id)
         return [c for c in chunks if c.kind not in _NOT_BODY and span.holds(c)]
 
+    @cached_property
     def _headings(self) -> dict[str, list[Chunk]]:
+        """Each document's headings in reading order, fetched once: a which-section question reads
+        them for its outline and again to locate its answer."""
         where: dict = {"kind": "heading"}
         if self.documents:
             where = {"$and": [where, {"doc_id": {"$in": list(self.documents)}}]}

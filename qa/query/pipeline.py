@@ -22,6 +22,7 @@ from qa.config import Settings
 from qa.errors import InputError
 from qa.index.backend import index_backend
 from qa.index.embeddings import Embeddings, embed_queries, embedder_identity, make_embeddings
+from qa.index.keywords import document_of
 from qa.index.sentence_vectors import SentenceVectors
 from qa.index.store import ChunkStore, StoredDocument
 from qa.ingest.documents import FIELD_LABELS
@@ -157,7 +158,6 @@ class Pipeline:
         self._retired: list[tuple[float, ChunkStore]] = []
         self._readers: dict[int, int] = {}  # id(store) -> retrievals reading it now
         self.retired_grace_s = RETIRED_GRACE_S
-        self._documents_counted: tuple[object, bool] | None = None
         self._described: tuple[object, str] | None = None  # what collection() calls it, per keyword index
         self.long_questions = LongQuestions(settings)
 
@@ -208,29 +208,30 @@ class Pipeline:
                 self._close_retired()
 
     def collection(self) -> str:
-        """What answers and refusals call the collection: "documents" when it holds several, else
-        "article" when its document is signed (an author's byline), else "document"."""
-        if self.several_documents():
-            return "documents"
-        keywords = self.store.keywords if self.store.has_keywords() else None
+        """What answers and refusals call the collection: "documents" when it holds several (so
+        they name each), else "article" when its document is signed (an author's byline), else
+        "document". Decided once per keyword index: chunk ids start with their document's id."""
+        store = self.store
+        keywords = store.keywords if store.has_keywords() else None
         described = self._described
         if described is None or described[0] is not keywords:
-            with self.reading() as store:
-                signed = any(text.startswith(FIELD_LABELS["author"]) for text in store.metadata_texts())
-            described = self._described = (keywords, "article" if signed else "document")
+            documents = {document_of(chunk_id) for chunk_id in keywords.chunk_ids} if keywords else set()
+            if len(documents) > 1:
+                kind = "documents"
+            else:
+                with self.reading() as reading:
+                    texts = reading.metadata_texts()
+                kind = (
+                    "article"
+                    if any(text.startswith(FIELD_LABELS["author"]) for text in texts)
+                    else "document"
+                )
+            described = self._described = (keywords, kind)
         return described[1]
 
     def several_documents(self) -> bool:
-        """Whether the collection holds more than one document, counted once per keyword index
-        (chunk ids start with their document's id), so answers and refusals name documents."""
-        keywords = self.store.keywords if self.store.has_keywords() else None
-        if keywords is None:
-            return False
-        counted = self._documents_counted
-        if counted is None or counted[0] is not keywords:
-            documents = {chunk_id.rsplit(":", 1)[0] for chunk_id in keywords.chunk_ids}
-            counted = self._documents_counted = (keywords, len(documents) > 1)
-        return counted[1]
+        """Whether the collection holds more than one document."""
+        return self.collection() == "documents"
 
     def _close_retired(self) -> None:
         """Close the replaced stores no retrieval reads and retired longer ago than the grace
