@@ -324,6 +324,23 @@ def test_the_next_sentence_that_names_the_asked_command_completes_one_that_descr
     assert ExtractiveAnswerer().select("用哪个命令清除不再被需要的自动安装的软件包？", _results(alone)) == []
 
 
+def test_a_sentence_restating_the_situation_takes_the_next_one_naming_what_to_use():
+    text = (
+        "不同于 apt 与 aptitude，apt-get 不能用 full-upgrade 命令。"
+        "反而，您应使用 apt-get dist-upgrade (“升级发行版”)，此古老且知名的命令也被 apt 与 aptitude 接受。"
+    )
+    chosen = _chosen("apt-get 没有 full-upgrade 命令，那应该用什么？", text)
+    assert [c.sentence for c in chosen] == [
+        "不同于 apt 与 aptitude，apt-get 不能用 full-upgrade 命令。",
+        "反而，您应使用 apt-get dist-upgrade (“升级发行版”)，此古老且知名的命令也被 apt 与 aptitude 接受。",
+    ]
+    # A next sentence that names something but shares nothing with the question is an aside.
+    aside = "不同于 apt 与 aptitude，apt-get 不能用 full-upgrade 命令。另见 rsyslog.conf(5) 手册页。"
+    assert [c.sentence for c in _chosen("apt-get 没有 full-upgrade 命令，那应该用什么？", aside)] == [
+        "不同于 apt 与 aptitude，apt-get 不能用 full-upgrade 命令。"
+    ]
+
+
 def test_a_short_command_name_in_a_chinese_question_chooses_the_sentence_that_names_it():
     from qa.query.answering import ExtractiveAnswerer
     from qa.records import Chunk

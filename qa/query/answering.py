@@ -361,6 +361,8 @@ class ExtractiveAnswerer:
                     return []
         elif not asked_facts(question) and not names_new(question, best.sentence):
             completion = _fact_after(best, question, names_new)  # it set up what the next names
+        if completion is None:
+            completion = _names_next(best, candidates, question)
         if item and re.match(rf"[“\"]?{_numeral(item.group(1))}是", best.sentence):
             return [best]  # the item asked for by its ordinal is the whole answer
         chosen = [best, *([completion] if completion else [])]
@@ -620,6 +622,9 @@ def _continuation(candidate: Candidate, results: Sequence[RetrievalResult]) -> l
 
 
 FACT_AFTER = 2  # sentences
+# The sentence after the best naming what to use completes it when it scores at least this share of
+# the best (fitted on the tuning parts: lower, it adds a neighbouring sentence's aside).
+NAMES_NEXT = 0.55
 
 
 def _answer_to(question: Candidate) -> Candidate | None:
@@ -641,6 +646,19 @@ def _fact_after(best: Candidate, question: str, holds: Callable[[str, str], bool
         if holds(question, sentences[index]):
             return Candidate(best.n, best.result, sentences[index].strip(), index)
     return None
+
+
+def _names_next(best: Candidate, candidates: Sequence[Candidate], question: str) -> Candidate | None:
+    """The sentence right after the best one in its chunk, when it names something the question
+    does not (a command, a file, an option) and scores near it: a manual states the situation the
+    question describes, then what to use ("apt-get 不能用 full-upgrade 命令。反而，您应使用 apt-get
+    dist-upgrade"; "…use the nftables kernel API, by default. If one requires the classic
+    commands, … update-alternatives")."""
+    place = (best.n, best.index + 1)
+    following = next((c for c in candidates if (c.n, c.index) == place), None)
+    if following is None or is_question(following.sentence) or following.score < NAMES_NEXT * best.score:
+        return None
+    return following if names_new(question, following.sentence) else None
 
 
 def _lead_in_with_fact(
