@@ -450,6 +450,43 @@ def test_pdf_bullets_and_monospace_code_become_items_and_code(tmp_path):
     ]
 
 
+def test_a_monospace_font_the_pdf_does_not_flag_is_code_by_its_letters_widths(tmp_path):
+    """TeX's typewriter fonts (texinfo manuals set every option list in one) and Noto Sans Mono CJK
+    carry no fixed-pitch flag: their Latin letters all stand equally wide, which makes the lines
+    code; a short line among them ("}") is code too, and a Chinese line is never judged so (a CJK
+    font's Latin letters are one width as well)."""
+    noto = "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc"
+    pdf = FPDF(unit="pt", format="A4")
+    pdf.add_font("sans", "", "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")
+    pdf.add_font("cjk", "", noto, collection_font_number=2)  # Noto Sans CJK SC
+    pdf.add_font("mono", "", noto, collection_font_number=7)  # Noto Sans Mono CJK SC, not flagged
+    pdf.add_page()
+    lines = [
+        ("sans", "asn1Parser reads a file with ASN.1 definitions and writes a C array."),
+        ("mono", "Usage: asn1Parser [OPTION] FILE"),
+        ("mono", "-c, --check checks the syntax only"),
+        ("mono", "-o, --output=FILE output file"),
+        ("mono", "}"),
+        ("sans", "Report bugs to the mailing list."),
+        ("cjk", "用 apt-get install 安装 debian-edu-config 软件包。"),
+    ]
+    for index, (font, text) in enumerate(lines):
+        pdf.set_font(font, "", 10)
+        pdf.text(72, 100 + 15 * index, text)
+    path = tmp_path / "manual.pdf"
+    pdf.output(str(path))
+    assert kinds_and_texts(load_document(path, MAX)) == [
+        ("body", "asn1Parser reads a file with ASN.1 definitions and writes a C array."),
+        (
+            "code",
+            "Usage: asn1Parser [OPTION] FILE\n-c, --check checks the syntax only\n"
+            "-o, --output=FILE output file\n}",
+        ),
+        ("body", "Report bugs to the mailing list."),
+        ("body", "用 apt-get install 安装 debian-edu-config 软件包。"),
+    ]
+
+
 def test_an_xhtml_page_is_read_without_a_parser_warning() -> None:
     """The Debian handbook's pages are XHTML with an XML declaration: read as HTML, quietly."""
     import warnings

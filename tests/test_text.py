@@ -256,6 +256,17 @@ def test_list_lines_are_sentences_and_a_table_row_keeps_its_cells():
         "你可以有上百工作站。",
     ]
     assert split_sentences(items) == ["这些规则适用：\n你需要一台主服务器。", "\n你可以有上百工作站。"]
+    # A program's option list (its --help, set as code): each option is an item of its own,
+    # while the code lines without punctuation above it stay one piece.
+    usage = (
+        "Usage: asn1Parser [OPTION] FILE\nRead FILE and write\na C array.\n"
+        "-c, --check checks the syntax only\n-o, --output=FILE output file"
+    )
+    assert split_sentences(usage, lines=True) == [
+        "Usage: asn1Parser [OPTION] FILE\nRead FILE and write\na C array.",
+        "-c, --check checks the syntax only",
+        "-o, --output=FILE output file",
+    ]
 
 
 GLOSSARY_MAP = """

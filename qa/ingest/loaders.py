@@ -45,6 +45,7 @@ from lxml import etree
 from lxml.etree import XMLSyntaxError
 
 from qa.errors import InputError
+from qa.text.language import CJK
 from qa.text.numerals import DIGITS
 from qa.text.sentences import ends_sentence, join_pieces
 
@@ -464,6 +465,8 @@ NUMBERED_HEADING = re.compile(
 BOLD_WEIGHT = 600
 FIXED_PITCH = 1  # PDFium font flag: a monospace font, which typeset manuals use for code
 CODE_SHARE = 0.8  # a line this much in monospace is code; prose names commands in it too
+MONO_LETTERS = 8  # Latin letters a line needs before their widths tell a monospace font
+MONO_SPREAD = 0.03  # their widths' deviation, as a share of the mean, in one (0.2 and more in prose)
 
 
 @dataclass(frozen=True)
@@ -488,6 +491,7 @@ class _Line:
     bold: bool
     first_word: float  # width of the first word (one character of CJK): what a short line had room for
     mono: bool = False  # mostly set in a monospace font: a line of code
+    pitch: float = 0.0  # the width its Latin characters share, if they all have one (_pitch)
 
     @property
     def bullet(self) -> bool:
@@ -528,7 +532,7 @@ def pdf_blocks(data: bytes, name: str, limits: InputLimits = DEFAULT_LIMITS) -> 
     if sum(len(line.text) for line in every if line.mono) * 2 > sum(len(line.text) for line in every):
         pages = [[replace(line, mono=False) for line in page] for page in pages]  # set all in monospace
     layout = _measure([line for page in pages for line in page])
-    lines = [line for page in pages for line in _drop_page_head(page, layout)]
+    lines = _code_around([line for page in pages for line in _drop_page_head(page, layout)])
     blocks: list[Block] = []
     current: list[_Line] = []
     for line in lines:
@@ -604,19 +608,56 @@ def _line(chars: list[_Char], page: int) -> list[_Line]:
     x0 = min(char.left for char in inked)
     word = re.match(r"[A-Za-z0-9]\S*|.", text).group(0)
     sizes = Counter(round(char.size, 1) for char in inked)
-    return [
-        _Line(
-            page=page,
-            text=text,
-            x0=x0,
-            x1=max(char.right for char in inked),
-            top=min(char.top for char in inked),
-            size=sizes.most_common(1)[0][0],
-            bold=sum(char.bold for char in inked) * 2 > len(inked),
-            first_word=inked[min(len(word), len(inked)) - 1].right - x0,
-            mono=sum(char.mono for char in inked) >= CODE_SHARE * len(inked) and not BULLET_SIGN.match(text),
-        )
-    ]
+    line = _Line(
+        page=page,
+        text=text,
+        x0=x0,
+        x1=max(char.right for char in inked),
+        top=min(char.top for char in inked),
+        size=sizes.most_common(1)[0][0],
+        bold=sum(char.bold for char in inked) * 2 > len(inked),
+        first_word=inked[min(len(word), len(inked)) - 1].right - x0,
+        pitch=_pitch(inked),
+    )
+    flagged = sum(char.mono for char in inked) >= CODE_SHARE * len(inked)
+    mono = (flagged or _fixed_pitch(line, inked)) and not BULLET_SIGN.match(text)
+    return [replace(line, mono=mono)]
+
+
+def _pitch(inked: list[_Char]) -> float:
+    """The one width all the line's Latin characters share, when they do (else 0): set in a
+    monospace font, which its PDF may not flag as one (TeX's typewriter fonts, as texinfo manuals
+    set options and commands). In a proportional font an "i" is a third of an "m"; CJK characters
+    are one width in any font, and a CJK font's Latin letters often are too, so a line holding CJK
+    is not judged."""
+    widths = [char.right - char.left for char in inked if char.text.isascii()]
+    if not widths or any(CJK.match(char.text) for char in inked):
+        return 0.0
+    mean = statistics.fmean(widths)
+    return mean if mean > 0 and statistics.pstdev(widths) < MONO_SPREAD * mean else 0.0
+
+
+def _fixed_pitch(line: _Line, inked: list[_Char]) -> bool:
+    """Whether the line is set in a monospace font by its shape: enough letters of one width
+    (digits are one width in most fonts, so a line of numbers shows nothing)."""
+    return (
+        bool(line.pitch)
+        and sum(char.text.isascii() and char.text.isalpha() for char in inked) >= MONO_LETTERS
+    )
+
+
+def _code_around(lines: list[_Line]) -> list[_Line]:
+    """A short line next to a line of code, its characters as wide as that line's ("BEGIN", "}",
+    "..."), is code too: too few letters to tell the font alone."""
+    lines = list(lines)
+    for order in (range(1, len(lines)), range(len(lines) - 2, -1, -1)):
+        for i in order:
+            near = lines[i - 1] if order.step == 1 else lines[i + 1]
+            line = lines[i]
+            same_pitch = near.pitch and abs(line.pitch - near.pitch) <= MONO_SPREAD * near.pitch
+            if near.mono and not line.mono and same_pitch and near.page == line.page:
+                lines[i] = replace(line, mono=not BULLET_SIGN.match(line.text))
+    return lines
 
 
 # A line of a table of contents or an index: words, a dot leader, a page number ("3.3 Invoking
