@@ -156,3 +156,41 @@ def test_metadata_is_shown_under_a_section_named_in_the_documents_language():
     chinese = parse_document("# 标题\n\n周国梅\n\n正文第一段。\n", "d", "d.md")
     assert english.paragraphs[0].section == "Document information"
     assert chinese.paragraphs[0].section == "文档信息"
+
+
+NODE_STYLE_PAGE = """# UDP sockets
+
+<!-- YAML
+added: v0.1.99
+-->
+
+Sockets are made by [`dgram.createSocket()`][] and report bugs via
+[HackerOne](https://hackerone.com/nodejs), or <https://example.org/bugs>.
+
+## `socket.setBroadcast(flag)`
+
+* `flag` {boolean}
+
+Sets or clears the **SO_BROADCAST** option.<!-- see #123 --> Backups land in `user_<date>`, <b>daily</b>.
+
+[`dgram.createSocket()`]: #dgramcreatesocketoptions-callback
+"""
+
+
+def test_a_markdown_file_reads_as_its_rendered_page():
+    """Node.js's API pages (and most READMEs) carry HTML comments, reference links and code marks:
+    quoted as written, an answer read "<!" and "[`dgram.createSocket()`][]"."""
+    document = parse_document(NODE_STYLE_PAGE, "dgram.md", "dgram.md")
+    texts = [p.text for p in document.paragraphs]
+    assert texts[1:] == [
+        "Sockets are made by dgram.createSocket() and report bugs via HackerOne"
+        " (https://hackerone.com/nodejs), or https://example.org/bugs.",
+        "socket.setBroadcast(flag)",
+        "* flag {boolean}",
+        "Sets or clears the SO_BROADCAST option. Backups land in user_<date>, daily.",
+    ]
+    for paragraph in document.paragraphs:  # offsets still point at the paragraph in the file
+        assert NODE_STYLE_PAGE[paragraph.start : paragraph.end].strip()
+    # A .txt file is taken as written: its brackets and stars are the writer's.
+    plain = parse_document(NODE_STYLE_PAGE, "dgram.txt", "dgram.txt")
+    assert any("[HackerOne](https://hackerone.com/nodejs)" in p.text for p in plain.paragraphs)

@@ -23,7 +23,8 @@ from qa.records import Document, Paragraph
 from qa.text.language import language_of
 from qa.text.sentences import ends_sentence, join_pieces, stops_mid_sentence
 
-TEXT_SUFFIXES = {".md", ".markdown", ".txt"}
+MARKDOWN_SUFFIXES = {".md", ".markdown"}
+TEXT_SUFFIXES = {*MARKDOWN_SUFFIXES, ".txt"}
 # Formats with a loader of their own: bytes -> blocks, every problem an InputError naming the file.
 FORMAT_LOADERS = {
     ".pdf": loaders.pdf_blocks,
@@ -171,8 +172,10 @@ def _looks_binary(text: str) -> bool:
 
 
 def parse_document(text: str, doc_id: str, source: str) -> Document:
-    """Turn decoded Markdown or plain text into numbered paragraphs with sections and metadata."""
-    return _document(markdown_blocks(text), text, doc_id, source, typed=True)
+    """Turn decoded Markdown or plain text into numbered paragraphs with sections and metadata;
+    a Markdown file's paragraphs read as its rendered page does (a .txt is taken as written)."""
+    markup = Path(source).suffix.lower() in MARKDOWN_SUFFIXES
+    return _document(markdown_blocks(text, markup), text, doc_id, source, typed=True)
 
 
 def _document(found: list[Block], text: str, doc_id: str, source: str, typed: bool = False) -> Document:

@@ -43,6 +43,7 @@ from docx.opc.exceptions import PackageNotFoundError
 from docx.table import Table
 from lxml import etree
 from lxml.etree import XMLSyntaxError
+from markdown_it import MarkdownIt
 
 from qa.errors import InputError
 from qa.text.language import CJK
@@ -98,9 +99,14 @@ MD_FENCE = re.compile(r"^(```|~~~)[^\n]*\n(.*?)^\1[ \t]*$", re.DOTALL | re.MULTI
 MD_TABLE_RULE = re.compile(r"^\s*\|?\s*:?-{2,}:?\s*(?:\|\s*:?-{2,}:?\s*)*\|?\s*$")
 
 
-def markdown_blocks(text: str) -> list[Block]:
+def markdown_blocks(text: str, markup: bool = False) -> list[Block]:
     """Blocks are runs of non-blank lines, offsets into `text`; "#" lines are headings, fenced
-    code is one code block, and a run that is a bulleted list or a table gives one block a line."""
+    code is one code block, and a run that is a bulleted list or a table gives one block a line.
+    `markup` (a Markdown file, not plain text): each block's text is what a reader of the rendered
+    page sees (_rendered)."""
+    env: dict = {}
+    if markup:
+        text, env = _unseen_blanked(text)
     blocks: list[Block] = []
     position = 0
     for fence in MD_FENCE.finditer(text):
@@ -110,7 +116,81 @@ def markdown_blocks(text: str) -> list[Block]:
             blocks.append(Block(code, start=fence.start(2), end=fence.end(2), kind="code"))
         position = fence.end()
     blocks.extend(_markdown_runs(text, position, len(text)))
-    return blocks
+    if not markup:
+        return blocks
+    rendered = (
+        block if block.kind == "code" else replace(block, text=_rendered(block.text, env)) for block in blocks
+    )
+    return [block for block in rendered if block.text.strip()]
+
+
+# Markdown as its readers see it, by markdown-it-py (the CommonMark parser): "[`"main"`][]" reads
+# "main", "[HackerOne](https://hackerone.com/nodejs)" reads "HackerOne (https://…)", and an HTML
+# comment ("<!-- YAML added: v0.6.9 -->", as every Node.js API page carries) is not read at all.
+_MARKDOWN = MarkdownIt("commonmark")
+# Inline HTML tags a page uses for looks; any other <word> ("user_<date>") is text the writer meant.
+_INLINE_TAGS = frozenset(
+    ("a", "abbr", "b", "big", "br", "cite", "code", "del", "dfn", "em", "font", "i", "img", "ins", "kbd")
+    + ("mark", "q", "s", "samp", "small", "span", "strong", "sub", "sup", "u", "var")
+)
+_TAG_NAME = re.compile(r"</?([a-z][a-z0-9]*)", re.IGNORECASE)
+
+
+def _unseen_blanked(text: str) -> tuple[str, dict]:
+    """The source with what a reader never sees (HTML comment blocks, link reference definitions)
+    turned to spaces, its length and line breaks kept so offsets still point into the file; and
+    the parser's environment, which holds the references for the links that use them."""
+    env: dict = {}
+    tokens = _MARKDOWN.parse(text, env)
+    hidden = [
+        token.map
+        for token in tokens
+        if token.type == "html_block" and token.map and _is_comment(token.content)
+    ]
+    hidden += [reference["map"] for reference in env.get("references", {}).values() if reference.get("map")]
+    if not hidden:
+        return text, env
+    starts = [0, *(match.end() for match in re.finditer("\n", text)), len(text)]
+    chars = list(text)
+    for first, last in hidden:
+        for index in range(starts[first], starts[min(last, len(starts) - 1)]):
+            if chars[index] != "\n":
+                chars[index] = " "
+    return "".join(chars), env
+
+
+def _is_comment(html: str) -> bool:
+    return html.lstrip().startswith("<!--")
+
+
+def _rendered(text: str, env: dict) -> str:
+    """A block's Markdown as read: emphasis, code marks and link brackets gone, a link to a web
+    address followed by the address in brackets (unless its text is the address), an image by
+    its alternative text, inline HTML tags and comments dropped."""
+    out: list[str] = []
+    links: list[tuple[str, int]] = []  # open links: address, where their text starts in `out`
+    for token in _MARKDOWN.parseInline(text, env)[0].children or []:
+        if token.type in ("text", "code_inline"):
+            out.append(token.content)
+        elif token.type in ("softbreak", "hardbreak"):
+            out.append(" ")
+        elif token.type == "image":
+            out.append(token.content)
+        elif token.type == "link_open":
+            links.append((str(token.attrs.get("href", "")), len(out)))
+        elif token.type == "link_close" and links:
+            address, start = links.pop()
+            shown = "".join(out[start:])
+            if (
+                re.match(r"(?:https?|ftp)://|mailto:", address)
+                and address.removeprefix("mailto:") not in shown
+            ):
+                out.append(f" ({address.removeprefix('mailto:')})")
+        elif token.type == "html_inline":
+            tag = _TAG_NAME.match(token.content)
+            if not _is_comment(token.content) and not (tag and tag.group(1).lower() in _INLINE_TAGS):
+                out.append(token.content)
+    return re.sub(r"[ \t]{2,}", " ", "".join(out)).strip()
 
 
 def _markdown_runs(text: str, start: int, end: int) -> list[Block]:
