@@ -147,3 +147,24 @@ def test_a_question_paragraph_travels_with_the_paragraph_answering_it():
     assert all(chunk.kind == "body" and len(set(chunk.line_paragraphs)) == 2 for chunk in pairs)
     # a question with no answer after it in its section stands alone, as any paragraph does
     assert "谁能看到我的资料？为什么？" in [chunk.text for chunk in chunks]
+
+
+def test_fragments_right_under_a_heading_travel_with_the_paragraph_after_them():
+    """An API page lists a function's parameters under its heading, then says what it does: the
+    parameter alone ("* flag {boolean}") ranked first for "What does socket.setBroadcast do?"."""
+    page = (
+        "# UDP sockets\n\n## socket.setBroadcast(flag)\n\n* flag {boolean}\n\n"
+        "Sets or clears the SO_BROADCAST socket option.\n\nThis method throws EBADF on an unbound socket.\n\n"
+        "## socket.close()\n\nCloses the socket.\n\n* callback {Function}\n"
+    )
+    document = parse_document(page, "dgram.md", "dgram.md")
+    chunks = chunk_document(document, max_tokens=300, overlap_sentences=1)
+    texts = [
+        (chunk.kind, chunk.text) for chunk in chunks if chunk.kind != "heading" and chunk.kind != "metadata"
+    ]
+    assert texts == [
+        ("list", "* flag {boolean}\nSets or clears the SO_BROADCAST socket option."),
+        ("body", "This method throws EBADF on an unbound socket."),
+        # led in by the paragraph before it, the list is complete: nothing after it joins
+        ("list", "Closes the socket.\n* callback {Function}"),
+    ]

@@ -30,11 +30,11 @@ from qa.text.numerals import DIGITS as _NUMERAL
 from qa.text.sentences import is_question, split_sentences
 from qa.text.tokens import ENCODING_NAME, count_tokens
 
-# 14: a Markdown file's paragraphs read as its rendered page; 13: a PDF line set in a monospace
-# font its file does not flag is code; 12: a question
-# paragraph travels with the paragraph answering it; 11: a byline in Latin letters reads as
-# names, an English document's metadata section is in English, a web page's banner is dropped;
-# 10: traditional text normalised with Taiwan phrases; 9: heading levels
+# 14: fragments right under a heading take the paragraph after them, a Markdown file's
+# paragraphs read as its rendered page; 13: a PDF line set in a monospace font its file does not
+# flag is code; 12: a question paragraph travels with the paragraph answering it; 11: a byline in
+# Latin letters reads as names, an English document's metadata section is in English, a web
+# page's banner is dropped; 10: traditional text normalised with Taiwan phrases; 9: heading levels
 CHUNKING_VERSION = 14
 # The kind of a chunk made of a lead-in and a run of fragments: a list if it has an item, else a
 # table if it has a row, else code.
@@ -112,9 +112,20 @@ def _units(paragraphs: tuple[Paragraph, ...], max_tokens: int) -> list[Paragraph
                 lead_text = before.text
             else:
                 lead_text = (split_sentences(before.text) or [before.text])[-1].strip()
+        if lead is None and _follows(paragraphs, end, paragraph):
+            end += 1  # nothing leads in: the paragraph after the fragments says what they are
         units.append(_Run(lead, lead_text, paragraphs[index:end]))
         index = end
     return units
+
+
+def _follows(paragraphs: tuple[Paragraph, ...], end: int, first: Paragraph) -> bool:
+    """Whether the paragraph at `end` is body text of the same section as the fragments before
+    it: under a heading straight away, an API page lists a function's parameters ("* flag
+    {boolean}") and then says what it does; alone, such a fragment would rank by itself."""
+    return (
+        end < len(paragraphs) and paragraphs[end].kind == "body" and paragraphs[end].section == first.section
+    )
 
 
 def _answered_by(question: Paragraph, paragraph: Paragraph) -> bool:
