@@ -105,6 +105,14 @@ def test_what_kind_of_fact_a_question_asks_for():
     assert not answers_kind("中国办事处设在哪个城市？", "去年成立了中国办事处。")
     assert answers_kind("技术中心设在哪里？", "技术中心（深圳）于去年成立。")
     assert not answers_kind("COP15 是哪一年举行的？", "COP15 在昆明举行。")  # a number the question names
+    # What a thing costs is a sum of money: "Node.js 10" gives no price.
+    assert asked_facts("How much does a Node.js support contract cost?") == ("sum",)
+    assert not answers_kind(
+        "How much does a support contract cost?", "Packages for Node.js 10 need a main field."
+    )
+    # A file's extension or type is not a file: ".mjs" answers, though it names no path.
+    assert asked_facts("Which file extensions are always treated as ES modules?") == ()
+    assert asked_facts("Which file holds the firewall rules?") == ("path",)
 
 
 def test_the_thing_asked_for_may_come_before_the_question_word():

@@ -21,6 +21,7 @@ _ASKS = {
     "sum": re.compile(
         r"(资金|出资|金额|经费|费用|捐款|投资|拨款|筹集).{0,6}多少|多少(钱|资金|经费)"
         r"|how much (money|funding)|pledged?\b"
+        r"|\bhow much\b.{0,60}\b(cost|charge|pay)|\bwhat (is|are) the (price|cost|fee)"
     ),
     "date": re.compile(r"哪一天|哪天|几月|什么日期|具体日期|which day|what date|what day"),
     # "When" asks only as the question word: "…runs when the interface comes up" asks no time.
@@ -35,7 +36,9 @@ _ASKS = {
     "path": re.compile(
         r"(哪个|什么|哪一?个)(目录|文件夹|配置文件|路径)|(存放|保存|存储|放|写)在哪"
         r"|(目录|文件夹|配置文件|路径|文件名)(叫|是|为)(什么|哪个)(?=[?？。，,呢]|$)"
-        r"|\b(which|what) (file|directory|folder|path)\b|\bwhere\b.*\b(stored|kept|saved|located)\b"
+        r"|\b(which|what) (file|directory|folder|path)\b"
+        r"(?!\s+(extension|type|format|size|system|permission|mode))"
+        r"|\bwhere\b.*\b(stored|kept|saved|located)\b"
     ),
     "name": re.compile(
         r"(哪个|什么|哪条|哪一?个|哪款)(命令|指令|程序|工具|软件包|软件|包|服务|守护进程|选项|参数|设置|变量)"
