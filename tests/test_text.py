@@ -275,6 +275,16 @@ def test_list_lines_are_sentences_and_a_table_row_keeps_its_cells():
         "-c, --check checks the syntax only",
         "-o, --output=FILE output file",
     ]
+    # A bulleted item is one piece, punctuated or not: the line after it is not part of it.
+    parameters = (
+        "* flag {boolean}\nSets or clears the SO_BROADCAST socket option.\n• 所有主机\n• printer-hosts"
+    )
+    assert split_sentences(parameters, lines=True) == [
+        "* flag {boolean}",
+        "Sets or clears the SO_BROADCAST socket option.",
+        "• 所有主机",
+        "• printer-hosts",
+    ]
 
 
 GLOSSARY_MAP = """

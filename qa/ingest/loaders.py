@@ -48,7 +48,7 @@ from markdown_it import MarkdownIt
 from qa.errors import InputError
 from qa.text.language import CJK
 from qa.text.numerals import DIGITS
-from qa.text.sentences import ends_sentence, join_pieces
+from qa.text.sentences import BULLET_SIGN, ends_sentence, join_pieces
 
 
 @dataclass(frozen=True)
@@ -81,7 +81,6 @@ class Block:
 CELL_SEPARATOR = "\t"  # whitespace, so a quote across cells still matches the row
 # A list item's marker: a bullet sign, or in Markdown also a number or letter with "." or ")"
 # (in a PDF "1. Introduction" is more often a heading than an item).
-BULLET_SIGN = re.compile(r"^\s*[•◦▪▫●○■□◆◇‣⁃∙·*+\-–—](?=\s)")
 BULLET = re.compile(rf"{BULLET_SIGN.pattern}|^\s*(?:\d{{1,2}}|[a-z])[.)](?=\s)")
 
 

@@ -545,7 +545,7 @@ class ExtractiveAnswerer:
 # A sentence that announces what follows (ends in "：" or ";", as a lead-in to its items does)
 # is not complete without it: the items, or the command a definition introduces.
 _LEAD_IN = ("：", ":", "；", ";")
-MAX_CONTINUATION = 8  # sentences
+MAX_CONTINUATION = 16  # sentences (a list's items are one each)
 MAX_CONTINUATION_CHARS = 600
 
 

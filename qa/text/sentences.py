@@ -84,6 +84,8 @@ def chunk_sentences(chunk: Chunk) -> list[str]:
     return split_sentences(chunk.text, chunk.structured) or [chunk.text]
 
 
+# A list item's bullet sign, as documents of every format set one.
+BULLET_SIGN = re.compile(r"^\s*[•◦▪▫●○■□◆◇‣⁃∙·*+\-–—](?=\s)")
 # A line opening with a command-line option ("-c, --check checks the syntax only") is an item of a
 # program's option list, as its --help and manual page print them.
 _OPTION_LINE = re.compile(r"\s*--?[A-Za-z0-9]")
@@ -92,15 +94,16 @@ _OPTION_LINE = re.compile(r"\s*--?[A-Za-z0-9]")
 def _item_lines(text: str) -> list[str]:
     """Lines, except that a line not ending in punctuation runs on into the next: a table's
     cells ("> 1000" / "强制安装…。") and a code block stay one piece; a line opening with an
-    option starts a piece of its own."""
+    option starts a piece of its own, and a bulleted item is one ("* flag {boolean}")."""
     out: list[str] = []
     pending = ""
     for line in text.split("\n"):
-        if pending and _OPTION_LINE.match(line):
+        item = BULLET_SIGN.match(line)
+        if pending and (item or _OPTION_LINE.match(line)):
             out.append(pending)
             pending = ""
         pending = f"{pending}\n{line}" if pending else line
-        if pending.rstrip().rstrip(CLOSERS)[-1:] in CLAUSE_END:
+        if item or pending.rstrip().rstrip(CLOSERS)[-1:] in CLAUSE_END:
             out.append(pending)
             pending = ""
     return [*out, pending] if pending else out
