@@ -113,6 +113,21 @@ def test_what_kind_of_fact_a_question_asks_for():
     # A file's extension or type is not a file: ".mjs" answers, though it names no path.
     assert asked_facts("Which file extensions are always treated as ES modules?") == ()
     assert asked_facts("Which file holds the firewall rules?") == ("path",)
+    # Who made, runs or owns a thing: a person or a body of people answers, not the thing's own name.
+    assert asked_facts("Which company owns Node.js?") == ("who",)
+    assert asked_facts("这篇文章的作者是谁？") == ("who",)
+    assert asked_facts("服务器把它当成谁？") == ()  # a user account answers, no maker
+    assert answers_kind("这篇文章的作者是谁？", "作者：周国梅")
+    assert answers_kind("Who started Debian-Edu in France?", "It was started in France by Raphaël Hertzog.")
+    assert answers_kind(
+        "Who maintains the threat model?", "The threat model is maintained by the security team."
+    )
+    assert not answers_kind(
+        "Which company owns Node.js?", "It is supported in Node.js 12+.\nThe field allows it."
+    )
+    assert not answers_kind(
+        "Who maintains the Node.js threat model?", "In the Node.js threat model, some are trusted."
+    )
 
 
 def test_the_thing_asked_for_may_come_before_the_question_word():

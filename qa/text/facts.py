@@ -46,6 +46,14 @@ _ASKS = {
         r"|\b(which|what) (command|program|tool|package|software|daemon|service|option|setting"
         r"|parameter|variable|directive)\b"
     ),
+    # Who made, runs or owns something: a person or an organisation answers ("周国梅", "the
+    # Skolelinux project", "the OpenJS Foundation"), not a sentence about the thing made.
+    "who": re.compile(
+        r"谁(写|创|开发|维护|发明|领导|负责|拥有|发起)|(作者|创始人|开发者|维护者|负责人)是谁"
+        r"|哪(家|个)(公司|机构|组织|厂商)"
+        r"|\bwho (wrote|founded|started|created|maintains|owns|developed|invented|leads|runs|made)\b"
+        r"|\bwhich (company|organi[sz]ation|vendor|foundation)\b"
+    ),
     "key": re.compile(r"(哪个|什么|哪一?个)(键|按键|快捷键)|\bwhich key\b"),
     # A time of day: "每天几点运行", "at what time".
     "clock": re.compile(r"几点|什么时刻|\b(at )?what time\b"),
@@ -127,11 +135,17 @@ def holds_facts(facts: tuple[str, ...] | list[str], sentence: str, question: str
     if not facts:
         return True
     asked = normalize(question)
+    # names are told by their capitals, before normalizing lower-cases them
     names = _new_proper_names(sentence, asked) if "version" in facts else []
+    agents = _new_agents(sentence, asked) if "who" in facts else []
     sentence = normalize(sentence)
     for number in _DIGITS.findall(asked):
         sentence = sentence.replace(number, " ")
-    return all(kind == "version" and bool(names) or _holds(kind, sentence, asked) for kind in facts)
+    return all(
+        (kind == "version" and bool(names))
+        or (bool(agents) if kind == "who" else _holds(kind, sentence, asked))
+        for kind in facts
+    )
 
 
 def answers_kind(question: str, sentence: str) -> bool:
@@ -193,6 +207,33 @@ def _new_proper_names(sentence: str, question: str) -> list[str]:
     """Release names the question does not use: a release is often named, not numbered ("Since
     Debian Buster, …"); a capitalised word alone is any name ("the Linux kernel")."""
     return [word for word in _RELEASE.findall(sentence) if word.lower() not in question]
+
+
+_NAME_TAGS = {"nr", "nrt", "nrfg", "nt", "nz"}  # jieba: people, organisations, other proper names
+_AGENT = re.compile(
+    r"(公司|组织|机构|委员会|团队|基金会|大学)$"
+    r"|^(team|foundation|community|committee|company|maintainer|developer|inc|ltd|corporation|university)s?$"
+)
+
+
+def _new_agents(sentence: str, question: str) -> list[str]:
+    """People and organisations a sentence names that the question does not: names jieba tags as
+    such, capitalised Latin words that do not open a sentence or a line ("Raphaël Hertzog",
+    "OpenJS"), and words for a body of people ("团队", "foundation")."""
+    import jieba.posseg
+
+    quiet_jieba()
+    found = [
+        w.word for w in jieba.posseg.cut(sentence) if w.flag in _NAME_TAGS or _AGENT.search(w.word.lower())
+    ]
+    for match in _CAPITALISED.finditer(sentence):
+        before = sentence[: match.start()].rstrip(" \t")
+        if before and not before.endswith(("\n", ".", "!", "?", ":", "。", "：")):
+            found.append(match.group(0))
+    return [word for word in found if word.lower() not in question]
+
+
+_CAPITALISED = re.compile(r"(?<![\w.-])[A-Z][\w'’-]+")
 
 
 def _names_new(found: list[str], question: str) -> bool:
