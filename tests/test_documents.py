@@ -173,6 +173,9 @@ Sockets are made by [`dgram.createSocket()`][] and report bugs via
 
 Sets or clears the **SO_BROADCAST** option.<!-- see #123 --> Backups land in `user_<date>`, <b>daily</b>.
 
+> Quoted, a note
+> reads without its marks.
+
 [`dgram.createSocket()`]: #dgramcreatesocketoptions-callback
 """
 
@@ -188,6 +191,7 @@ def test_a_markdown_file_reads_as_its_rendered_page():
         "socket.setBroadcast(flag)",
         "* flag {boolean}",
         "Sets or clears the SO_BROADCAST option. Backups land in user_<date>, daily.",
+        "Quoted, a note reads without its marks.",
     ]
     for paragraph in document.paragraphs:  # offsets still point at the paragraph in the file
         assert NODE_STYLE_PAGE[paragraph.start : paragraph.end].strip()

@@ -136,9 +136,10 @@ _TAG_NAME = re.compile(r"</?([a-z][a-z0-9]*)", re.IGNORECASE)
 
 
 def _unseen_blanked(text: str) -> tuple[str, dict]:
-    """The source with what a reader never sees (HTML comment blocks, link reference definitions)
-    turned to spaces, its length and line breaks kept so offsets still point into the file; and
-    the parser's environment, which holds the references for the links that use them."""
+    """The source with what a reader never sees (HTML comment blocks, link reference definitions,
+    a quotation's "> " marks) turned to spaces, its length and line breaks kept so offsets still
+    point into the file; and the parser's environment, which holds the references for the links
+    that use them."""
     env: dict = {}
     tokens = _MARKDOWN.parse(text, env)
     hidden = [
@@ -147,7 +148,8 @@ def _unseen_blanked(text: str) -> tuple[str, dict]:
         if token.type == "html_block" and token.map and _is_comment(token.content)
     ]
     hidden += [reference["map"] for reference in env.get("references", {}).values() if reference.get("map")]
-    if not hidden:
+    quoted = [token.map for token in tokens if token.type == "blockquote_open" and token.map]
+    if not hidden and not quoted:
         return text, env
     starts = [0, *(match.end() for match in re.finditer("\n", text)), len(text)]
     chars = list(text)
@@ -155,7 +157,15 @@ def _unseen_blanked(text: str) -> tuple[str, dict]:
         for index in range(starts[first], starts[min(last, len(starts) - 1)]):
             if chars[index] != "\n":
                 chars[index] = " "
+    for first, last in quoted:  # a quotation's "> " marks, not its text
+        for line in range(first, min(last, len(starts) - 1)):
+            mark = _QUOTE_MARK.match(text, starts[line])
+            if mark:
+                chars[mark.start() : mark.end()] = " " * (mark.end() - mark.start())
     return "".join(chars), env
+
+
+_QUOTE_MARK = re.compile(r"[ \t]*(?:>[ \t]?)+")
 
 
 def _is_comment(html: str) -> bool:
