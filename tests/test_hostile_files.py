@@ -51,6 +51,25 @@ def test_html_nested_100000_levels_deep_is_read(tmp_path: Path) -> None:
     assert "深处的一句话" in json.loads(found.stdout)["results"][0]["text"]
 
 
+def test_markdown_nested_or_bracketed_without_end_is_read_quickly() -> None:
+    """Markdown is parsed (markdown-it-py) to read it as rendered: quotations 50,000 deep and
+    brackets, emphasis and links by the ten thousand neither recurse nor take long."""
+    from qa.ingest.documents import parse_document
+
+    pages = {
+        "quotes": ">" * 50_000 + " 深处的一句话。\n\n正文。",
+        "brackets": "[" * 50_000 + "x" + "]" * 50_000,
+        "emphasis": "*a " * 50_000,
+        "links": "[a](b)" * 20_000,
+        "lists": "\n".join("  " * depth + "- item" for depth in range(2_000)),
+    }
+    for name, text in pages.items():
+        started = time.perf_counter()
+        document = parse_document(text, f"{name}.md", f"{name}.md")
+        assert document.paragraphs, name
+        assert time.perf_counter() - started < BOUND_S, name
+
+
 # --- the index itself --------------------------------------------------------------------------
 
 
