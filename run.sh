@@ -24,7 +24,9 @@ install() {
             # The CPU wheel from this machine's disk; an unpinned torch would pull a CUDA build.
             "${pip[@]}" "torch==2.13.0"
             # llama-cpp-python compiles once (about 9 minutes); pip caches the wheel after that.
-            "${pip[@]}" -e ".[test,llm]"
+            # Built for any x86-64 CPU with AVX2, not tuned to this one: a native build used the
+            # CPU's AMX instructions, which fault in this VM (a protection fault in libggml-cpu).
+            CMAKE_ARGS="${CMAKE_ARGS:--DGGML_NATIVE=OFF}" "${pip[@]}" -e ".[test,llm]"
         else
             "${pip[@]}" -e .
         fi
