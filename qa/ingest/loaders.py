@@ -697,20 +697,22 @@ def _line(chars: list[_Char], page: int) -> list[_Line]:
     x0 = min(char.left for char in inked)
     word = re.match(r"[A-Za-z0-9]\S*|.", text).group(0)
     sizes = Counter(round(char.size, 1) for char in inked)
-    line = _Line(
-        page=page,
-        text=text,
-        x0=x0,
-        x1=max(char.right for char in inked),
-        top=min(char.top for char in inked),
-        size=sizes.most_common(1)[0][0],
-        bold=sum(char.bold for char in inked) * 2 > len(inked),
-        first_word=inked[min(len(word), len(inked)) - 1].right - x0,
-        pitch=_pitch(inked),
-    )
+    pitch = _pitch(inked)
     flagged = sum(char.mono for char in inked) >= CODE_SHARE * len(inked)
-    mono = (flagged or _fixed_pitch(line, inked)) and not BULLET_SIGN.match(text)
-    return [replace(line, mono=mono)]
+    return [
+        _Line(
+            page=page,
+            text=text,
+            x0=x0,
+            x1=max(char.right for char in inked),
+            top=min(char.top for char in inked),
+            size=sizes.most_common(1)[0][0],
+            bold=sum(char.bold for char in inked) * 2 > len(inked),
+            first_word=inked[min(len(word), len(inked)) - 1].right - x0,
+            mono=(flagged or _fixed_pitch(pitch, inked)) and not BULLET_SIGN.match(text),
+            pitch=pitch,
+        )
+    ]
 
 
 def _pitch(inked: list[_Char]) -> float:
@@ -726,23 +728,20 @@ def _pitch(inked: list[_Char]) -> float:
     return mean if mean > 0 and statistics.pstdev(widths) < MONO_SPREAD * mean else 0.0
 
 
-def _fixed_pitch(line: _Line, inked: list[_Char]) -> bool:
-    """Whether the line is set in a monospace font by its shape: enough letters of one width
-    (digits are one width in most fonts, so a line of numbers shows nothing)."""
-    return (
-        bool(line.pitch)
-        and sum(char.text.isascii() and char.text.isalpha() for char in inked) >= MONO_LETTERS
-    )
+def _fixed_pitch(pitch: float, inked: list[_Char]) -> bool:
+    """Whether a line of this `pitch` is set in a monospace font by its shape: enough letters of
+    one width (digits are one width in most fonts, so a line of numbers shows nothing)."""
+    return bool(pitch) and sum(char.text.isascii() and char.text.isalpha() for char in inked) >= MONO_LETTERS
 
 
 def _code_around(lines: list[_Line]) -> list[_Line]:
     """A short line next to a line of code, its characters as wide as that line's ("BEGIN", "}",
     "..."), is code too: too few letters to tell the font alone."""
     lines = list(lines)
-    for order in (range(1, len(lines)), range(len(lines) - 2, -1, -1)):
+    forward, backward = range(1, len(lines)), range(len(lines) - 2, -1, -1)
+    for order, step in ((forward, -1), (backward, 1)):  # from the line before, then the line after
         for i in order:
-            near = lines[i - 1] if order.step == 1 else lines[i + 1]
-            line = lines[i]
+            near, line = lines[i + step], lines[i]
             same_pitch = near.pitch and abs(line.pitch - near.pitch) <= MONO_SPREAD * near.pitch
             if near.mono and not line.mono and same_pitch and near.page == line.page:
                 lines[i] = replace(line, mono=not BULLET_SIGN.match(line.text))
