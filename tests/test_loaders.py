@@ -241,6 +241,38 @@ def test_a_sites_banner_search_and_footer_marked_by_id_or_role_are_dropped(tmp_p
     assert "author" not in document.metadata
 
 
+def test_an_html_table_of_contents_is_not_read(tmp_path):
+    path = tmp_path / "mc-manual.html"
+    path.write_text(
+        "<html><head><title>4. Memcheck</title></head><body><h1>4. Memcheck</h1>"
+        '<div class="toc"><dl class="toc"><dt>4.1. <a href="#overview">Overview</a></dt>'
+        '<dt>4.2. <a href="#errors">Explanation of error messages</a></dt></dl></div>'
+        '<details id="toc"><summary>Table of contents</summary><ul><li>Overview</li></ul></details>'
+        '<h2 id="overview">4.1. Overview</h2><p>Memcheck is a memory error detector.</p></body></html>',
+        encoding="utf-8",
+    )
+    assert bodies(load_document(path, MAX)) == ["Memcheck is a memory error detector."]
+
+
+def test_a_list_of_links_into_its_own_page_is_a_table_of_contents_and_is_not_read(tmp_path):
+    path = tmp_path / "faq.html"
+    path.write_text(
+        "<html><head><title>FAQ</title></head><body><h1>FAQ</h1>"
+        '<dl><dt>1. <a href="faq.html#background">Background</a></dt>'
+        '<dd>1.1. <a href="#pronounce">How do you pronounce "Valgrind"?</a></dd></dl>'
+        '<h2 id="pronounce">1.1. How do you pronounce "Valgrind"?</h2><p>The "Val" as in "value".</p>'
+        '<ul><li><a href="quick-start.html#intro">The Quick Start Guide</a></li>'
+        '<li><a href="manual.html">The User Manual</a></li></ul></body></html>',
+        encoding="utf-8",
+    )
+    read = [p.text for p in load_document(path, MAX).paragraphs if p.kind in ("body", "item")]
+    assert read == [
+        'The "Val" as in "value".',
+        "The Quick Start Guide",
+        "The User Manual",
+    ]
+
+
 def test_html_without_h1_takes_its_title_from_the_title_tag(tmp_path):
     path = tmp_path / "page.htm"
     path.write_text(

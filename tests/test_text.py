@@ -203,6 +203,33 @@ def test_a_section_numbers_full_stop_ends_no_sentence():
     assert split_sentences("Use version 2. Then restart.") == ["Use version 2.", " Then restart."]
 
 
+def test_an_abbreviations_full_stop_ends_no_sentence():
+    text = "It runs slower (eg. 20 to 30 times) than usual, e.g. a loop. See Fig. 3 for it. Fine etc. Done."
+    assert split_sentences(text) == [
+        "It runs slower (eg. 20 to 30 times) than usual, e.g. a loop.",
+        " See Fig. 3 for it.",
+        " Fine etc.",
+        " Done.",
+    ]
+
+
+def test_etc_ends_a_sentence_only_before_a_capital():
+    assert split_sentences("Tools (gdb, strace etc.) and more, etc. and so on. fwbuilder is one.") == [
+        "Tools (gdb, strace etc.) and more, etc. and so on.",
+        " fwbuilder is one.",
+    ]
+
+
+def test_quoted_sentences_framed_by_a_numbered_title_split_after_their_closing_quote():
+    first = "“9. Massif: a heap profiler” says: “Compile with debugging info (the -g option).” [1]"
+    second = " “9. Massif: a heap profiler” says: “It measures the heap.” [2]"
+    assert sentences_with_markers(first + second) == [first, second]
+    # a quoted lead-in or line of code ends at its closing quote when a marker follows
+    lead_in = "“9. Massif: a heap profiler” says: “If the output file is massif.out.12345, type:” [2]"
+    code = " “9. Massif: a heap profiler” says: “ms_print massif.out.12345” [2]"
+    assert sentences_with_markers(lead_in + code) == [lead_in, code]
+
+
 JIEBA_STATE = """
 import hashlib, json, sys
 from pathlib import Path

@@ -24,6 +24,7 @@ import zipfile
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
+from pathlib import PurePath
 
 import docx
 import pypdfium2 as pdfium
@@ -388,16 +389,44 @@ HTML_NAV_CLASSES = {
     "navfooter",
     "breadcrumb",
     "breadcrumbs",
+    # a table of contents (DocBook's, MediaWiki's, Sphinx's): the page's headings again, as links
+    "toc",
+    "table-of-contents",
+    "toctree-wrapper",
 }
 HTML_SKIPPED_STRINGS = (Comment, Declaration, Doctype, ProcessingInstruction)
 # A site's own chrome around the page's text, by ARIA landmark role or by the ids sites give it
 # ("Download the ebook" in every handbook page's <div id="banner">).
 HTML_CHROME_ROLES = {"banner", "navigation", "contentinfo", "search"}
-HTML_CHROME_IDS = {"banner", "masthead", "topbar", "site-header", "site-footer", "navbar", "sidebar"}
+HTML_CHROME_IDS = {
+    "banner", "masthead", "topbar", "site-header", "site-footer", "navbar", "sidebar", "toc", "TOC",
+    "table-of-contents",
+}  # fmt: skip
 
 
 def _is_site_chrome(tag: Tag) -> bool:
     return tag.get("role") in HTML_CHROME_ROLES or tag.get("id") in HTML_CHROME_IDS
+
+
+# A list whose text is nearly all links to places in the page itself is its table of contents,
+# class or none (DocBook's FAQ lists its questions so; a README its sections): quoted, its entries
+# answered questions with the headings of other answers.
+IN_PAGE_LINKED = 0.7  # share of the list's characters inside such links
+IN_PAGE_ENTRIES = 2
+
+
+def _is_contents_list(tag: Tag, page: str) -> bool:
+    links = [a for a in tag.find_all("a", href=True) if _links_into(a["href"], page)]
+    if len(links) < IN_PAGE_ENTRIES:
+        return False
+    linked = sum(len(a.get_text(strip=True)) for a in links)
+    return linked >= IN_PAGE_LINKED * len(tag.get_text(strip=True))
+
+
+def _links_into(href: str, page: str) -> bool:
+    """Whether a link points at a place in the page named `page` ("#intro", "faq.html#faq.why")."""
+    target, hash_, _ = href.partition("#")
+    return bool(hash_) and target in ("", page)
 
 
 def html_blocks(data: bytes, name: str, limits: InputLimits = DEFAULT_LIMITS) -> list[Block]:
@@ -423,12 +452,16 @@ def html_blocks(data: bytes, name: str, limits: InputLimits = DEFAULT_LIMITS) ->
     for tag in root.find_all(HTML_DROPPED):
         tag.decompose()
     for tag in root.find_all(class_=lambda names: bool(names and HTML_NAV_CLASSES & set(names.split()))):
-        tag.decompose()  # the page's previous/next/up links, marked by class instead of <nav>
+        tag.decompose()  # previous/next/up links or a table of contents, marked by class, not <nav>
     for tag in root.find_all(_is_site_chrome):
         tag.decompose()  # the site's banner, search box or footer, marked by id or ARIA role
     for header in root.find_all("header"):
         if not header.find("h1"):
             header.decompose()  # a site banner, not the article's own heading
+    page = PurePath(name).name
+    for tag in root.find_all(("ul", "ol", "dl")):
+        if not tag.decomposed and _is_contents_list(tag, page):
+            tag.decompose()
     blocks = _HtmlWalker().blocks(root)
     if title and not any(block.level == 1 for block in blocks):
         blocks.insert(0, Block(title, 1))

@@ -23,12 +23,28 @@ CLOSERS = QUOTE_CLOSERS + "》〉】"  # may follow the end and still belong to 
 CLAUSE_END = STRONG_END + "，,：:.\n"
 
 _ENDS = re.escape(STRONG_END)
-# A full stop ends a sentence before whitespace, except after a section number ("6.2.5. 标题",
-# "3.1.4. LTSP 服务器") unless a capital letter follows a plain number ("in version 2. The next").
-_FULL_STOP = r"(?<!\d)\.(?=\s)|(?<!\.\d)(?<!\.\d\d)(?<=\d)\.(?=\s+[A-Z])"
-# A list or section mark opening a sentence is part of it: "1. Introduction", "a. Install it."
-_OPENING_MARK = r"(?:\s*(?:\d{1,3}|[A-Za-z])\.(?=\s))?"
-_SENTENCE = rf"{_OPENING_MARK}[^{_ENDS}]*?(?:[{_ENDS}]+[{re.escape(CLOSERS)}]*|{_FULL_STOP}|$)"
+# Abbreviations whose full stop ends no sentence: "e.g.", "i.e.", "cf.", "vs." never stand last;
+# "Fig. 3", "No. 5", "approx. 20" are followed by their number, "etc." ends one only before a
+# capital. (A lower-case word after a full stop may open a sentence: "fwbuilder is among them.")
+_NEVER_LAST = "".join(rf"(?<!\b(?i:{word}))" for word in (r"e\.g", r"i\.e", "eg", "ie", "cf", "vs", "viz"))
+_BEFORE_NUMBER = "".join(
+    rf"(?!(?<=\b(?i:{word}))\.\s+\d)" for word in ("fig", "no", "nos", "approx", "ca", "vol", "pp", "p")
+)
+_MID_SENTENCE = rf"{_NEVER_LAST}{_BEFORE_NUMBER}(?!(?<=\betc)\.\s+[a-z])"
+# A full stop ends a sentence before whitespace (its closing quotation marks with it), except after
+# a section number ("6.2.5. 标题", "3.1.4. LTSP 服务器") unless a capital letter follows a plain
+# number ("in version 2. The next"), and after an abbreviation.
+_FULL_STOP = (
+    rf"(?<!\d){_MID_SENTENCE}\.[”’」』\"']*(?=\s)"
+    r"|(?<!\.\d)(?<!\.\d\d)(?<=\d)\.(?=\s+[A-Z])"
+)
+# A list or section mark opening a sentence is part of it: "1. Introduction", "a. Install it.",
+# "“4. Memcheck: a memory error detector” says:".
+_OPENING_MARK = r"(?:\s*[“\"‘']?(?:\d{1,3}|[A-Za-z])\.(?=\s))?"
+# A quotation closed right before a citation marker ends its sentence however it ends inside: an
+# answer quotes a lead-in ("…, type:") or a line of code, then frames the next quote.
+_QUOTE_CITED = r"[”’」』\"]+(?=\s*\[\d{1,3}\])"
+_SENTENCE = rf"{_OPENING_MARK}[^{_ENDS}]*?(?:[{_ENDS}]+[{re.escape(CLOSERS)}]*|{_FULL_STOP}|{_QUOTE_CITED}|$)"
 _SENTENCE_RE = re.compile(_SENTENCE, re.DOTALL)
 SENTENCE_WITH_MARKERS = re.compile(_SENTENCE + TRAILING_MARKERS, re.DOTALL)
 _CLAUSE = re.compile(rf"[^{re.escape(CLAUSE_END)}]+[{re.escape(CLAUSE_END)}]*")
