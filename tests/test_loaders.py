@@ -273,6 +273,29 @@ def test_a_list_of_links_into_its_own_page_is_a_table_of_contents_and_is_not_rea
     ]
 
 
+def test_a_table_laying_out_questions_and_answers_is_read_as_paragraphs_and_code(tmp_path):
+    """DocBook sets a FAQ as a table: a row per question, one per answer with its paragraphs and
+    code; a table of data (a paragraph per cell at most) stays rows."""
+    path = tmp_path / "faq.html"
+    path.write_text(
+        "<html><head><title>FAQ</title></head><body><h1>FAQ</h1><table>"
+        '<tr class="question"><td><p><b>4.6.</b></p></td>'
+        "<td><p><b>Why is the overrun not found?</b></p></td></tr>"
+        '<tr class="answer"><td></td><td><p>Memcheck does no bounds checking on stack arrays.</p>'
+        "<pre>int main(void) {\n  int stack[5];\n}</pre><p>It may in future.</p></td></tr></table>"
+        "<table><tr><td><p>--leak-check</p></td><td><p>no</p></td></tr></table></body></html>",
+        encoding="utf-8",
+    )
+    read = [(p.kind, p.text) for p in load_document(path, MAX).paragraphs if p.kind != "metadata"]
+    assert read == [
+        ("body", "4.6. Why is the overrun not found?"),
+        ("body", "Memcheck does no bounds checking on stack arrays."),
+        ("code", "int main(void) {\n  int stack[5];\n}"),
+        ("body", "It may in future."),
+        ("row", "--leak-check\tno"),
+    ]
+
+
 def test_html_without_h1_takes_its_title_from_the_title_tag(tmp_path):
     path = tmp_path / "page.htm"
     path.write_text(

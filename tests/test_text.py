@@ -128,6 +128,9 @@ def test_what_kind_of_fact_a_question_asks_for():
     assert not answers_kind(
         "Who maintains the Node.js threat model?", "In the Node.js threat model, some are trusted."
     )
+    # one capitalised word in a manual is as often a program as a maker
+    assert not answers_kind("Which company owns Valgrind?", "Many C++ libraries use GCC's allocators.")
+    assert answers_kind("Who wrote Valgrind?", "It was first written by Julian Seward.")
 
 
 def test_the_thing_asked_for_may_come_before_the_question_word():

@@ -462,7 +462,7 @@ def html_blocks(data: bytes, name: str, limits: InputLimits = DEFAULT_LIMITS) ->
     for tag in root.find_all(("ul", "ol", "dl")):
         if not tag.decomposed and _is_contents_list(tag, page):
             tag.decompose()
-    blocks = _HtmlWalker().blocks(root)
+    blocks = _HtmlWalker(_layout_rows(root)).blocks(root)
     if title and not any(block.level == 1 for block in blocks):
         blocks.insert(0, Block(title, 1))
     if not blocks:
@@ -499,15 +499,45 @@ def _visible_chars(markup: str) -> int:
 
 
 HTML_KINDS = {"li": "item", "dt": "item", "dd": "item", "pre": "code"}
+# A table whose cells hold paragraphs, code, lists, headings or tables of their own lays out a page
+# (DocBook sets every FAQ so: a row for each question, one for its answer): read as blocks.
+LAYOUT_CONTENT = ["pre", "table", "ul", "ol", "dl", "h1", "h2", "h3", "h4", "h5", "h6"]
+LAYOUT_PARAGRAPHS = ["p", "div"]
+
+
+def _layout_rows(root: Tag) -> set[int]:
+    """The rows (by id) of every table used for layout, not for data."""
+    rows: set[int] = set()
+    for table in root.find_all("table"):
+        own = _own_rows(table)
+        if any(_holds_blocks(cell) for row in own for cell in _cells(row)):
+            rows.update(id(row) for row in own)
+    return rows
+
+
+def _own_rows(table: Tag) -> list[Tag]:
+    sections = [table, *table.find_all(["thead", "tbody", "tfoot"], recursive=False)]
+    return [row for section in sections for row in section.find_all("tr", recursive=False)]
+
+
+def _cells(row: Tag) -> list[Tag]:
+    return row.find_all(["td", "th"], recursive=False)
+
+
+def _holds_blocks(cell: Tag) -> bool:
+    return cell.find(LAYOUT_CONTENT) is not None or len(cell.find_all(LAYOUT_PARAGRAPHS, limit=2)) > 1
 
 
 class _HtmlWalker:
     """Collects inline text until a block element starts or ends, as a browser lays it out.
-    Inside li/dt/dd the blocks are list items, inside pre code (lines kept); a tr is one row."""
+    Inside li/dt/dd the blocks are list items, inside pre code (lines kept); a tr is one row,
+    except in a table that lays out the page (`layout_rows`): there a row holding blocks is walked
+    like any other block, and a row of short cells is a paragraph ("4.5. | Why doesn't…?")."""
 
-    def __init__(self) -> None:
+    def __init__(self, layout_rows: set[int] = frozenset()) -> None:
         self.pieces: list[str] = []
         self.found: list[Block] = []
+        self.layout_rows = layout_rows
 
     def blocks(self, root: Tag) -> list[Block]:
         self._walk(root)
@@ -535,6 +565,12 @@ class _HtmlWalker:
                 self.pieces.append(str(child))
             elif child.name == "br":
                 self.pieces.append("\n")
+            elif child.name == "tr" and kind != "code" and id(child) in self.layout_rows:
+                self._flush(level, kind)
+                if any(_holds_blocks(cell) for cell in _cells(child)):
+                    stack.append((iter(child.children), level, kind, (level, kind)))
+                else:
+                    self._row(child, kind)
             elif child.name == "tr" and kind != "code":
                 self._flush(level, kind)
                 self._row(child)
@@ -546,14 +582,16 @@ class _HtmlWalker:
             else:
                 stack.append((iter(child.children), level, kind, None))
 
-    def _row(self, row: Tag) -> None:
+    def _row(self, row: Tag, kind: str = "row") -> None:
+        """A table's row as one block of its cells; of a layout table, as a `kind` block."""
         cells = []
-        for cell in row.find_all(["td", "th"], recursive=False):
+        for cell in _cells(row):
             text = re.sub(r"\s+", " ", cell.get_text()).strip()  # no walker: a cell may nest deep
             if text:
                 cells.append(text)
         if cells:
-            self.found.append(Block(CELL_SEPARATOR.join(cells), kind="row"))
+            separator = CELL_SEPARATOR if kind == "row" else " "
+            self.found.append(Block(separator.join(cells), kind=kind))
 
     def _flush(self, level: int, kind: str) -> None:
         raw = "".join(self.pieces)

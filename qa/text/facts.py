@@ -218,14 +218,16 @@ _AGENT = re.compile(
 
 def _new_agents(sentence: str, question: str) -> list[str]:
     """People and organisations a sentence names that the question does not: names jieba tags as
-    such, capitalised Latin words that do not open a sentence or a line ("Raphaël Hertzog",
-    "OpenJS"), and words for a body of people ("团队", "foundation")."""
+    such, runs of capitalised Latin words that do not open a sentence or a line ("Raphaël
+    Hertzog", "OpenJS Foundation"), and words for a body of people ("团队", "foundation")."""
     import jieba.posseg
 
     quiet_jieba()
     found = [
-        w.word for w in jieba.posseg.cut(sentence) if w.flag in _NAME_TAGS or _AGENT.search(w.word.lower())
-    ]
+        w.word
+        for w in jieba.posseg.cut(sentence)
+        if (w.flag in _NAME_TAGS and CJK.search(w.word)) or _AGENT.search(w.word.lower())
+    ]  # jieba's tag on a Latin word is its dictionary's ("C++" is nz), no name
     for match in _CAPITALISED.finditer(sentence):
         before = sentence[: match.start()].rstrip(" \t")
         if before and not before.endswith(("\n", ".", "!", "?", ":", "。", "：")):
@@ -233,7 +235,9 @@ def _new_agents(sentence: str, question: str) -> list[str]:
     return [word for word in found if word.lower() not in question]
 
 
-_CAPITALISED = re.compile(r"(?<![\w.-])[A-Z][\w'’-]+")
+# A person's or a body's full name: capitalised words in a row ("Julian Seward", "OpenJS
+# Foundation"); one capitalised word in a manual is as often a program ("GCC", "Memcheck").
+_CAPITALISED = re.compile(r"(?<![\w.-])[A-Z][\w'’-]+(?:[ \t]+[A-Z][\w'’-]+)+")
 
 
 def _names_new(found: list[str], question: str) -> bool:
