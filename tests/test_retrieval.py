@@ -223,6 +223,19 @@ def test_a_chinese_question_about_a_name_the_collection_never_uses_is_refused(pi
     assert unknown_name("Which French president issued a joint initiative with China?", keywords) is None
 
 
+def test_a_proper_name_an_english_collection_never_uses_is_unknown():
+    """An English collection writes "Windows" as the question does: a capitalised word past the
+    question's opening that it never uses is a name it does not cover, though also English."""
+    tokens = [["valgrind", "runs", "on", "linux", "memcheck"], ["memcheck", "finds", "leaks", "program"]]
+    english = KeywordIndex.from_tokens(["faq.html:0", "faq.html:1"], tokens)
+    assert unknown_name("Does Valgrind run on Windows?", english) == "Windows"
+    assert unknown_name("Does Valgrind run on Linux?", english) is None
+    assert unknown_name("Windows: does Valgrind run there?", english) is None  # a capital that opens
+    assert unknown_name("How To Run Memcheck On Windows", english) is None  # title case marks nothing
+    chinese = KeywordIndex.from_tokens(["faq.md:0"], [["valgrind", "运行", "程序", "内存", "泄漏"]])
+    assert unknown_name("Does Valgrind run on Windows?", chinese) is None  # 视窗 there, if anywhere
+
+
 def test_a_name_inside_an_identifier_is_known(pipeline):
     """The tokenizer keeps "$UDPServerRun" whole: UDP is still a word the collection uses."""
     index = KeywordIndex.from_tokens(["rsyslog.md:0"], [["rsyslog", "$udpserverrun", "日志"]])
