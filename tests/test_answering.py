@@ -547,6 +547,28 @@ def test_an_faq_question_is_answered_by_the_sentence_after_it_not_quoted_back():
     assert ExtractiveAnswerer().select("谁能看到我的资料？", _results(alone)) == []
 
 
+def test_an_faq_question_leading_in_to_code_is_answered_by_the_paragraph_after_the_code():
+    """The program under "Why doesn't Memcheck find the array overruns in this program?" is what
+    it asks about; the answer opens the next paragraph, retrieved as another chunk."""
+    from qa.query.answering import ExtractiveAnswerer
+    from qa.records import Chunk
+
+    text = "Why doesn't Memcheck find the array overruns in this program?\nint stack[5];\nstack[5] = 0;"
+    asked = Chunk(
+        "c1", "faq.html", "FAQ", "4. Unexpected", (7, 8), text, text, kind="code", line_paragraphs=(7, 8)
+    )
+    answer = "Unfortunately, Memcheck doesn't do bounds checking on stack arrays. Sorry."
+    answered = Chunk("c2", "faq.html", "FAQ", "4. Unexpected", (9,), answer, answer)
+    chosen = ExtractiveAnswerer().select(
+        "Can Memcheck find overruns of stack arrays?", _results(asked, answered)
+    )
+    assert [(c.n, c.sentence) for c in chosen][:1] == [
+        (2, "Unfortunately, Memcheck doesn't do bounds checking on stack arrays.")
+    ]
+    # the next paragraph not retrieved: nothing answers
+    assert ExtractiveAnswerer().select("Can Memcheck find overruns of stack arrays?", _results(asked)) == []
+
+
 def test_a_question_relating_to_the_previous_one_is_a_follow_up():
     """ "at 对应的是哪两个文件？" asks for at's counterpart of what was just asked about crontab: the
     previous question's terms travel with it, as with any follow-up."""

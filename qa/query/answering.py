@@ -334,7 +334,7 @@ class ExtractiveAnswerer:
         if best.score < 0.25:
             return []
         if is_question(best.sentence):  # an FAQ's question matches best; the sentence after answers
-            answer = _answer_to(best)
+            answer = _answer_to(best, results)
             if answer is None:
                 return []
             best = answer
@@ -600,14 +600,9 @@ def _continuation(candidate: Candidate, results: Sequence[RetrievalResult]) -> l
     following = [
         (candidate.n, candidate.result, i, sentences[i]) for i in range(candidate.index + 1, len(sentences))
     ]
-    if not following:
-        last = max(chunk.paragraphs, default=0)
-        for n, result in enumerate(results, start=1):
-            other = result.chunk
-            if other.doc_id == chunk.doc_id and other.paragraphs[:1] == (last + 1,):
-                parts = chunk_sentences(other)
-                following = [(n, result, i, part) for i, part in enumerate(parts)]
-                break
+    if not following and (after := _next_chunk(chunk, results)) is not None:
+        n, result = after
+        following = [(n, result, i, part) for i, part in enumerate(chunk_sentences(result.chunk))]
     out: list[Candidate] = []
     size = 0
     for n, result, index, sentence in following[:MAX_CONTINUATION]:
@@ -627,14 +622,32 @@ FACT_AFTER = 2  # sentences
 NAMES_NEXT = 0.55
 
 
-def _answer_to(question: Candidate) -> Candidate | None:
-    """The sentence after a question in its chunk (an FAQ's answer), scored as the question
-    matched: a question quoted back claims nothing. None when nothing follows it."""
-    sentences = chunk_sentences(question.result.chunk)
-    following = [i for i in range(question.index + 1, len(sentences)) if not is_question(sentences[i])]
-    if not following:
+def _answer_to(question: Candidate, results: Sequence[RetrievalResult]) -> Candidate | None:
+    """The sentence after a question (an FAQ's answer), scored as the question matched: a question
+    quoted back claims nothing. Under a question that leads in to code the code is what it asks
+    about ("Why doesn't Memcheck find the array overruns in this program?" and the program), so
+    there, as when nothing follows it in its chunk, the answer opens the next paragraph, if that
+    was retrieved. None when nothing answers it."""
+    n, result, start = question.n, question.result, question.index + 1
+    if result.chunk.kind == "code" or start >= len(chunk_sentences(result.chunk)):
+        following = _next_chunk(result.chunk, results)
+        if following is None:
+            return None
+        (n, result), start = following, 0
+    sentences = chunk_sentences(result.chunk)
+    answers = [i for i in range(start, len(sentences)) if not is_question(sentences[i])]
+    if not answers:
         return None
-    return replace(question, sentence=sentences[following[0]].strip(), index=following[0])
+    return replace(question, n=n, result=result, sentence=sentences[answers[0]].strip(), index=answers[0])
+
+
+def _next_chunk(chunk: Chunk, results: Sequence[RetrievalResult]) -> tuple[int, RetrievalResult] | None:
+    """The retrieved chunk (its marker and result) that opens with the paragraph after `chunk`."""
+    last = max(chunk.paragraphs, default=0)
+    for n, result in enumerate(results, start=1):
+        if result.chunk.doc_id == chunk.doc_id and result.chunk.paragraphs[:1] == (last + 1,):
+            return n, result
+    return None
 
 
 def _fact_after(best: Candidate, question: str, holds: Callable[[str, str], bool]) -> Candidate | None:
