@@ -547,6 +547,23 @@ def test_an_faq_question_is_answered_by_the_sentence_after_it_not_quoted_back():
     assert ExtractiveAnswerer().select("谁能看到我的资料？", _results(alone)) == []
 
 
+def test_a_question_for_a_difference_is_answered_in_prose_not_by_the_code_naming_its_commands():
+    from qa.query.answering import ExtractiveAnswerer
+    from qa.records import Chunk
+
+    code = "例 5.4. 移除与清除 debian-cd 软件包\n# dpkg -r debian-cd\n# dpkg -P debian-cd"
+    example = Chunk(
+        "c1", "dpkg.html", "dpkg", "5.4.2", (9, 10), code, code, kind="code", line_paragraphs=(9, 10, 10)
+    )
+    prose = "使用 dpkg 加上 -r 选项就可移除该软件包，但仍保留所有的配置文件；-P 选项连配置文件一起清除。"
+    removal = Chunk("c2", "dpkg.html", "dpkg", "5.4.2", (8,), prose, prose)
+    chosen = ExtractiveAnswerer().select("dpkg -r 和 dpkg -P 有什么区别？", _results(example, removal))
+    assert "".join(c.sentence for c in chosen) == prose
+    # asked for the command, the code answers
+    asked = ExtractiveAnswerer().select("清除 debian-cd 用什么命令？", _results(example, removal))
+    assert "# dpkg -P debian-cd" in "\n".join(c.sentence for c in asked)
+
+
 def test_an_faq_question_leading_in_to_code_is_answered_by_the_paragraph_after_the_code():
     """The program under "Why doesn't Memcheck find the array overruns in this program?" is what
     it asks about; the answer opens the next paragraph, retrieved as another chunk."""

@@ -25,7 +25,7 @@ from functools import lru_cache
 from qa.query.answerer import Draft
 from qa.query.citations import FRAME_FIRST, FRAME_NEXT, FRAME_SEVERAL, FRAME_TITLED
 from qa.records import Answer, Chunk, Citation, RetrievalResult
-from qa.text.facts import answers_kind, asked_facts, names_new
+from qa.text.facts import answers_kind, asked_facts, asks_explanation, names_new
 from qa.text.language import CJK, language_of
 from qa.text.markers import strip_markers
 from qa.text.normalize import compact as normalize
@@ -54,6 +54,9 @@ MAX_SENTENCES = 4
 KIND_FALLBACK = 0.8
 # Retrieval ranks the right chunk first most of the time; its order breaks near-ties in wording.
 RANK_PRIOR = 0.35
+# A line of code answers a question for an explanation only when no prose comes near (facts.
+# asks_explanation): it matches the commands the question names, word for word.
+CODE_EXPLAINS = 0.5
 # --- refusal ---------------------------------------------------------------------------------
 
 # What a collection is called: one signed document is "the article" (an article carries its
@@ -441,6 +444,7 @@ class ExtractiveAnswerer:
         floor = sorted(known)[len(known) // 2] if known else 0.0
         wants_list = bool(_LIST_QUESTION.search(question))
         doc_title = bool(_DOC_TITLE_QUESTION.search(question)) and not part
+        explains = asks_explanation(question)
         # each term's written forms (a glossed Chinese term has several), split once, not per sentence
         forms_of = {term: term.split(ALTERNATIVES) for term in {**weights, **english}}
         for (n, result, index, sentence, context), sim in zip(sentences, similarity, strict=True):
@@ -487,6 +491,8 @@ class ExtractiveAnswerer:
                     score += 0.5
             if item and re.match(rf"[“\"]?{_numeral(item.group(1))}是", sentence):
                 score += 1.0  # an explicit ordinal ("第五项") is a surer locator than shared words
+            if explains and _code_line(chunk, sentence):
+                score *= CODE_EXPLAINS
             out.append(Candidate(n, result, sentence, index, score, frozenset(matched)))
         return out
 
@@ -620,6 +626,17 @@ FACT_AFTER = 2  # sentences
 # The sentence after the best naming what to use completes it when it scores at least this share of
 # the best (fitted on the tuning parts: lower, it adds a neighbouring sentence's aside).
 NAMES_NEXT = 0.55
+
+
+def _code_line(chunk: Chunk, sentence: str) -> bool:
+    """Whether a piece of a chunk holds a line of code, not only the lead-in above it (the
+    paragraph whose number the code's lines do not share)."""
+    if chunk.kind != "code":
+        return False
+    lines = chunk.lines()
+    lead = [text for number, text in lines if number == lines[0][0]] if lines[0][0] != lines[-1][0] else []
+    pieces = [line.strip() for line in sentence.split("\n") if line.strip()]
+    return any(not any(piece in text for text in lead) for piece in pieces)
 
 
 def _answer_to(question: Candidate, results: Sequence[RetrievalResult]) -> Candidate | None:

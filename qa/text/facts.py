@@ -119,6 +119,20 @@ _DIGITS = re.compile(r"\d+")
 _TITLE = re.compile(r"《[^》]*》")
 
 
+# A question for a difference, a reason or a meaning is answered in prose: a line of code quoting
+# the commands it names shows them, it explains nothing ("dpkg -r 和 dpkg -P 有什么区别？").
+_EXPLANATION = re.compile(
+    r"区别|不同|差别|差异|为什么|为何|什么意思|含义|意味|\b(difference|differ|why|mean|means|meaning)\b"
+)
+
+
+def asks_explanation(question: str) -> bool:
+    """Whether the question asks why, what differs or what something means, not for a command,
+    program or path ("用什么命令查看…为什么…" asks for a command)."""
+    text = normalize(question)
+    return bool(_EXPLANATION.search(text)) and not {"name", "path"} & set(asked_facts(question))
+
+
 def asked_facts(question: str) -> tuple[str, ...]:
     """The kinds of fact the question asks for: sum, date, time, duration, place, path, name, key,
     number (or none)."""
