@@ -113,6 +113,7 @@ def test_what_kind_of_fact_a_question_asks_for():
     # A file's extension or type is not a file: ".mjs" answers, though it names no path.
     assert asked_facts("Which file extensions are always treated as ES modules?") == ()
     assert asked_facts("Which file holds the firewall rules?") == ("path",)
+    assert asked_facts("公钥要放到被备份机器的哪個檔案裡？") == ("path",)  # what goes in a 文件 is a file
     # Who made, runs or owns a thing: a person or a body of people answers, not the thing's own name.
     assert asked_facts("Which company owns Node.js?") == ("who",)
     assert asked_facts("这篇文章的作者是谁？") == ("who",)

@@ -32,9 +32,9 @@ _ASKS = {
     "duration": re.compile(r"多长时间|多久(?!.{0,6}一次)|多少时间|how long\b"),  # not how often
     "place": re.compile(r"哪个城市|哪座城市|哪个地方|在哪里|在哪儿|设在哪|\bwhere\b|which city"),
     # Manuals: which folder or configuration file, which command or program, which key. (Not 什么文件:
-    # a 文件 is as often a document, "通过了什么文件" -> 《昆明宣言》.)
+    # a 文件 is as often a document, "通过了什么文件" -> 《昆明宣言》; but what goes in a 文件 is a file.)
     "path": re.compile(
-        r"(哪个|什么|哪一?个)(目录|文件夹|配置文件|路径)|(存放|保存|存储|放|写)在哪"
+        r"(哪个|什么|哪一?个)(目录|文件夹|配置文件|路径)|(存放|保存|存储|放|写)在哪|(哪一?个|什么)文件(里|中|内)"
         r"|(目录|文件夹|配置文件|路径|文件名)(叫|是|为)(什么|哪个)(?=[?？。，,呢]|$)"
         r"|\b(which|what) (file|directory|folder|path)\b"
         r"(?!\s+(extension|type|format|size|system|permission|mode))"
