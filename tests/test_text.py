@@ -114,6 +114,15 @@ def test_what_kind_of_fact_a_question_asks_for():
     assert asked_facts("Which file extensions are always treated as ES modules?") == ()
     assert asked_facts("Which file holds the firewall rules?") == ("path",)
     assert asked_facts("公钥要放到被备份机器的哪個檔案裡？") == ("path",)  # what goes in a 文件 is a file
+    # How often: an interval or a rate answers, not how long something takes
+    assert asked_facts("中央备份默认多久自动执行一次？") == ("frequency",)
+    assert asked_facts("How often does cron-apt run?") == ("frequency",)
+    assert asked_facts("升级一般要花多长时间？") == ("duration",)
+    assert answers_kind("killer 脚本多久运行一次？", "这是每个小时运行一次的 cron 作业")
+    assert answers_kind("How often does it run?", "The script runs every night.")
+    assert not answers_kind(
+        "中央备份默认多久自动执行一次？", "在备份页面的菜单中选择“维护”并选择要保留的快照。"
+    )
     # Who made, runs or owns a thing: a person or a body of people answers, not the thing's own name.
     assert asked_facts("Which company owns Node.js?") == ("who",)
     assert asked_facts("这篇文章的作者是谁？") == ("who",)

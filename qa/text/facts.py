@@ -29,7 +29,9 @@ _ASKS = {
         r"哪一年|哪年|什么时间|什么时候|何时|which year|what year|^\W*(and |so |but )?when\b|\bsince when\b"
         r"|\bwhen (did|was|were|is|are|will|does|do|can|should|would|has|have)\b"
     ),
-    "duration": re.compile(r"多长时间|多久(?!.{0,6}一次)|多少时间|how long\b"),  # not how often
+    "duration": re.compile(r"多长时间(?!.{0,6}一次)|多久(?!.{0,6}一次)|多少时间|how long\b"),  # not how often
+    # How often: an interval or a rate ("每个小时运行一次", "every two months", "daily").
+    "frequency": re.compile(r"(多久|多长时间|隔多久)(?=.{0,6}一次)|每隔多久|多频繁|how (often|frequently)\b"),
     "place": re.compile(r"哪个城市|哪座城市|哪个地方|在哪里|在哪儿|设在哪|\bwhere\b|which city"),
     # Manuals: which folder or configuration file, which command or program, which key. (Not 什么文件:
     # a 文件 is as often a document, "通过了什么文件" -> 《昆明宣言》; but what goes in a 文件 is a file.)
@@ -99,6 +101,12 @@ _HOLDS = {
         r"|\b[a-z_-]*(time(?!stamp)|timeout|(?<!re)lease|interval|ttl|expire|expiry|delay)[a-z_-]*\s*[=:]?\s*\d+"
     ),
     "time": re.compile(rf"(?<![\d.])\d{{4}}(?![\d.])|{_DATE}"),
+    "frequency": re.compile(
+        rf"每(个|隔)?[\d{NUMERAL_CHARS}两几]*\s*个?(秒|分钟|小时|钟头|天|日|周|星期|月|年|次)|[一两\d]+(天|周|月|年)一次"
+        r"|\b(hourly|daily|nightly|weekly|monthly|yearly|annually)\b"
+        r"|\bevery\s+(\d+|\w+\s+)?(seconds?|minutes?|hours?|days?|nights?|weeks?|months?|years?)\b"
+        r"|\b(once|twice|\d+ times) (a|an|per|every)\b|@(hourly|daily|weekly|monthly|yearly)"
+    ),
     # A digit not inside a name like COP15, or a numeral with a measure word; 一是…四是 counts items.
     # Not an address or a version: 10.0.0.0/8 and 1.2.3 name things, they count nothing.
     # A lone 一 before a measure word is the article "a" ("是一个基于 Debian 的发行版"), no count.
@@ -134,11 +142,12 @@ def asks_explanation(question: str) -> bool:
 
 
 def asked_facts(question: str) -> tuple[str, ...]:
-    """The kinds of fact the question asks for: sum, date, time, duration, place, path, name, key,
-    number (or none)."""
+    """The kinds of fact the question asks for (the keys of _ASKS: sum, date, time, duration,
+    frequency, place, path, name, who, key, …), or none."""
     text = normalize(question)
     asks = [kind for kind, pattern in _ASKS.items() if pattern.search(text)]
-    if "number" in asks and ({"sum", "date", "time", "duration"} & set(asks) or _OTHER_QUESTION.search(text)):
+    counted_otherwise = {"sum", "date", "time", "duration", "frequency"} & set(asks)
+    if "number" in asks and (counted_otherwise or _OTHER_QUESTION.search(text)):
         asks.remove("number")  # "how much money" is a sum; "几位领导人…设立什么" asks what, not how many
     return tuple(asks)
 
