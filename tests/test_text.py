@@ -155,7 +155,7 @@ def test_the_thing_asked_for_may_come_before_the_question_word():
 def test_how_long_asks_for_a_length_of_time_and_how_often_does_not():
     assert asked_facts("从 Bullseye 升级到 Bookworm 一般要花多长时间？") == ("duration",)
     assert asked_facts("How long does the upgrade take?") == ("duration",)
-    assert asked_facts("killer 脚本多久运行一次？") == ()  # how often: "每个小时" holds no length
+    assert asked_facts("killer 脚本多久运行一次？") == ("frequency",)  # how often, not how long
     assert answers_kind("升级要多长时间？", "升级大约需要两小时。")
     assert answers_kind("How long is the history kept?", "A history of one week is kept.")
     assert not answers_kind("升级要多长时间？", "升级前需要仔细阅读说明。")
