@@ -564,6 +564,26 @@ def test_a_question_for_a_difference_is_answered_in_prose_not_by_the_code_naming
     assert "# dpkg -P debian-cd" in "\n".join(c.sentence for c in asked)
 
 
+def test_an_faq_answer_goes_on_to_its_next_sentence_and_the_list_it_leads_in_to_but_not_the_next_question():
+    from qa.query.answering import ExtractiveAnswerer
+    from qa.records import Chunk
+
+    text = 'What is the difference between "definitely lost" and "possibly lost"?\nSee the manual.'
+    faq = Chunk("c1", "faq.html", "FAQ", "5. Misc", (4, 5), text, text, line_paragraphs=(4, 5))
+    listed = 'In short:\n"definitely lost" means a leak.\n"possibly lost" means a likely leak.'
+    short = Chunk(
+        "c2", "faq.html", "FAQ", "5. Misc", (6, 7, 8), listed, listed, kind="list", line_paragraphs=(6, 7, 8)
+    )
+    question = 'What is the difference between "definitely lost" and "possibly lost"?'
+    chosen = [c.sentence for c in ExtractiveAnswerer().select(question, _results(faq, short))]
+    assert chosen[:3] == ["See the manual.", "In short:", '"definitely lost" means a leak.']
+    # the next paragraph not retrieved: the answer stands alone; an answer ends at the next question
+    assert [c.sentence for c in ExtractiveAnswerer().select(question, _results(faq))] == ["See the manual."]
+    both = f"{text}\nHow do I suppress errors?\nWrite a suppression file."
+    faqs = Chunk("c3", "faq.html", "FAQ", "5. Misc", (4, 5, 6, 7), both, both, line_paragraphs=(4, 5, 6, 7))
+    assert [c.sentence for c in ExtractiveAnswerer().select(question, _results(faqs))] == ["See the manual."]
+
+
 def test_an_faq_question_leading_in_to_code_is_answered_by_the_paragraph_after_the_code():
     """The program under "Why doesn't Memcheck find the array overruns in this program?" is what
     it asks about; the answer opens the next paragraph, retrieved as another chunk."""

@@ -336,18 +336,21 @@ class ExtractiveAnswerer:
         best = candidates[0]
         if best.score < 0.25:
             return []
+        completion = None
         if is_question(best.sentence):  # an FAQ's question matches best; the sentence after answers
-            answer = _answer_to(best, results)
+            answer = _sentence_after(best, results, past_questions=True)
             if answer is None:
                 return []
             best = answer
+            if best.result.chunk.kind != "code" and not _leads_in(best.sentence):
+                # an FAQ answers in a paragraph: "The details are in the user manual. In short: …"
+                completion = _sentence_after(best, results)
         counted = _COUNTED_ITEMS.search(question)
         if COUNT_QUESTION.search(question) or ASPECTS_QUESTION.search(question) or counted:
             marks = "是" + (counted.group(1) if counted else "")
             enumeration = self._enumeration(best, candidates, marks)  # the items themselves answer
             if enumeration:
                 return enumeration
-        completion = None
         if not answers_kind(question, best.sentence):
             # the best-worded sentence lacks the fact asked for; a close one that holds it answers,
             # else one of the next sentences of its paragraph that does, with it
@@ -362,7 +365,7 @@ class ExtractiveAnswerer:
                 best, completion = _lead_in_with_fact(best, candidates, question)
                 if completion is None:
                     return []
-        elif not asked_facts(question) and not names_new(question, best.sentence):
+        elif completion is None and not asked_facts(question) and not names_new(question, best.sentence):
             completion = _fact_after(best, question, names_new)  # it set up what the next names
         if completion is None:
             completion = _names_next(best, candidates, question)
@@ -639,23 +642,27 @@ def _code_line(chunk: Chunk, sentence: str) -> bool:
     return any(not any(piece in text for text in lead) for piece in pieces)
 
 
-def _answer_to(question: Candidate, results: Sequence[RetrievalResult]) -> Candidate | None:
-    """The sentence after a question (an FAQ's answer), scored as the question matched: a question
-    quoted back claims nothing. Under a question that leads in to code the code is what it asks
-    about ("Why doesn't Memcheck find the array overruns in this program?" and the program), so
-    there, as when nothing follows it in its chunk, the answer opens the next paragraph, if that
-    was retrieved. None when nothing answers it."""
-    n, result, start = question.n, question.result, question.index + 1
+def _sentence_after(
+    candidate: Candidate, results: Sequence[RetrievalResult], past_questions: bool = False
+) -> Candidate | None:
+    """The sentence after `candidate`, scored as it was: in its chunk, or where that holds no more
+    (or only the code a question leads in to: "Why doesn't Memcheck find the array overruns in
+    this program?" and the program) the one opening the next paragraph, if that was retrieved. An
+    FAQ's question is answered by the next sentence that is no question (`past_questions`); an
+    answer goes on up to the next question. None when nothing follows."""
+    n, result, start = candidate.n, candidate.result, candidate.index + 1
     if result.chunk.kind == "code" or start >= len(chunk_sentences(result.chunk)):
         following = _next_chunk(result.chunk, results)
         if following is None:
             return None
         (n, result), start = following, 0
     sentences = chunk_sentences(result.chunk)
-    answers = [i for i in range(start, len(sentences)) if not is_question(sentences[i])]
-    if not answers:
-        return None
-    return replace(question, n=n, result=result, sentence=sentences[answers[0]].strip(), index=answers[0])
+    for index in range(start, len(sentences)):
+        if not is_question(sentences[index]):
+            return replace(candidate, n=n, result=result, sentence=sentences[index].strip(), index=index)
+        if not past_questions:
+            return None
+    return None
 
 
 def _next_chunk(chunk: Chunk, results: Sequence[RetrievalResult]) -> tuple[int, RetrievalResult] | None:
