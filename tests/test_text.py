@@ -226,6 +226,14 @@ def test_an_abbreviations_full_stop_ends_no_sentence():
     ]
 
 
+def test_a_word_opens_a_sentence_after_its_end_a_line_break_or_an_opening_quote():
+    from qa.text.sentences import opens_sentence
+
+    assert opens_sentence("") and opens_sentence("It runs. ") and opens_sentence('Note: "')
+    assert opens_sentence("第一行\n") and opens_sentence("好。“")
+    assert not opens_sentence("Does Valgrind run on ") and not opens_sentence("written by ")
+
+
 def test_etc_ends_a_sentence_only_before_a_capital():
     assert split_sentences("Tools (gdb, strace etc.) and more, etc. and so on. fwbuilder is one.") == [
         "Tools (gdb, strace etc.) and more, etc. and so on.",

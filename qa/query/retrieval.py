@@ -32,7 +32,7 @@ from qa.records import Chunk, Evidence, RetrievalResult
 from qa.text.facts import asked_facts, holds_facts
 from qa.text.language import is_chinese
 from qa.text.normalize import normalize
-from qa.text.sentences import split_sentences
+from qa.text.sentences import opens_sentence, split_sentences
 from qa.text.stopwords import is_stop_word
 from qa.text.terms import is_english_word, one_edit_away, quiet_jieba
 
@@ -340,13 +340,12 @@ _PART = re.compile(r"[a-z][a-z0-9]{3,}")
 # names what it does not cover, though the word is English too (a Chinese collection would write
 # "French" as 法国, so there only a name that is not English counts).
 ENGLISH_COLLECTION = 0.5  # share of the collection's chunks written in English
-_OPENING = re.compile(r"(^|[.:!?;]\s)\W*$")  # what comes before a capital that opens a sentence
 
 
 def _proper_name(word: str, before: str) -> bool:
     """A capitalised word that does not open the question or one of its sentences, and no
     function word ("How To Install", "Is It Free" capitalise those too)."""
-    return word[:1].isupper() and not _OPENING.search(before) and not is_stop_word(word.lower())
+    return word[:1].isupper() and not opens_sentence(before) and not is_stop_word(word.lower())
 
 
 def _title_case(text: str) -> bool:

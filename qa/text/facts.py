@@ -12,6 +12,7 @@ import re
 from qa.text.language import CJK
 from qa.text.normalize import normalize
 from qa.text.numerals import NUMERAL_CHARS
+from qa.text.sentences import opens_sentence
 from qa.text.terms import is_english_word, quiet_jieba
 
 # Measure words: what a count is counted in ("几张光碟", "43个国家", "多少所学校").
@@ -251,10 +252,8 @@ def _new_agents(sentence: str, question: str) -> list[str]:
         for w in jieba.posseg.cut(sentence)
         if (w.flag in _NAME_TAGS and CJK.search(w.word)) or _AGENT.search(w.word.lower())
     ]  # jieba's tag on a Latin word is its dictionary's ("C++" is nz), no name
-    for match in _CAPITALISED.finditer(sentence):
-        before = sentence[: match.start()].rstrip(" \t")
-        if before and not before.endswith(("\n", ".", "!", "?", ":", "。", "：")):
-            found.append(match.group(0))
+    names = _CAPITALISED.finditer(sentence)
+    found += [name.group(0) for name in names if not opens_sentence(sentence[: name.start()])]
     return [word for word in found if word.lower() not in question]
 
 

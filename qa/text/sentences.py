@@ -64,6 +64,16 @@ def is_question(text: str) -> bool:
     return bool(_QUESTION_END.search(text))
 
 
+_OPENS_AFTER = ("\n", ".", "!", "?", ":", ";", "。", "！", "？", "：", "；")
+
+
+def opens_sentence(before: str) -> bool:
+    """Whether a word after the text `before` opens a sentence or a line (opening quotes and
+    brackets aside), so that its capital letter says nothing about it being a name."""
+    stripped = before.rstrip(" \t“‘\"'(（「『")
+    return not stripped or stripped.endswith(_OPENS_AFTER)
+
+
 def ends_sentence(text: str) -> bool:
     stripped = text.rstrip().rstrip(CLOSERS)
     return bool(stripped) and stripped[-1] in SENTENCE_END
