@@ -505,13 +505,14 @@ LAYOUT_CONTENT = ["pre", "table", "ul", "ol", "dl", "h1", "h2", "h3", "h4", "h5"
 LAYOUT_PARAGRAPHS = ["p", "div"]
 
 
-def _layout_rows(root: Tag) -> set[int]:
-    """The rows (by id) of every table used for layout, not for data."""
-    rows: set[int] = set()
+def _layout_rows(root: Tag) -> dict[int, bool]:
+    """The rows (by id) of every table used for layout, not for data, each with whether it holds
+    blocks of its own (else its cells are short: a paragraph)."""
+    rows: dict[int, bool] = {}
     for table in root.find_all("table"):
-        own = _own_rows(table)
-        if any(_holds_blocks(cell) for row in own for cell in _cells(row)):
-            rows.update(id(row) for row in own)
+        own = {id(row): any(_holds_blocks(cell) for cell in _cells(row)) for row in _own_rows(table)}
+        if any(own.values()):
+            rows.update(own)
     return rows
 
 
@@ -534,10 +535,10 @@ class _HtmlWalker:
     except in a table that lays out the page (`layout_rows`): there a row holding blocks is walked
     like any other block, and a row of short cells is a paragraph ("4.5. | Why doesn't…?")."""
 
-    def __init__(self, layout_rows: set[int] = frozenset()) -> None:
+    def __init__(self, layout_rows: dict[int, bool] | None = None) -> None:
         self.pieces: list[str] = []
         self.found: list[Block] = []
-        self.layout_rows = layout_rows
+        self.layout_rows = layout_rows or {}
 
     def blocks(self, root: Tag) -> list[Block]:
         self._walk(root)
@@ -567,7 +568,7 @@ class _HtmlWalker:
                 self.pieces.append("\n")
             elif child.name == "tr" and kind != "code" and id(child) in self.layout_rows:
                 self._flush(level, kind)
-                if any(_holds_blocks(cell) for cell in _cells(child)):
+                if self.layout_rows[id(child)]:  # a row holding blocks of its own
                     stack.append((iter(child.children), level, kind, (level, kind)))
                 else:
                     self._row(child, kind)

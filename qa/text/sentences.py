@@ -23,6 +23,7 @@ CLOSERS = QUOTE_CLOSERS + "》〉】"  # may follow the end and still belong to 
 CLAUSE_END = STRONG_END + "，,：:.\n"
 
 _ENDS = re.escape(STRONG_END)
+_QUOTE_MARKS = '”’」』"'  # close a quotation (not an aside in brackets)
 # Abbreviations whose full stop ends no sentence: "e.g.", "i.e.", "cf.", "vs." never stand last;
 # "Fig. 3", "No. 5", "approx. 20" are followed by their number, "etc." ends one only before a
 # capital. (A lower-case word after a full stop may open a sentence: "fwbuilder is among them.")
@@ -35,7 +36,7 @@ _MID_SENTENCE = rf"{_NEVER_LAST}{_BEFORE_NUMBER}(?!(?<=\betc)\.\s+[a-z])"
 # a section number ("6.2.5. 标题", "3.1.4. LTSP 服务器") unless a capital letter follows a plain
 # number ("in version 2. The next"), and after an abbreviation.
 _FULL_STOP = (
-    rf"(?<!\d){_MID_SENTENCE}\.[”’」』\"']*(?=\s)"
+    rf"(?<!\d){_MID_SENTENCE}\.[{_QUOTE_MARKS}']*(?=\s)"
     r"|(?<!\.\d)(?<!\.\d\d)(?<=\d)\.(?=\s+[A-Z])"
 )
 # A list or section mark opening a sentence is part of it: "1. Introduction", "a. Install it.",
@@ -43,7 +44,7 @@ _FULL_STOP = (
 _OPENING_MARK = r"(?:\s*[“\"‘']?(?:\d{1,3}|[A-Za-z])\.(?=\s))?"
 # A quotation closed right before a citation marker ends its sentence however it ends inside: an
 # answer quotes a lead-in ("…, type:") or a line of code, then frames the next quote.
-_QUOTE_CITED = r"[”’」』\"]+(?=\s*\[\d{1,3}\])"
+_QUOTE_CITED = rf"[{_QUOTE_MARKS}]+(?=\s*\[\d{{1,3}}\])"
 _SENTENCE = rf"{_OPENING_MARK}[^{_ENDS}]*?(?:[{_ENDS}]+[{re.escape(CLOSERS)}]*|{_FULL_STOP}|{_QUOTE_CITED}|$)"
 _SENTENCE_RE = re.compile(_SENTENCE, re.DOTALL)
 SENTENCE_WITH_MARKERS = re.compile(_SENTENCE + TRAILING_MARKERS, re.DOTALL)
