@@ -292,6 +292,20 @@ def test_a_heading_does_not_answer_a_question_of_fact():
     assert ExtractiveAnswerer().select("第15.1节的标题是什么？", _results(heading))
 
 
+def test_a_best_sentence_pointing_back_takes_the_fact_from_the_sentence_it_points_at():
+    text = (
+        "For centralized printer management point your web browser to https://www.intern:631. "
+        "This is the normal CUPS management interface where you can add/delete/modify your printers "
+        "and can clean up the printing queue."
+    )
+    chosen = [c.sentence for c in _chosen("Where is the CUPS printer management interface?", text)]
+    assert chosen[0] == "For centralized printer management point your web browser to https://www.intern:631."
+    assert chosen[1].startswith("This is the normal CUPS management interface")
+    # a sentence before that holds no place does not answer "where"
+    placeless = text.replace("https://www.intern:631", "the print server")
+    assert _chosen("Where is the CUPS printer management interface?", placeless) == []
+
+
 def test_a_close_sentence_that_holds_the_asked_number_stands_in_for_one_that_does_not():
     from qa.query.answering import ExtractiveAnswerer
     from qa.records import Chunk

@@ -685,6 +685,19 @@ def _fact_after(best: Candidate, question: str, holds: Callable[[str, str], bool
     return None
 
 
+def _antecedent_with_fact(best: Candidate, question: str) -> Candidate | None:
+    """The sentence before the best one, when the best points back at it and it holds the fact
+    asked for: the two state one thing."""
+    if best.index == 0 or not refers_back(best.sentence):
+        return None
+    before = chunk_sentences(best.result.chunk)[best.index - 1]
+    return (
+        Candidate(best.n, best.result, before.strip(), best.index - 1)
+        if answers_kind(question, before)
+        else None
+    )
+
+
 def _names_next(best: Candidate, candidates: Sequence[Candidate], question: str) -> Candidate | None:
     """The sentence right after the best one in its chunk, when it names something the question
     does not (a command, a file, an option) and scores near it: a manual states the situation the
@@ -701,10 +714,12 @@ def _names_next(best: Candidate, candidates: Sequence[Candidate], question: str)
 def _lead_in_with_fact(
     best: Candidate, candidates: Sequence[Candidate], question: str
 ) -> tuple[Candidate, Candidate | None]:
-    """The best sentence and the next one of its chunk holding the fact asked for; else, in a list,
-    table or code chunk, a key the question names (a line ending in a colon: "Runall:") with the
-    line under it when that holds the fact ("root 22:00")."""
-    completion = _fact_after(best, question, answers_kind)
+    """The best sentence and the next one of its chunk holding the fact asked for, or the one
+    before when the best points back at it ("…point your web browser to https://www.intern:631.
+    This is the normal CUPS management interface…"); else, in a list, table or code chunk, a key
+    the question names (a line ending in a colon: "Runall:") with the line under it when that
+    holds the fact ("root 22:00")."""
+    completion = _fact_after(best, question, answers_kind) or _antecedent_with_fact(best, question)
     if completion is not None or not best.result.chunk.structured:
         return best, completion
     terms = [normalize(term) for term in key_terms(question)]
