@@ -306,6 +306,41 @@ def test_a_best_sentence_pointing_back_takes_the_fact_from_the_sentence_it_point
     assert _chosen("Where is the CUPS printer management interface?", placeless) == []
 
 
+def test_an_english_question_weighs_its_words_by_how_rare_they_are_in_the_collection():
+    from qa.index.keywords import KeywordIndex
+    from qa.query.answering import ExtractiveAnswerer
+    from qa.records import Chunk
+
+    pxe = (
+        "If you want to change the default settings, "
+        "edit the iPXE menu file /srv/tftp/ltsp/ltsp.ipxe on the main server."
+    )
+    umask = (
+        "The Debian default umask is 022, but Debian Edu uses a default of 002. "
+        "This can alternatively be changed (by editing /etc/pam.d/common-session) to a umask of 007."
+    )
+    others = [
+        "Edit the file to change the default printer.",
+        "The default file is changed by the installer.",
+        "Change the default editor and edit the file again.",
+    ]
+    texts = [pxe, umask, *others]
+    index = KeywordIndex.build([f"d{i}:c" for i in range(len(texts))], texts)
+    assert index.word_idf("umask") > index.word_idf("file") > index.word_idf("default")
+    assert index.word_idf("changed") == index.word_idf("change")  # a word with its forms
+    chunks = [Chunk(f"c{i}", "d", "Manual", "s", (i,), t, t) for i, t in enumerate([pxe, umask], start=1)]
+    question = "Which file do I edit to change the default umask?"
+    chosen = [
+        c.sentence for c in ExtractiveAnswerer(rarity=index.word_idf).select(question, _results(*chunks))
+    ]
+    assert (
+        chosen[-1]
+        == "This can alternatively be changed (by editing /etc/pam.d/common-session) to a umask of 007."
+    )
+    # every word alike, the iPXE sentence holding four of the five wins
+    assert "iPXE" in ExtractiveAnswerer().select(question, _results(*chunks))[0].sentence
+
+
 def test_a_close_sentence_that_holds_the_asked_number_stands_in_for_one_that_does_not():
     from qa.query.answering import ExtractiveAnswerer
     from qa.records import Chunk

@@ -382,6 +382,12 @@ class KeywordIndex:
         known = sum(bool(np.isin(self._postings(concept)[0], positions).any()) for concept in words)
         return 1.0 - known / len(words)
 
+    def word_idf(self, word: str) -> float:
+        """An English word's idf, counting the chunks that hold any of its forms ("configure",
+        "configuration"); a word the collection never uses gets the highest value."""
+        forms = tuple((form, 1.0) for form in self.inflections(word.lower()))
+        return self.concept_idf(Concept(word, forms, one_word=True))
+
     def concept_idf(self, concept: Concept, found: np.ndarray | None = None) -> float:
         """The rarest of the concept's terms; the forms of one word, as rare as the chunks holding
         any of them (`found`: those chunks, when the caller has read the postings already)."""

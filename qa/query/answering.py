@@ -178,6 +178,19 @@ def _term_weight(term: str) -> float:
     return {2: 1.0, 3: 1.5}.get(len(term), 2.0)
 
 
+def _by_rarity(weights: dict[str, float], rarity: Callable[[str], float] | None) -> dict[str, float]:
+    """An English question's words weighed by how rare each is in the collection, relative to the
+    question's others: in "Which file do I edit to change the default umask?" the sentence
+    holding "umask" answers, not one holding "change", "default", "edit" and "file" about
+    something else. (A Chinese word's length already says how specific it is; its idf, tried
+    too, cost refusals.)"""
+    if rarity is None or not weights:
+        return weights
+    idfs = {term: rarity(term) for term in weights}
+    mean = sum(idfs.values()) / len(idfs)
+    return {term: weight * idfs[term] / mean for term, weight in weights.items()} if mean > 0 else weights
+
+
 def _in_english(chunk: Chunk) -> bool:
     """A chunk of a document written in English: neither its title nor its text holds Chinese."""
     return not CJK.search(chunk.title) and not CJK.search(chunk.text)
@@ -287,12 +300,14 @@ class ExtractiveAnswerer:
         self,
         embed: Callable[[list[str]], list[list[float]]] | None = None,
         collection: Callable[[], str] | None = None,
+        rarity: Callable[[str], float] | None = None,
     ) -> None:
         """`collection`: what the collection is ("article", "document" or "documents"), asked per
         answer (uploads change it); but of one article, an English answer names the document it
-        quotes."""
+        quotes. `rarity`: an English word's idf in the collection, asked per answer too."""
         self.embed = embed
         self.collection = collection
+        self.rarity = rarity
 
     def draft(
         self, question: str, results: Sequence[RetrievalResult], language: str
@@ -319,7 +334,7 @@ class ExtractiveAnswerer:
         if asked_in_english:
             # Its words meet an English document's sentences; a Chinese one's by names and numbers,
             # and by the Chinese words of the retrieved text that translate the question's words.
-            english = {term: _term_weight(term) for term in terms}
+            english = _by_rarity({term: _term_weight(term) for term in terms}, self.rarity)
             terms = [t for t in terms if re.search(r"\d", t)] + [
                 w.lower() for w in re.findall(r"\b[A-Z][A-Z0-9]{1,}\b", question)
             ]

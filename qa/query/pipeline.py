@@ -135,6 +135,7 @@ class Pipeline:
         self.extractive = ExtractiveAnswerer(
             embed=self.embeddings.embed_texts,
             collection=self.collection,
+            rarity=self.word_idf,
         )
         self.chat = make_chat(settings)
         second = (
@@ -206,6 +207,11 @@ class Pipeline:
                 if left:
                     self._readers[id(store)] = left
                 self._close_retired()
+
+    def word_idf(self, word: str) -> float:
+        """An English word's idf in the collection now (0 before anything is ingested)."""
+        store = self.store
+        return store.keywords.word_idf(word) if store.has_keywords() else 0.0
 
     def collection(self) -> str:
         """What answers and refusals call the collection: "documents" when it holds several (so
