@@ -171,6 +171,28 @@ def courier_paragraph(text: str, top: float) -> list[tuple[float, float, float, 
     return [(10, 72 + (24 if i == 0 else 0), top + 14 * i, line.strip()) for i, line in enumerate(lines)]
 
 
+def test_a_word_broken_at_a_pdf_lines_end_is_whole_again_but_a_hyphenated_word_keeps_its_hyphen():
+    from qa.ingest.loaders import pdf_blocks
+
+    pdf = FPDF()
+    pdf.add_page()
+    pdf.set_font("helvetica", size=11)
+    for y, line in enumerate(
+        [
+            "A larger disk is recom-",
+            "mended for the server of Debian-",
+            "Edu, and the setup is region-",
+            "wide.",
+        ]
+    ):
+        pdf.text(20, 30 + 5 * y, line)
+    (block,) = pdf_blocks(bytes(pdf.output()), "broken.pdf")
+    assert (
+        block.text
+        == "A larger disk is recommended for the server of Debian-Edu, and the setup is region-wide."
+    )
+
+
 def test_a_pdf_sized_by_its_text_matrix_with_page_x_of_y_footers(tmp_path):
     first = "Rivers cross borders, and so must the data about them. " * 3
     second = "Twelve basin agreements were read."

@@ -30,14 +30,15 @@ from qa.text.numerals import DIGITS as _NUMERAL
 from qa.text.sentences import is_question, split_sentences
 from qa.text.tokens import ENCODING_NAME, count_tokens
 
-# 15: an abbreviation's full stop ("e.g.", "Fig. 3") ends no sentence, an HTML table of contents
-# is not read, a table laying out a page is read as its blocks; 14: fragments right under a
-# heading take the paragraph after them, a Markdown file's paragraphs read as its rendered page;
-# 13: a PDF line set in a monospace font its file does not flag is code; 12: a question paragraph
-# travels with the paragraph answering it; 11: a byline in Latin letters reads as names, an
-# English document's metadata section is in English, a web page's banner is dropped; 10:
+# 16: a word a PDF breaks at a line's end is whole again ("recommended"), a hyphenated one keeps its
+# hyphen ("Debian-Edu"); 15: an abbreviation's full stop ("e.g.", "Fig. 3") ends no sentence, an
+# HTML table of contents is not read, a table laying out a page is read as its blocks; 14: fragments
+# right under a heading take the paragraph after them, a Markdown file's paragraphs read as its
+# rendered page; 13: a PDF line set in a monospace font its file does not flag is code; 12: a
+# question paragraph travels with the paragraph answering it; 11: a byline in Latin letters reads as
+# names, an English document's metadata section is in English, a web page's banner is dropped; 10:
 # traditional text normalised with Taiwan phrases; 9: heading levels
-CHUNKING_VERSION = 15
+CHUNKING_VERSION = 16
 # The kind of a chunk made of a lead-in and a run of fragments: a list if it has an item, else a
 # table if it has a row, else code.
 FRAGMENT_KINDS = {"item": "list", "row": "table", "code": "code"}

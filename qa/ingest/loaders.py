@@ -50,6 +50,7 @@ from qa.errors import InputError
 from qa.text.language import CJK
 from qa.text.numerals import DIGITS
 from qa.text.sentences import BULLET_SIGN, ends_sentence, join_pieces
+from qa.text.terms import is_english_word
 
 
 @dataclass(frozen=True)
@@ -761,9 +762,33 @@ def _page_lines(page: pdfium.PdfPage, number: int) -> list[_Line]:
     return lines
 
 
+# PDFium's mark for a hyphen ending a line inside a word ("recom-" / "mended"); the line goes on
+# after it in the same run of characters.
+LINE_END_HYPHEN = "\x02"
+_BROKEN_WORD = re.compile(rf"([^\W\d_]+){LINE_END_HYPHEN}([^\W\d_]*)")
+
+
+def _rejoined(match: re.Match) -> str:
+    """A word broken at a line's end, whole again: "recommended" from "recom-", but "Debian-Edu"
+    and "region-wide", whose hyphen is the word's own (a capital after it, or two words that are
+    no word together)."""
+    left, right = match.groups()
+    joined = left + right
+    if not right:
+        return joined
+    capital_after = left[-1].islower() and right[0].isupper()
+    two_words = (
+        not is_english_word(joined.lower())
+        and is_english_word(left.lower())
+        and is_english_word(right.lower())
+    )
+    return f"{left}-{right}" if capital_after or two_words else joined
+
+
 def _line(chars: list[_Char], page: int) -> list[_Line]:
     inked = [char for char in chars if not char.text.isspace()]
     text = re.sub(r"\s+", " ", "".join(char.text for char in chars)).strip()
+    text = _BROKEN_WORD.sub(_rejoined, text).replace(LINE_END_HYPHEN, "")
     if not inked or not text:
         return []
     x0 = min(char.left for char in inked)
