@@ -314,6 +314,18 @@ def test_an_address_is_a_number_only_when_the_question_asks_for_an_address():
     assert not answers_kind("这个包有多少个依赖？", "它的 1.2.3 发布了。")
 
 
+def test_an_english_count_in_words_answers_how_many_but_one_as_a_pronoun_does_not():
+    question = "How many main servers can a school network have?"
+    assert answers_kind(
+        question, "The reason that there can only be one main server in each school network is DHCP."
+    )
+    assert answers_kind(
+        "How many layers does the OSI model have?", "The following seven layers are described."
+    )
+    assert not answers_kind(question, "One can install the main server from a USB stick.")
+    assert not answers_kind(question, "The main server provides DHCP to the school network.")
+
+
 def test_list_lines_are_sentences_and_a_table_row_keeps_its_cells():
     table = "优先性是\n< 0\n将永远不会被安装，\n> 1000\n强制安装，即使会降级。"
     assert split_sentences(table, lines=True) == [

@@ -114,6 +114,9 @@ _HOLDS = {
     "number": re.compile(
         rf"(?<![a-z\d./])\d(?!\d*(?:\.\d+){{2}}|\d*/\d)"
         rf"|(?:[{NUMERAL_CHARS}]{{2,}}|(?!一)[{NUMERAL_CHARS}])(?:{_MEASURE}|大|方面|国|是)"
+        # English counts in words; "one" only where it counts ("exactly one"), not "one can use"
+        r"|\b(two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|forty|fifty"
+        r"|hundred|thousand|million|dozen|both)\b|\b(exactly|only|just|single|at (least|most))( be)? one\b"
     ),
     "clock": re.compile(
         rf"\d{{1,2}}\s*[:：]\s*\d{{2}}|[\d{NUMERAL_CHARS}]{{1,3}}\s*点(?!击)"
