@@ -165,6 +165,13 @@ def test_how_long_asks_for_a_length_of_time_and_how_often_does_not():
     assert not answers_kind("DHCP 租约默认多长时间？", "range 192.168.0.128 192.168.0.254;")
     assert not answers_kind("How long is Debian supported?", "Debian release 12 is the stable one.")
     assert not answers_kind("How long is the log kept?", "Each entry has a timestamp 1700000000.")
+    # a period, a timeout or a lifetime asks for one as much
+    assert asked_facts("What is the backup retention period by default?") == ("duration",)
+    assert asked_facts("备份的保留期限是多少？") == ("duration",)
+    assert answers_kind("What is the default lease time?", "default-lease-time 600;")
+    stored = "By default, backups are stored in the /skole/backup/ directory."
+    assert not answers_kind("What is the backup retention period by default?", stored)
+    assert asked_facts("Which period of history does the article cover?") == ()
 
 
 def test_in_english_text_a_name_is_a_word_that_is_not_ordinary_english():

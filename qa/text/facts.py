@@ -30,7 +30,12 @@ _ASKS = {
         r"哪一年|哪年|什么时间|什么时候|何时|which year|what year|^\W*(and |so |but )?when\b|\bsince when\b"
         r"|\bwhen (did|was|were|is|are|will|does|do|can|should|would|has|have)\b"
     ),
-    "duration": re.compile(r"多长时间(?!.{0,6}一次)|多久(?!.{0,6}一次)|多少时间|how long\b"),  # not how often
+    # not how often; a period, a timeout or a lifetime is a length of time too ("保留期限", "what is
+    # the retention period")
+    "duration": re.compile(
+        r"多长时间(?!.{0,6}一次)|多久(?!.{0,6}一次)|多少时间|期限|有效期|时限|how long\b"
+        r"|\b(retention|grace|waiting|trial|expiry|lease) (period|time)\b|\b(timeout|time-out|lifetime)\b"
+    ),
     # How often: an interval or a rate ("每个小时运行一次", "every two months", "daily").
     "frequency": re.compile(r"(多久|多长时间|隔多久)(?=.{0,6}一次)|每隔多久|多频繁|how (often|frequently)\b"),
     "place": re.compile(r"哪个城市|哪座城市|哪个地方|在哪里|在哪儿|设在哪|\bwhere\b|which city"),
