@@ -468,6 +468,23 @@ def test_when_asks_for_a_time_only_as_the_question_word():
     assert asked_facts("edquota 的宽限期默认是几天？") == ("number",)
 
 
+def test_a_venue_after_zai_is_a_place_though_jieba_tags_it_an_organisation():
+    from qa.text.facts import new_places
+
+    question = "’98北京新年音乐会在哪里举行？"
+    assert answers_kind(question, "’９８北京新年音乐会今晚在人民大会堂举行。")
+    assert new_places("比赛在首都体育馆举行。", "比赛在哪里？") == ["首都体育馆"]
+    assert not answers_kind(question, "音乐会在国务院的关心下筹办。")  # an organisation, not a venue
+
+
+def test_a_day_of_a_month_counts_nothing():
+    question = "西藏雪灾造成了多少经济损失？"
+    assert not answers_kind(question, "据新华社北京１２月３０日电西藏部分地区发生特大雪灾。")
+    assert not answers_kind(question, "1998年1月5日，灾区各级政府全力组织抗灾。")
+    assert answers_kind(question, "雪灾造成直接经济损失３亿元。")
+    assert answers_kind("那曲地区降雪多少次？", "那曲地区自９月以来降雪已达４０余次。")
+
+
 def test_a_city_jieba_reads_as_one_word_with_its_suffix_is_a_place():
     sentence = "青岛市李沧区楼山乡拥有专利和专利技术１４２项。"
     assert "青岛市" in new_places(sentence, "楼山乡在哪个城市？")
