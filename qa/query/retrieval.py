@@ -32,8 +32,7 @@ from qa.records import Chunk, Evidence, RetrievalResult
 from qa.text.facts import asked_facts, holds_facts
 from qa.text.language import is_chinese
 from qa.text.normalize import normalize
-from qa.text.sentences import opens_sentence, split_sentences
-from qa.text.stopwords import is_stop_word
+from qa.text.sentences import marks_a_name, split_sentences, title_cased
 from qa.text.terms import is_english_word, one_edit_away, quiet_jieba
 
 MODES = ("hybrid", "dense", "bm25", "rrf")
@@ -342,19 +341,6 @@ _PART = re.compile(r"[a-z][a-z0-9]{3,}")
 ENGLISH_COLLECTION = 0.5  # share of the collection's chunks written in English
 
 
-def _proper_name(word: str, before: str) -> bool:
-    """A capitalised word that does not open the question or one of its sentences, and no
-    function word ("How To Install", "Is It Free" capitalise those too)."""
-    return word[:1].isupper() and not opens_sentence(before) and not is_stop_word(word.lower())
-
-
-def _title_case(text: str) -> bool:
-    """Whether most words after the first are capitalised ("How To Install Valgrind"): then a
-    capital marks no name."""
-    words = re.findall(r"[A-Za-z]+", text)[1:]
-    return sum(word[0].isupper() for word in words) * 2 > len(words)
-
-
 def unknown_name(question: str, index: KeywordIndex) -> str | None:
     """A name the question uses and the collection never does, if any: the question is about a
     thing its documents do not mention ("用 TLS 加密转发日志" of a collection without TLS, "怎么用
@@ -374,10 +360,10 @@ def unknown_name(question: str, index: KeywordIndex) -> str | None:
             near in index.vocab or is_english_word(near) for near in one_edit_away(word)
         )
 
-    english = not chinese and index.english_share >= ENGLISH_COLLECTION and not _title_case(text)
+    english = not chinese and index.english_share >= ENGLISH_COLLECTION and not title_cased(text)
     for match in _NAME_LIKE.finditer(text):
         word, name = match.group(0), normalize(match.group(0))
-        proper = english and _proper_name(word, text[: match.start()])
+        proper = english and marks_a_name(word, text[: match.start()])
         if not known(name) and (chinese or proper or not is_english_word(name)):
             return word
     for identifier in _IDENTIFIER.findall(text):

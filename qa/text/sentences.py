@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from qa.text.markers import TRAILING_MARKERS
+from qa.text.stopwords import is_stop_word
 
 if TYPE_CHECKING:
     from qa.records import Chunk
@@ -73,6 +74,19 @@ def opens_sentence(before: str) -> bool:
     brackets aside), so that its capital letter says nothing about it being a name."""
     stripped = before.rstrip(" \t“‘\"'(（「『")
     return not stripped or stripped.endswith(_OPENS_AFTER)
+
+
+def marks_a_name(word: str, before: str) -> bool:
+    """Whether a word's capital letter marks a name: it does not open the text or one of its
+    sentences, and it is no function word ("How To Install", "Is It Free" capitalise those too)."""
+    return word[:1].isupper() and not opens_sentence(before) and not is_stop_word(word.lower())
+
+
+def title_cased(text: str) -> bool:
+    """Whether most words after the first are capitalised ("How To Install Valgrind"): then a
+    capital marks no name."""
+    words = re.findall(r"[A-Za-z]+", text)[1:]
+    return sum(word[0].isupper() for word in words) * 2 > len(words)
 
 
 def ends_sentence(text: str) -> bool:
