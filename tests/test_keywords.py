@@ -181,6 +181,20 @@ def test_an_inflected_english_word_reaches_chinese_text_as_its_dictionary_form_d
     assert index.search(question).top(1) == [1]
 
 
+def test_a_chinese_word_glossed_only_by_two_word_phrases_reaches_english_text_by_their_heads() -> None:
+    from qa.text.terms import english_glosses
+
+    assert english_glosses("内存") == ("storage", "memory")  # "internal storage", "computer memory"
+    assert english_glosses("硬盘") == ("disk",)  # "hard disk": "hard" alone means something else
+    assert english_glosses("服务器") == ("server",)  # a one-word gloss stands alone
+    english = [
+        "Workstations need at least a 1500 MHz processor.",
+        "Workstations need at least 1024 MiB of memory.",
+    ]
+    index = KeywordIndex.build(["cpu", "memory"], english)
+    assert index.search("工作站最少需要多少内存？").top(1) == [1]
+
+
 def test_a_chinese_question_reaches_english_text_through_the_glosses_of_its_words() -> None:
     english = [
         "Clients mount the remote directory at boot.",

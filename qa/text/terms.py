@@ -464,9 +464,16 @@ def english_map(vocabulary: set[str]) -> dict[str, list[str]]:
 
 def english_glosses(word: str) -> tuple[str, ...]:
     """The one-word English glosses CC-CEDICT gives a Chinese word (服务器 -> server), for a
-    Chinese question about English text. Phrases are left out: a document's English is indexed
-    word by word, and one word of "hard disk" alone ("hard") means something else."""
-    return tuple(dict.fromkeys(words[0] for words in _glossary().get(word, ()) if len(words) == 1))
+    Chinese question about English text. A document's English is indexed word by word, so a
+    two-word gloss counts by its head, the noun it ends in, when the word has no one-word gloss
+    (内存: "computer memory" -> memory, 硬盘: "hard disk" -> disk); its first word alone ("hard")
+    means something else, and a longer phrase is left out."""
+    glosses = _glossary().get(word, ())
+    single = tuple(dict.fromkeys(words[0] for words in glosses if len(words) == 1))
+    if single:
+        return single
+    heads = (words[-1] for words in glosses if len(words) == 2 and words[-1] not in STOP_WORDS)
+    return tuple(dict.fromkeys(heads))
 
 
 def written_forms(gloss: str) -> tuple[str, ...]:
