@@ -765,7 +765,7 @@ def _page_lines(page: pdfium.PdfPage, number: int) -> list[_Line]:
 # PDFium's mark for a hyphen ending a line inside a word ("recom-" / "mended"); the line goes on
 # after it in the same run of characters.
 LINE_END_HYPHEN = "\x02"
-_BROKEN_WORD = re.compile(rf"([^\W\d_]+){LINE_END_HYPHEN}([^\W\d_]*)")
+_BROKEN_WORD = re.compile(rf"([^\W\d_]+){LINE_END_HYPHEN}([^\W\d_]+)")
 
 
 def _rejoined(match: re.Match) -> str:
@@ -774,8 +774,6 @@ def _rejoined(match: re.Match) -> str:
     no word together)."""
     left, right = match.groups()
     joined = left + right
-    if not right:
-        return joined
     capital_after = left[-1].islower() and right[0].isupper()
     two_words = (
         not is_english_word(joined.lower())
@@ -788,7 +786,7 @@ def _rejoined(match: re.Match) -> str:
 def _line(chars: list[_Char], page: int) -> list[_Line]:
     inked = [char for char in chars if not char.text.isspace()]
     text = re.sub(r"\s+", " ", "".join(char.text for char in chars)).strip()
-    text = _BROKEN_WORD.sub(_rejoined, text).replace(LINE_END_HYPHEN, "")
+    text = _BROKEN_WORD.sub(_rejoined, text).replace(LINE_END_HYPHEN, "")  # the rest: no word goes on
     if not inked or not text:
         return []
     x0 = min(char.left for char in inked)

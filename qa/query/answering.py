@@ -409,24 +409,20 @@ class ExtractiveAnswerer:
             if restated or (gain >= 0.25 and close):
                 chosen.append(candidate)
                 covered |= candidate.matched
-        chosen = self._with_antecedents(chosen, candidates, results)
+        chosen = self._with_antecedents(chosen, candidates)
         return completed(sorted(chosen, key=lambda c: (c.n, c.index)), results, gather=wants_list)
 
-    def _with_antecedents(
-        self, chosen: list[Candidate], candidates: list[Candidate], results: Sequence[RetrievalResult]
-    ) -> list[Candidate]:
-        """A chosen sentence that points back ("这是…", "使用此命令…", "this behavior") takes the
-        sentence before it, which names what it points at."""
+    def _with_antecedents(self, chosen: list[Candidate], candidates: list[Candidate]) -> list[Candidate]:
+        """A chosen sentence that points back takes the sentence before it (`_antecedent`), as
+        scored when it was a candidate."""
         by_place = {(c.n, c.index): c for c in candidates}
         out = list(chosen)
         for candidate in chosen:
-            if candidate.index == 0 or not refers_back(candidate.sentence):
-                continue
-            place = (candidate.n, candidate.index - 1)
-            previous = by_place.get(place)
+            previous = _antecedent(candidate)
             if previous is None:
-                sentences = chunk_sentences(results[candidate.n - 1].chunk)
-                previous = Candidate(candidate.n, candidate.result, sentences[place[1]].strip(), place[1])
+                continue
+            place = (previous.n, previous.index)
+            previous = by_place.get(place, previous)
             if all((c.n, c.index) != place and c.sentence != previous.sentence for c in out):
                 out.append(previous)
         return out
@@ -700,17 +696,20 @@ def _fact_after(best: Candidate, question: str, holds: Callable[[str, str], bool
     return None
 
 
-def _antecedent_with_fact(best: Candidate, question: str) -> Candidate | None:
-    """The sentence before the best one, when the best points back at it and it holds the fact
-    asked for: the two state one thing."""
-    if best.index == 0 or not refers_back(best.sentence):
+def _antecedent(candidate: Candidate) -> Candidate | None:
+    """The sentence before one that points back ("这是…", "使用此命令…", "this behavior"), which
+    names what it points at; None when the sentence points at nothing or opens its chunk."""
+    if candidate.index == 0 or not refers_back(candidate.sentence):
         return None
-    before = chunk_sentences(best.result.chunk)[best.index - 1]
-    return (
-        Candidate(best.n, best.result, before.strip(), best.index - 1)
-        if answers_kind(question, before)
-        else None
-    )
+    before = chunk_sentences(candidate.result.chunk)[candidate.index - 1]
+    return Candidate(candidate.n, candidate.result, before.strip(), candidate.index - 1)
+
+
+def _antecedent_with_fact(best: Candidate, question: str) -> Candidate | None:
+    """The sentence the best one points back at, when it holds the fact asked for: the two state
+    one thing."""
+    before = _antecedent(best)
+    return before if before is not None and answers_kind(question, before.sentence) else None
 
 
 def _names_next(best: Candidate, candidates: Sequence[Candidate], question: str) -> Candidate | None:

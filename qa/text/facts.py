@@ -283,7 +283,7 @@ def _names_new(found: list[str], question: str) -> bool:
 
 # What a building or ground is called by ("在人民大会堂举行", "在首都体育馆"): jieba tags such a name
 # an organisation's or leaves it a noun, not a place.
-_VENUE = ("堂", "馆", "厅", "中心", "广场", "大厦", "场", "宫", "宾馆", "饭店", "酒店", "公园", "楼")
+_VENUE = ("堂", "馆", "厅", "场", "中心", "大厦", "宫", "饭店", "酒店", "公园", "楼")  # 宾馆, 广场 too
 
 
 def new_places(sentence: str, question: str) -> list[str]:
@@ -304,6 +304,6 @@ def new_places(sentence: str, question: str) -> list[str]:
             or (len(word.word) > 2 and word.word.endswith(("市", "省", "县")))
         )
         venue = before in ("在", "于") and len(word.word) > 2 and word.word.endswith(_VENUE)
-        if (word.flag == "ns" and set_off or venue) and word.word not in question:
+        if ((word.flag == "ns" and set_off) or venue) and word.word not in question:
             places.append(word.word)
     return places
