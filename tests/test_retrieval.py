@@ -273,3 +273,49 @@ def test_a_sentence_binds_the_asked_fact_by_its_share_or_as_the_best_sentence_sh
     assert binds(0.17, 3, 0.17)  # worded otherwise, but the chunk's best sentence, three words shared
     assert not binds(0.16, 1, 0.16)  # one shared word ("昆明") binds nothing
     assert not binds(0.2, 2, 0.4)  # another sentence of the chunk is the one about the question
+
+
+MANUAL = """# 管理手册
+
+## 系统日志
+
+rsyslogd 守护进程负责收集日志，它的配置文件是 /etc/rsyslog.conf。
+
+把日志转发到另一台机器时，在配置文件里写入一行 @@logserver:514 即可。
+
+## 远程登录
+
+ssh 的 -L 选项可以在两台机器之间建立加密隧道，把本地 TCP 端口转发到远程机器。
+
+OpenSSH 服务默认监听 22 端口。
+
+## 软件包
+
+apt update 会刷新软件包列表；网络快而机器慢时，可以让它下载整个文件而不下载增量补丁。
+"""
+
+
+def test_a_chinese_question_writing_two_latin_names_needs_its_rarest_in_the_chunk(tmp_path):
+    """A Chinese question copies the documents' names in Latin letters: "rsyslog 能不能通过 TCP
+    加密转发" is not answered by the ssh paragraph on encrypted TCP forwarding, which names no
+    rsyslog; the paragraphs naming rsyslog come first. jieba tags 补丁 a proper name: beside two
+    Latin names it does not count."""
+    from qa.config import load_settings
+    from qa.ingest.sync import ingest
+
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "manual.md").write_text(MANUAL, encoding="utf-8")
+    settings = load_settings(vectorstore_dir=tmp_path / "index")
+    ingest(settings, [tmp_path / "docs"], progress=False)
+    embeddings = make_embeddings(settings)
+    store = LocalIndex(settings).open_for_query(embeddings, embedder_identity(settings))
+    retriever = Retriever(store, embeddings)
+    keywords = store.keywords
+    question = "rsyslog 能不能通过 TCP 加密转发？"
+    assert rarest_name(question, keywords.search(question), keywords).text == "rsyslog"
+    results = retriever.retrieve(question, 4)
+    assert "rsyslog" in results[0].chunk.text
+    ssh = next(r for r in results if r.chunk.text.startswith("ssh"))
+    assert ssh.rank > results[0].rank and ssh.score < retriever.calibration.threshold
+    asked = "怎样让 apt update 不下载增量补丁？"
+    assert rarest_name(asked, keywords.search(asked), keywords).text in {"apt", "update"}

@@ -110,7 +110,7 @@ class Retriever:
                 lacks_fact=float(not bound),
             )
             results.append(RetrievalResult(rank, chunk, support(evidence, self.calibration), evidence))
-        return results
+        return _naming_first(results, name)
 
     def missing_name(self, question: str) -> str | None:
         """A name the question uses and the collection never does: a refusal says which."""
@@ -295,18 +295,38 @@ _NAME_TAGS = {"ns", "nt", "nz", "nr"}  # jieba: place, organisation, other prope
 _CAPITALISED = re.compile(r"[A-Z][A-Za-z0-9]+")
 
 
+def _naming_first(results: list[RetrievalResult], name: Concept | None) -> list[RetrievalResult]:
+    """The results that hold the question's rarest name before those that do not, each group in
+    its order, ranks renumbered: answering quotes the first results first, and a chunk without
+    the name is about something else."""
+    if name is None:
+        return results
+    holds = [name.occurs_in(normalize(r.chunk.search_text)) for r in results]
+    if all(holds) or not any(holds):
+        return results
+    ordered = [r for r, held in zip(results, holds, strict=True) if held]
+    ordered += [r for r, held in zip(results, holds, strict=True) if not held]
+    return [replace(r, rank=rank) for rank, r in enumerate(ordered, start=1)]
+
+
 def rarest_name(question: str, hits: KeywordHits, index: KeywordIndex) -> Concept | None:
-    """When a question names two or more things (capitalised English words after the first;
-    Chinese place, organisation and proper names), the rarest one the collection knows. A chunk
+    """When a question names two or more things (capitalised English words after the first; in
+    a Chinese question its Latin words, names copied from the documents, else the place,
+    organisation and proper names jieba tags), the rarest one the collection knows. A chunk
     without it is about something else: "How much did China pledge to the Kunming fund?" is not
     answered by a chunk about a donation to a school, however well it matches "how much" and
-    "pledge"."""
+    "pledge"; "如何配置 rsyslog 通过 TCP 并用 TLS 加密转发日志" not by one on ssh's TCP tunnels.
+    (jieba tags technical words as names too, 补丁 among them: among Latin ones they do not count.)"""
     if is_chinese(question):
         import jieba.posseg
 
         quiet_jieba()
-        names = {w.word for w in jieba.posseg.cut(normalize(question)) if w.flag in _NAME_TAGS}
-        named = [i for i, c in enumerate(hits.concepts) if c.text in names]
+        words = list(jieba.posseg.cut(normalize(question)))
+        latin = {w.word for w in words if w.flag == "eng" and len(w.word) >= 2 and not w.word.isdigit()}
+        names = {w.word for w in words if w.flag in _NAME_TAGS}
+        named = [i for i, c in enumerate(hits.concepts) if c.text in latin]
+        if len(named) < 2:  # jieba's tags when the question writes fewer than two Latin names
+            named = [i for i, c in enumerate(hits.concepts) if c.text in names]
     else:
         words = [word.strip("?,.!;:'\"()") for word in question.split()[1:]]
         names = {word.lower() for word in words if _CAPITALISED.fullmatch(word)}

@@ -8,6 +8,7 @@ What it does not do: weigh it (query/retrieval.py decides what a missing fact co
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 from qa.text.language import CJK
 from qa.text.normalize import normalize
@@ -150,9 +151,11 @@ def asks_explanation(question: str) -> bool:
     return bool(_EXPLANATION.search(text)) and not {"name", "path"} & set(asked_facts(question))
 
 
+@lru_cache(maxsize=1024)
 def asked_facts(question: str) -> tuple[str, ...]:
     """The kinds of fact the question asks for (the keys of _ASKS: sum, date, time, duration,
-    frequency, place, path, name, who, key, …), or none."""
+    frequency, place, path, name, who, key, …), or none. Kept for the last questions asked:
+    answering asks it of every candidate sentence."""
     text = normalize(question)
     asks = [kind for kind, pattern in _ASKS.items() if pattern.search(text)]
     counted_otherwise = {"sum", "date", "time", "duration", "frequency"} & set(asks)
