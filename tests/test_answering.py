@@ -54,6 +54,19 @@ def test_follow_up_question_is_condensed_with_history():
     assert condense_extractive("文章的作者是谁？", []) == "文章的作者是谁？"
 
 
+def test_a_parallel_follow_up_replaces_within_its_clause_and_never_half_a_name():
+    """The swapped-in term takes as many characters as it has in front of the shared word, but
+    not past a comma, and not half of a Latin name ("dirvish" cut to "dirvis" is a name no
+    document uses)."""
+    history = [{"role": "user", "content": "Falcot 的 dirvish 配置中，普通的每日备份保留多久？"}]
+    assert (
+        condense_extractive("那每个月第一个星期日做的备份呢？", history)
+        == "Falcot 的 dirvish 配置中，每个月第一个星期日做的备份保留多久？"
+    )
+    history = [{"role": "user", "content": "dirvish每日备份保留多久？"}]
+    assert condense_extractive("那每周一做的备份呢？", history) == "dirvish每周一做的备份保留多久？"
+
+
 def test_follow_up_in_the_pipeline_shows_the_rewritten_question(pipeline: Pipeline):
     history = [
         {"role": "user", "content": "COP15第一阶段会议通过了什么？"},

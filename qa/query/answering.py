@@ -944,6 +944,10 @@ def _resolve_pronoun(question: str, previous: str) -> str:
     return resolved[:1].upper() + resolved[1:]
 
 
+_CLAUSE_MARKS = "，,。；;：:、？?"
+_LATIN = re.compile(r"[A-Za-z0-9_.-]{2}")  # two characters of one Latin word or number
+
+
 def _swap_parallel(core: str, previous: str) -> str:
     """Put `core` in place of the term of `previous` it parallels (shares a 2+ character suffix)."""
     if not core or not CJK.search(core):
@@ -958,8 +962,11 @@ def _swap_parallel(core: str, previous: str) -> str:
         return ""
     head = core[: -len(best)]
     position = previous.find(best)
-    start = position
-    # extend the replaced span left over as many characters as `core` has in front of the suffix
-    start = max(0, position - len(head))
+    # extend the replaced span left over as many characters as `core` has in front of the suffix,
+    # within its clause and never into half a Latin name ("dirvish 配置中，普通的每日备份" with
+    # "每个月第一个星期日做的备份" keeps "dirvish 配置中，")
+    start = max(0, position - len(head), *(previous.rfind(mark, 0, position) + 1 for mark in _CLAUSE_MARKS))
+    while 0 < start < position and _LATIN.match(previous[start - 1 : start + 1]):
+        start += 1
     replaced = previous[:start] + core + previous[position + len(best) :]
     return replaced if replaced != previous else ""
