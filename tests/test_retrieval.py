@@ -297,9 +297,9 @@ apt update 会刷新软件包列表；网络快而机器慢时，可以让它下
 
 def test_a_chinese_question_writing_two_latin_names_needs_its_rarest_in_the_chunk(tmp_path):
     """A Chinese question copies the documents' names in Latin letters: "rsyslog 能不能通过 TCP
-    加密转发" is not answered by the ssh paragraph on encrypted TCP forwarding, which names no
-    rsyslog; the paragraphs naming rsyslog come first. jieba tags 补丁 a proper name: beside two
-    Latin names it does not count."""
+    加密转发" is not supported by the ssh paragraph on encrypted TCP forwarding, which names no
+    rsyslog, though it matches best. jieba tags 补丁 a proper name: beside two Latin names it does
+    not count."""
     from qa.config import load_settings
     from qa.ingest.sync import ingest
 
@@ -314,8 +314,8 @@ def test_a_chinese_question_writing_two_latin_names_needs_its_rarest_in_the_chun
     question = "rsyslog 能不能通过 TCP 加密转发？"
     assert rarest_name(question, keywords.search(question), keywords).text == "rsyslog"
     results = retriever.retrieve(question, 4)
-    assert "rsyslog" in results[0].chunk.text
     ssh = next(r for r in results if r.chunk.text.startswith("ssh"))
-    assert ssh.rank > results[0].rank and ssh.score < retriever.calibration.threshold
+    assert ssh.score < retriever.calibration.threshold
+    assert any("rsyslog" in r.chunk.text and r.score >= retriever.calibration.threshold for r in results)
     asked = "怎样让 apt update 不下载增量补丁？"
     assert rarest_name(asked, keywords.search(asked), keywords).text in {"apt", "update"}

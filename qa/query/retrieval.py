@@ -110,7 +110,7 @@ class Retriever:
                 lacks_fact=float(not bound),
             )
             results.append(RetrievalResult(rank, chunk, support(evidence, self.calibration), evidence))
-        return _naming_first(results, name)
+        return results
 
     def missing_name(self, question: str) -> str | None:
         """A name the question uses and the collection never does: a refusal says which."""
@@ -293,20 +293,6 @@ def spread(candidates: list[Candidate], chunks: dict[str, Chunk]) -> list[Candid
 
 _NAME_TAGS = {"ns", "nt", "nz", "nr"}  # jieba: place, organisation, other proper noun, person
 _CAPITALISED = re.compile(r"[A-Z][A-Za-z0-9]+")
-
-
-def _naming_first(results: list[RetrievalResult], name: Concept | None) -> list[RetrievalResult]:
-    """The results that hold the question's rarest name before those that do not, each group in
-    its order, ranks renumbered: answering quotes the first results first, and a chunk without
-    the name is about something else."""
-    if name is None:
-        return results
-    holds = [name.occurs_in(normalize(r.chunk.search_text)) for r in results]
-    if all(holds) or not any(holds):
-        return results
-    ordered = [r for r, held in zip(results, holds, strict=True) if held]
-    ordered += [r for r, held in zip(results, holds, strict=True) if not held]
-    return [replace(r, rank=rank) for rank, r in enumerate(ordered, start=1)]
 
 
 def rarest_name(question: str, hits: KeywordHits, index: KeywordIndex) -> Concept | None:
