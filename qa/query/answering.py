@@ -32,7 +32,15 @@ from qa.text.normalize import compact as normalize
 from qa.text.normalize import normalize as spaced_form
 from qa.text.numerals import DIGITS as NUMERALS
 from qa.text.numerals import chinese_numeral as _numeral
-from qa.text.sentences import CLOSERS, chunk_sentences, clauses, is_question, join_sentences, split_sentences
+from qa.text.sentences import (
+    CLAUSE_END,
+    CLOSERS,
+    chunk_sentences,
+    clauses,
+    is_question,
+    join_sentences,
+    split_sentences,
+)
 from qa.text.terms import (
     english_glosses,
     english_map,
@@ -944,7 +952,6 @@ def _resolve_pronoun(question: str, previous: str) -> str:
     return resolved[:1].upper() + resolved[1:]
 
 
-_CLAUSE_MARKS = "，,。；;：:、？?"
 _LATIN = re.compile(r"[A-Za-z0-9_.-]{2}")  # two characters of one Latin word or number
 
 
@@ -965,7 +972,8 @@ def _swap_parallel(core: str, previous: str) -> str:
     # extend the replaced span left over as many characters as `core` has in front of the suffix,
     # within its clause and never into half a Latin name ("dirvish 配置中，普通的每日备份" with
     # "每个月第一个星期日做的备份" keeps "dirvish 配置中，")
-    start = max(0, position - len(head), *(previous.rfind(mark, 0, position) + 1 for mark in _CLAUSE_MARKS))
+    clause = max(previous.rfind(mark, 0, position) for mark in CLAUSE_END + "、") + 1  # 、 parts items too
+    start = max(position - len(head), clause)
     while 0 < start < position and _LATIN.match(previous[start - 1 : start + 1]):
         start += 1
     replaced = previous[:start] + core + previous[position + len(best) :]
