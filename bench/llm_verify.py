@@ -3,8 +3,10 @@
 Run: .venv/bin/python bench/llm_verify.py [--split tune|heldout] [--models replay-true replay-wrong]
      [--data tests/fixtures/llm_replay.jsonl] [--index DIR] [--out DIR]
 
-One command for what docs/llm_verify.md reports: the article is ingested with `qa ingest` into a
-temporary index (or --index is used), tests/replay_llm.py (an OpenAI-compatible server replaying
+One command for what docs/llm_verify.md reports: the documents the set is about are ingested with
+`qa ingest` into a temporary index (or --index is used): the article for llm_replay.jsonl, the dev
+corpus `eval/corpora/<name>/` for a set whose records say `"set": "<name>_dev"`
+(llm_replay_handbook.jsonl and its siblings). tests/replay_llm.py (an OpenAI-compatible server replaying
 written answers) is started, and `qa eval DATA --llm` runs once per replayed model with
 `QA_LLM_BASE_URL` pointed at it. The counting is the eval runner's (qa/eval/verification.py):
 `replay-true` gives the true sentences kept, `replay-wrong` the wrong ones removed, per split,
@@ -24,8 +26,15 @@ from qa.config import PROJECT_ROOT
 
 sys.path.insert(0, str(PROJECT_ROOT))
 
-from tests.replay_llm import DATA  # noqa: E402
+from tests.replay_llm import DATA, load  # noqa: E402
 from tests.servers import free_port, running  # noqa: E402
+
+
+def documents_of(data: Path) -> list[str]:
+    """What `qa ingest` is given for the set: its dev corpus's folder, or nothing (the article)."""
+    names = {record.get("set", "").removesuffix("_dev") for record in load(data)}
+    folders = [PROJECT_ROOT / "eval" / "corpora" / name for name in sorted(names)]
+    return [str(folder) for folder in folders if folder.is_dir()]
 
 
 def main() -> None:
@@ -33,7 +42,7 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=DATA)
     parser.add_argument("--split", choices=("tune", "heldout"), help="one part only (default: both)")
     parser.add_argument("--models", nargs="+", default=["replay-true", "replay-wrong"])
-    parser.add_argument("--index", type=Path, help="an ingested index of the article (default: a fresh one)")
+    parser.add_argument("--index", type=Path, help="an index of the set's documents (default: ingest)")
     parser.add_argument("--out", type=Path, help="write each model's report to OUT/MODEL/")
     args = parser.parse_args()
     env = {k: v for k, v in os.environ.items() if not k.startswith("QA_")}
@@ -42,7 +51,8 @@ def main() -> None:
         index = args.index or Path(tmp) / "index"
         env["QA_VECTORSTORE_DIR"] = str(index)
         if args.index is None:
-            subprocess.run([*qa, "ingest"], env=env, check=True, capture_output=True, cwd=PROJECT_ROOT)
+            ingest = [*qa, "ingest", *documents_of(args.data)]
+            subprocess.run(ingest, env=env, check=True, capture_output=True, cwd=PROJECT_ROOT)
         port = free_port()
         replay = [sys.executable, str(PROJECT_ROOT / "tests" / "replay_llm.py"), "--port", str(port)]
         base_url = f"http://127.0.0.1:{port}/v1"

@@ -3,7 +3,8 @@
 The product cannot be tested end to end against DeepSeek or Qwen in CI, so this server speaks
 their protocol (`GET /v1/models`, `POST /v1/chat/completions`, streamed as OpenAI streams it, SSE
 chunks ending `data: [DONE]`, or not) and replays answers written in a strong model's style
-(`tests/fixtures/llm_replay.jsonl`). The model name picks what it plays:
+(`tests/fixtures/llm_replay.jsonl` about the article, `llm_replay_<corpus>.jsonl` about each dev
+corpus of eval/corpora/). The model name picks what it plays:
 
     replay-true     every sentence true           replay-wrong   every sentence subtly wrong
     replay-mixed    true, one sentence wrong      ...-plain      [n] markers without quotes
@@ -17,7 +18,7 @@ answered as a strong model would judge it: yes for a sentence the set labels tru
 is its own (or holds its source), no for a wrong one or an unknown one. A question that is not in
 the set is declined as a careful model would.
 
-Run: python tests/replay_llm.py --port 8011 [--data FILE]
+Run: python tests/replay_llm.py --port 8011 [--data FILE ...]
 """
 
 from __future__ import annotations
@@ -28,12 +29,16 @@ import json
 import re
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-DATA = Path(__file__).parent / "fixtures" / "llm_replay.jsonl"
+DATA = Path(__file__).parent / "fixtures" / "llm_replay.jsonl"  # the article's
+# Every replayed set (the article's and each dev corpus's, llm_replay_<corpus>.jsonl): a server
+# started without --data answers questions about any of them.
+ALL_DATA = sorted(DATA.parent.glob("llm_replay*.jsonl"))
 MODES = ("true", "wrong", "mixed")
 MODELS = [f"replay-{mode}{suffix}" for mode in MODES for suffix in ("", "-plain")]
 
@@ -291,17 +296,17 @@ class Handler(BaseHTTPRequestHandler):
         )
 
 
-def serve(port: int, data: Path = DATA) -> None:
-    Handler.records = load(data)
+def serve(port: int, data: Sequence[Path] = ALL_DATA) -> None:
+    Handler.records = [record for path in data for record in load(path)]
     ThreadingHTTPServer(("127.0.0.1", port), Handler).serve_forever()
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--data", type=Path, default=DATA)
+    parser.add_argument("--data", type=Path, action="append", help="a replayed set (default: every one)")
     args = parser.parse_args()
-    serve(args.port, args.data)
+    serve(args.port, args.data or ALL_DATA)
 
 
 if __name__ == "__main__":

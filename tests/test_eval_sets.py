@@ -190,3 +190,34 @@ def test_committed_corpora_match_what_extract_makes_from_the_packages():
         pytest.skip("debian-handbook / debian-edu-doc-zh-cn are not installed here")
     stale = [str(path) for path, data in extract.build().items() if path.read_bytes() != data]
     assert stale == []
+
+
+REPLAYS = PROJECT_ROOT / "tests" / "fixtures"
+
+
+@pytest.mark.parametrize("name", ["handbook_dev", "edu_dev", "manual_en_dev"])
+def test_a_replayed_models_sentences_rest_on_one_chunk_of_the_corpus_its_item_is_about(name, chunks_of):
+    """tests/fixtures/llm_replay_<corpus>.jsonl: what a strong model writes about a dev item, true
+    and wrong sentences per slot. Each record is its dev item (same question, same split: a
+    held-out item stays held out), and every quote lies in one chunk with the text it rests on."""
+    texts = [t2s(text).lower() for _, text in chunks_of(name)]
+    items = {item["id"]: item for item in _raw(name)}
+    path = REPLAYS / f"llm_replay_{name.removesuffix('_dev')}.jsonl"
+    records = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
+    assert len(records) >= 20
+    problems = []
+    for record in records:
+        item = items.get(record["id"], {})
+        if (item.get("question"), item.get("split")) != (record["question"], record["split"]):
+            problems.append((record["id"], "not its dev item"))
+        truths = Counter((s["slot"], s["truth"]) for s in record["sentences"])
+        if any(truths[(slot, True)] != 1 or not truths[(slot, False)] for slot, _ in truths):
+            problems.append((record["id"], "a slot without one true and a wrong sentence"))
+        for sentence in record["sentences"]:
+            quote, source = (
+                t2s(compact(text or "")).lower()
+                for text in (sentence["quote"], sentence["cited_source_substring"])
+            )
+            if not any(quote in text and source in text for text in texts):
+                problems.append((record["id"], sentence["quote"]))
+    assert problems == []

@@ -107,9 +107,21 @@ HELDOUT_GATES = {
 FALSE_REFUSALS_AT_MOST = {"handbook": 0.05, "edu": 0.03, "manual_en": 0.09}
 
 
+# With an LLM: the share of a replayed strong model's true sentences kept and of its subtly
+# wrong ones removed (tests/fixtures/llm_replay_<corpus>.jsonl, held-out items only), measured
+# 2026-12-08 when the sets were written: before that day's changes to the check, handbook
+# 0.43 / 0.70, edu 0.33 / 0.83, manual_en 0.18 / 0.85 (it kept almost nothing of Chinese answers
+# about English text); after, the levels below the gates.
+LLM_GATES = {
+    "handbook": {"true_kept:all": 0.73, "wrong_removed:all": 0.73},
+    "edu": {"true_kept:all": 0.70, "wrong_removed:all": 0.83},
+    "manual_en": {"true_kept:all": 0.85, "wrong_removed:all": 0.48},
+}
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("corpus", sorted(HELDOUT_GATES))
-def test_heldout_part_of_each_corpus_meets_its_gate(corpus, tmp_path, monkeypatch, capsys):
+def test_heldout_part_of_each_corpus_meets_its_gate(corpus, replay, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("QA_VECTORSTORE_DIR", str(tmp_path / "index"))
     assert main(["ingest", str(CORPORA / corpus)]) == 0
     gates = [f"{name}={value}" for name, value in HELDOUT_GATES[corpus].items()]
@@ -122,3 +134,14 @@ def test_heldout_part_of_each_corpus_meets_its_gate(corpus, tmp_path, monkeypatc
     print(corpus, json.dumps(report["metrics"]["overall"], indent=1))
     assert status == 0, output.err
     assert report["metrics"]["overall"]["false_refusal_rate"] <= FALSE_REFUSALS_AT_MOST[corpus]
+
+    replayed = PROJECT_ROOT / "tests" / "fixtures" / f"llm_replay_{corpus}.jsonl"
+    monkeypatch.setenv("QA_LLM_BASE_URL", replay)
+    for model, metric in (("replay-true", "true_kept:all"), ("replay-wrong", "wrong_removed:all")):
+        monkeypatch.setenv("QA_LLM_MODEL", model)
+        out = tmp_path / model
+        assert main(["eval", str(replayed), "--llm", "--split", "heldout", "--out", str(out)]) == 0
+        capsys.readouterr()
+        counts = json.loads((out / "report.json").read_text(encoding="utf-8"))["metrics"]["llm_verification"]
+        print(corpus, model, counts["heldout"][metric])
+        assert counts["heldout"][metric]["rate"] >= LLM_GATES[corpus][metric]
