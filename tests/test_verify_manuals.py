@@ -40,6 +40,16 @@ NFS = (
     "the reply usually mentions port 2049 (the default for NFS). Not all RPC services necessarily use a "
     "fixed port."
 )
+SEC = (
+    "With NFSv4, you can add a sec option to indicate the security level that you want: sec=sys is the "
+    "default with no special security features, sec=krb5 enables authentication only, sec=krb5i adds "
+    "integrity protection, and sec=krb5p is the most complete level which includes privacy protection "
+    "(with data encryption)."
+)
+VERDICTS = (
+    "Rules are made of statements, which includes some expressions to be matched and then a verdict "
+    "statement, like accept, drop, queue, continue, return, jump chain and goto chain."
+)
 PORTMAPPER = (
     "A client wishing to perform an NFS query first addresses the portmapper (on port 111, either TCP or UDP)"
 )
@@ -52,8 +62,8 @@ def facts() -> FactVerifier:
     return FactVerifier(embed=lambda texts: embed_queries(embeddings, texts))
 
 
-def check(facts: FactVerifier, claim: str, quote: str, text: str):
-    chunk = Chunk("c1", "d1", "手册", "", (1,), text, text)
+def check(facts: FactVerifier, claim: str, quote: str, text: str, section: str = ""):
+    chunk = Chunk("c1", "d1", "手册", section, (1,), text, text)
     return facts.check(claim, [Cite(1, quote)], {1: chunk})
 
 
@@ -80,6 +90,11 @@ TRUE = [
         NFS,
     ),
     ("The reply usually gives port 2049, the default for NFS.", DEFAULT_PORT, NFS),
+    (
+        "`sec=krb5` enables authentication only, while `sec=krb5i` adds integrity protection.",
+        "sec=krb5 enables authentication only, sec=krb5i adds integrity protection",
+        SEC,
+    ),
 ]
 
 WRONG = [
@@ -118,6 +133,12 @@ WRONG = [
         NFS,
     ),
     ("entity_swap", "The reply usually gives port 2049, the default for Samba.", DEFAULT_PORT, NFS),
+    (
+        "number_binding",
+        "`sec=krb5i` enables authentication only.",
+        "sec=krb5 enables authentication only, sec=krb5i adds integrity protection",
+        SEC,
+    ),
 ]
 
 
@@ -142,3 +163,11 @@ def test_identifiers_are_read_whole_and_a_chinese_sentence_full_of_them_stays_ch
     assert not is_english(
         "nftables 的判决语句包括 `accept`、`drop`、`queue`、`continue`、`return`、`jump` 和 `goto`。"
     )
+
+
+def test_a_name_the_chunks_section_gives_is_no_new_content(facts):
+    """A paragraph under "nftables Behavior" that never repeats the name is still about nftables."""
+    claim = "nftables 的判决语句包括 `accept`、`drop` 和 `queue`。"
+    quote = "a verdict statement, like accept, drop, queue"
+    assert check(facts, claim, quote, VERDICTS, section="14.2.1. nftables Behavior").supported
+    assert not check(facts, claim, quote, VERDICTS).supported

@@ -165,7 +165,7 @@ class FactVerifier:
             if quote is None:
                 reason = why
                 continue
-            ok, why = self.agrees(claim, quote, evidence(chunks[n]))
+            ok, why = self.agrees(claim, quote, evidence(chunks[n]), _headings(chunks[n]))
             if ok and all(n != k for k, _ in kept):
                 kept.append((n, quote))
                 if not valid:
@@ -193,18 +193,21 @@ class FactVerifier:
 
     # --- 2-4. the facts -----------------------------------------------------------------------
 
-    def agrees(self, claim: str, quote: str, source: str) -> tuple[bool, str]:
-        """Whether the claim states what the quote (in its sentence of the source) states."""
+    def agrees(self, claim: str, quote: str, source: str, headings: str = "") -> tuple[bool, str]:
+        """Whether the claim states what the quote (in its sentence of the source) states. The
+        names in the chunk's `headings` (its document's title, its section) are known as the
+        source's own: "nftables 的判决语句包括…" of a paragraph under "14.2.x nftables"."""
         sentence = containing_sentence(quote, source)
-        ok, why = _identifiers_present(claim, sentence, source)
-        if not ok:
-            return False, why
+        known = f"{source}\n{' '.join(_LATIN_WORD.findall(headings))}"
+        for ok, why in (_identifiers_present(claim, sentence, known), _names_bound(claim, source)):
+            if not ok:
+                return False, why
         if is_english(claim):
-            checks = _english_checks(self, claim, quote, sentence, source)
+            checks = _english_checks(self, claim, quote, sentence, known)
         elif is_english(sentence):
-            checks = _across_checks(self, claim, quote, sentence, source)
+            checks = _across_checks(self, claim, quote, sentence, known)
         else:
-            checks = _chinese_checks(self, claim, quote, sentence, source)
+            checks = _chinese_checks(self, claim, quote, sentence, known)
         for ok, why in checks:
             if not ok:
                 return False, why
@@ -215,6 +218,10 @@ class FactVerifier:
             return None
         vectors = self.embed([claim, quote])
         return _cosine(vectors[0], vectors[1])
+
+
+def _headings(chunk: Chunk) -> str:
+    return f"{chunk.title}\n{chunk.section}"
 
 
 def is_english(claim: str) -> bool:
@@ -234,7 +241,6 @@ def _GLOSS_FREE(claim: str) -> str:  # noqa: N802 - reads as a phrase
 
 
 def _chinese_checks(verifier: FactVerifier, claim: str, quote: str, sentence: str, source: str):
-    yield _names_bound(claim, source)
     yield _numbers_agree(claim, sentence)
     yield _titles_agree(claim, quote, sentence)
     yield _negation_agrees(claim, quote, sentence)
@@ -433,6 +439,7 @@ def _no_new_content(claim: str, sentence: str, source: str) -> tuple[bool, str]:
 # Not: a plain number ("1.5"), an abbreviation ("e.g."), a hyphenated English word ("read-only"),
 # a placeholder in angle brackets ("<package>"), which is the model's, not the source's.
 _CODE = re.compile(r"`([^`]*)`")
+_LATIN_WORD = re.compile(r"[A-Za-z0-9][\w./~:=@+$-]*", re.ASCII)
 _TOKEN = re.compile(r"(?<![\w./~:=@+$<-])[\w./~:=@+$-]*[A-Za-z0-9][\w./~:=@+$-]*", re.ASCII)
 _MARKS = re.compile(r"[./~:=@_$-]")
 _BARE_NAME = re.compile(r"[A-Za-z]+\d[A-Za-z\d]*|\d+[A-Za-z][A-Za-z\d]*")
@@ -494,21 +501,26 @@ def _latin_terms_present(claim: str, source: str) -> tuple[bool, str]:
     return True, ""
 
 
-_NAME_CLAUSE = re.compile(r"[^，,。；;：:！？!?\n]+")
+_NAME_CLAUSE = re.compile(r"[^，,。；;：:！？!?]+")
 
 
 def _names_bound(claim: str, source: str) -> tuple[bool, str]:
     """What the claim says beside a name is what the chunk says beside it: "eth1 连接到主网"
     where the chunk has "eth0 连接到主网，使用 eth1 为 LTSP 客户端服务" binds the fact to the
     other name, as "每周运行 /etc/cron.monthly/" does. A word the chunk writes only in clauses
-    naming other things, never in the one naming this, is bound to those."""
+    naming other things, never in the one naming this, is bound to those. (The lines of a code
+    block are one clause: "iface eth0 inet static" and "up /usr/local/etc/arrakis.fw" are one
+    stanza.)"""
     clauses = [(normalize(c), _names(c)) for c in _NAME_CLAUSE.findall(source)]
+    known = set().union(*(held for _, held in clauses))
+    english = is_english(claim)  # its words, in its language: a Chinese claim's Latin ones are names
     for piece in _NAME_CLAUSE.findall(claim):
-        names = _names(piece)
-        terms = [t for t in key_terms(_without_identifiers(piece)) if _CJK.search(t) and t not in _FRAMING]
-        for name in names:
-            if not any(name in held for _, held in clauses):
-                continue
+        terms = [
+            t
+            for t in key_terms(_without_identifiers(piece))
+            if t not in _FRAMING and t not in _EN_FRAMING and (len(t) >= 4 if english else _CJK.search(t))
+        ]
+        for name in _names(piece) & known:
             for term in terms:
                 holding = [held for text, held in clauses if term in text]
                 if holding and all(held and name not in held for held in holding):
