@@ -50,6 +50,12 @@ VERDICTS = (
     "Rules are made of statements, which includes some expressions to be matched and then a verdict "
     "statement, like accept, drop, queue, continue, return, jump chain and goto chain."
 )
+TUNNEL = (
+    "ssh -L 8000:server:25 intermediary establishes an SSH session with the intermediary host and listens "
+    "to local port 8000. For any connection established on this port, ssh will initiate a connection from "
+    "the intermediary computer to port 25 on the server, and will bind both connections together."
+)
+BOUND = "initiate a connection from the intermediary computer to port 25 on the server, and will bind both"
 PORTMAPPER = (
     "A client wishing to perform an NFS query first addresses the portmapper (on port 111, either TCP or UDP)"
 )
@@ -90,6 +96,21 @@ TRUE = [
         NFS,
     ),
     ("The reply usually gives port 2049, the default for NFS.", DEFAULT_PORT, NFS),
+    (
+        "任何連到這個連接埠的連線，ssh 都會從中繼主機向伺服器的 25 連接埠發起連線，並把兩條連線綁在一起。",
+        BOUND,
+        TUNNEL,
+    ),
+    (
+        "Any connection to that port makes ssh connect to port 25 on the server and bind the two together.",
+        BOUND,
+        TUNNEL,
+    ),
+    (
+        "According to the handbook, `sec=sys` is the default and provides no special security features.",
+        "sec=sys is the default with no special security features",
+        SEC,
+    ),
     (
         "`sec=krb5` enables authentication only, while `sec=krb5i` adds integrity protection.",
         "sec=krb5 enables authentication only, sec=krb5i adds integrity protection",

@@ -72,7 +72,7 @@ _NEGATION_TEXT = (
 )
 _NEGATIONS = frozenset(_NEGATION_TEXT.split())
 _EN_NEGATION = re.compile(
-    r"\b(not|no|never|no longer|without|nor|cannot|unlikely|yet to|fails?|failed)\b|n't", re.IGNORECASE
+    r"\b(not(?!-)|no|never|no longer|without|nor|cannot|unlikely|yet to|fails?|failed)\b|n't", re.IGNORECASE
 )
 _TITLE = re.compile(
     r"(?:常务)?副?(?:司长|部长|主席|总理|总统|主任|秘书长|局长|处长|首相|院长|会长|委员长|大使)(?!国|团)"
@@ -588,11 +588,23 @@ def _across_checks(verifier: FactVerifier, claim: str, quote: str, sentence: str
         yield _second(verifier, claim, quote, f"the cited text does not say this ({similarity:.2f})")
 
 
+def _sentence_numbers(sentence: str) -> set[float]:
+    """The values a sentence states, in digits, Chinese numerals or English words ("both" is two)."""
+    words = {value for word, value in _EN_NUMBERS.items() if re.search(rf"\b{word}\b", sentence, re.I)}
+    return (
+        {value for value, _, _ in numbers_with_units(sentence)}
+        | words
+        | ({2.0} if _BOTH.search(sentence) else set())
+    )
+
+
+_BOTH = re.compile(r"\b(?:both|pair)\b", re.I)
+
+
 def _numbers_across(claim: str, sentence: str) -> tuple[bool, str]:
     """The claim's numbers are the English sentence's, in digits or words; 一 is left out, the
     Chinese for English's "a" ("一个目录" is "a directory")."""
-    words = {value for word, value in _EN_NUMBERS.items() if re.search(rf"\b{word}\b", sentence, re.I)}
-    have = {value for value, _, _ in numbers_with_units(sentence)} | words
+    have = _sentence_numbers(sentence)
     claim = t2s(_without_identifiers(claim))
     for match in _NUMBER.finditer(claim):
         raw = match.group(1) or match.group(2)
@@ -662,7 +674,7 @@ _ORDINALS = ("first", "second", "third", "fourth", "fifth", "once", "twice")
 
 def _english_numbers(claim: str, sentence: str, translate: Translate) -> tuple[bool, str]:
     have = numbers_with_units(sentence)
-    values = {value for value, _, _ in have}
+    values = _sentence_numbers(sentence)
     tokens = re.findall(r"[A-Za-z]+\d*|\d+(?:\.\d+)?", _without_identifiers(claim))
     for i, token in enumerate(tokens):
         value = float(token) if token[0].isdigit() else _EN_NUMBERS.get(token.lower())
@@ -698,6 +710,8 @@ def _english_list(verifier: FactVerifier, claim: str, sentence: str, source: str
     source_s = normalize(source)
     for match in _EN_LIST.finditer(_GLOSS_FREE_EN(claim)):
         parts = [part for part in _EN_LIST_CUT.split(match.group(0)) if part.strip()]
+        if parts and not _run(parts[0], from_end=True):
+            parts = parts[1:]  # "According to the handbook, X is … and …": framing, then no list
         if len(parts) < 3:
             continue
         items = [_run(parts[0], from_end=True), *(_run(p) for p in parts[1:-1]), _run(parts[-1])]
