@@ -111,10 +111,12 @@ FALSE_REFUSALS_AT_MOST = {"handbook": 0.05, "edu": 0.03, "manual_en": 0.09}
 # wrong ones removed (tests/fixtures/llm_replay_<corpus>.jsonl, held-out items only), measured
 # 2026-12-08 when the sets were written: before that day's changes to the check, handbook
 # 0.43 / 0.70, edu 0.33 / 0.83, manual_en 0.18 / 0.85 (it kept almost nothing of Chinese answers
-# about English text); after, 0.77 / 0.77, 0.73 / 0.83 and 0.85 / 0.58.
+# about English text); after, 0.77 / 0.77, 0.73 / 0.83 and 0.85 / 0.58. Then edu's 0.70 / 0.83: a
+# Latin word is matched as a word, no longer inside the text with its spaces removed, and a true
+# sentence naming crontab where the chunk never does lost what that had let through.
 LLM_GATES = {
     "handbook": {"true_kept:all": 0.73, "wrong_removed:all": 0.73},
-    "edu": {"true_kept:all": 0.70, "wrong_removed:all": 0.80},
+    "edu": {"true_kept:all": 0.67, "wrong_removed:all": 0.80},
     "manual_en": {"true_kept:all": 0.82, "wrong_removed:all": 0.55},
 }
 

@@ -56,6 +56,17 @@ TUNNEL = (
     "the intermediary computer to port 25 on the server, and will bind both connections together."
 )
 BOUND = "initiate a connection from the intermediary computer to port 25 on the server, and will bind both"
+MACHINES = (
+    "Each machine can be identified either by its DNS name or its IP address. Whole sets of machines can "
+    "also be specified using either a syntax such as *.falcot.com or an IP address range such as "
+    "192.168.0.0/255.255.255.0 or 192.168.0.0/24."
+)
+SNAPSHOTS = (
+    "The text at the bottom show that 3 detailed snapshots were taken for this program (snapshots 9, 14 and "
+    "24). By default, every 10th snapshot is detailed, although this can be changed via the --detailed-freq "
+    "option."
+)
+IDENTIFIED = "Each machine can be identified either by its DNS name or its IP address"
 PORTMAPPER = (
     "A client wishing to perform an NFS query first addresses the portmapper (on port 111, either TCP or UDP)"
 )
@@ -118,6 +129,15 @@ TRUE = [
     ),
 ]
 
+TRUE += [
+    ("單一機器可以用 DNS 名稱或 IP 位址來識別。", IDENTIFIED, MACHINES),  # not "machine" for MAC
+    (
+        "根据 FAQ，默认每 10 个快照中有一个是详细快照。",
+        "By default, every 10th snapshot is detailed",
+        SNAPSHOTS,
+    ),
+]
+
 WRONG = [
     (
         "entity_swap",
@@ -154,6 +174,7 @@ WRONG = [
         NFS,
     ),
     ("entity_swap", "The reply usually gives port 2049, the default for Samba.", DEFAULT_PORT, NFS),
+    ("entity_swap", "單一機器可以用 DNS 名稱或 MAC 位址來識別。", IDENTIFIED, MACHINES),
     (
         "number_binding",
         "`sec=krb5i` enables authentication only.",

@@ -59,7 +59,7 @@ _ZH_DIGITS = dict(zip("零〇一二两三四五六七八九", (0, 0, 1, 2, 2, 3,
 _MEASURES = "个家次年项大方面阶段届期位种条点批倍名部国岁月日"
 _NUMBER = re.compile(
     rf"(?<![A-Za-z0-9.])(\d+(?:\.\d+)?|[零〇一二两三四五六七八九十百千]+)(?=\s*(?:[{_MEASURES}]|%|％))"
-    r"|(?<![A-Za-z0-9\-/])(?<!\d\.)(\d+(?:\.\d+)?)(?![A-Za-z\d]|\.\d)"
+    r"|(?<![A-Za-z0-9\-/,])(?<!\d\.)(\d{1,3}(?:,\d{3})+(?!\d)|\d+(?:\.\d+)?)(?![A-Za-z\d]|\.\d)"
 )
 _EN_NUMBERS = {
     "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9,
@@ -105,7 +105,7 @@ _EN_FRAMING_TEXT = (
     "also then so because therefore overall china china's chinese it its this that these those "
     "they them he she his her whose which who what when where there here together next "
     "alongside among part handbook manual guide document documentation section chapter page "
-    "example instance comparison contrast addition"
+    "example instance comparison contrast addition faq readme"
 )
 _EN_FRAMING = frozenset(_EN_FRAMING_TEXT.split())
 _EN_STOP_TEXT = (
@@ -317,7 +317,7 @@ _WORD_NUMERALS = re.compile(r"一带|带一|之一|统一|一是|一道|一体|�
 
 def _value(raw: str) -> float | None:
     if raw[0].isdigit():
-        return float(raw)
+        return float(raw.replace(",", ""))  # 20,000,000
     total, current = 0, 0
     for char in raw:
         if char in _ZH_DIGITS:
@@ -493,12 +493,24 @@ def _latin_terms_present(claim: str, source: str) -> tuple[bool, str]:
     """Every Latin word of a Chinese claim (a command, option, path, package or name) is the
     chunk's: "运行 apt-mark hold" citing a paragraph on apt-mark manual names a command it never
     gives. Numbers are left to the checks of numbers, with their units."""
-    haystack = normalize(source)
+    haystack = normal_form(source)
+    text = unicodedata.normalize("NFKC", source)
+    words = {w.lower() for w in _WORD_PARTS.findall(text) + re.findall(r"[A-Za-z0-9]+", text)}
+    named = _names(claim)  # identifiers: checked whole before
     for term in key_terms(_core(claim)):
-        if _CJK.search(term) or re.fullmatch(r"[\d.]+", term) or term.replace(" ", "") in haystack:
-            continue
-        return False, f"the cited text does not say “{term}”"
+        word = term.strip(_PUNCTUATION)  # "：Memcheck" is Memcheck
+        if not word or _CJK.search(word) or re.fullmatch(r"[\d.,]+", word) or word in _EN_FRAMING | named:
+            continue  # the FAQ, the manual: framing, as 手册 is
+        if word not in words and not re.search(rf"(?<![a-z0-9]){re.escape(word)}(?![a-z0-9])", haystack):
+            return False, f"the cited text does not say “{word}”"  # MAC is not in "machine"
     return True, ""
+
+
+# A text's words, and the parts of its CamelCase ones: "$UDPServerRun" says UDP, "machine" no MAC.
+_WORD_PARTS = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|\d+")
+
+
+_PUNCTUATION = ":;,.!?()[]{}'\"“”‘’「」《》、，。：；！？（）"
 
 
 _NAME_CLAUSE = re.compile(r"[^，,。；;：:！？!?]+")
@@ -591,6 +603,7 @@ def _across_checks(verifier: FactVerifier, claim: str, quote: str, sentence: str
 def _sentence_numbers(sentence: str) -> set[float]:
     """The values a sentence states, in digits, Chinese numerals or English words ("both" is two)."""
     words = {value for word, value in _EN_NUMBERS.items() if re.search(rf"\b{word}\b", sentence, re.I)}
+    words |= {float(n) for n in re.findall(r"\b(\d+)(?:st|nd|rd|th)\b", sentence)}  # every 10th snapshot
     return (
         {value for value, _, _ in numbers_with_units(sentence)}
         | words
@@ -675,9 +688,9 @@ _ORDINALS = ("first", "second", "third", "fourth", "fifth", "once", "twice")
 def _english_numbers(claim: str, sentence: str, translate: Translate) -> tuple[bool, str]:
     have = numbers_with_units(sentence)
     values = _sentence_numbers(sentence)
-    tokens = re.findall(r"[A-Za-z]+\d*|\d+(?:\.\d+)?", _without_identifiers(claim))
+    tokens = re.findall(r"[A-Za-z]+\d*|\d{1,3}(?:,\d{3})+(?!\d)|\d+(?:\.\d+)?", _without_identifiers(claim))
     for i, token in enumerate(tokens):
-        value = float(token) if token[0].isdigit() else _EN_NUMBERS.get(token.lower())
+        value = _value(token) if token[0].isdigit() else _EN_NUMBERS.get(token.lower())
         if value is None:
             continue
         if token.lower() in _ORDINALS and value not in values:
