@@ -58,3 +58,32 @@ def test_a_stop_inside_a_quote_does_not_end_the_sentence():
     assert next_sentence("文章认为这是新里程碑。[1: 成为新里程碑] 下") == len(
         "文章认为这是新里程碑。[1: 成为新里程碑]"
     )
+
+
+MANUAL = (
+    "圖的寬度預設為 72 欄[1: --x=<4..1000> [default: 72] Width of the graph, in columns.]。"
+    "`--leak-check` defaults to `summary` [2: --leak-check=<no|summary|yes|full> [default: summary]]. "
+    "A stray one [3: a [b c]. Then [4]."
+)
+
+
+def test_a_quote_holding_brackets_of_its_own_ends_at_the_bracket_that_closes_the_marker():
+    """Manuals write "[default: 72]"; the quote of such a line is not cut inside it, and nothing of
+    it is left in the text shown. A stray opening bracket stays the quote's."""
+    parsed = claims(MANUAL)
+    assert [text for text, _ in parsed] == [
+        "圖的寬度預設為 72 欄。",
+        "`--leak-check` defaults to `summary`.",
+        "A stray one.",
+        "Then.",
+    ]
+    assert parsed[0][1] == (Cite(1, "--x=<4..1000> [default: 72] Width of the graph, in columns."),)
+    assert parsed[1][1] == (Cite(2, "--leak-check=<no|summary|yes|full> [default: summary]"),)
+    assert parsed[2][1] == (Cite(3, "a [b c"),)
+    assert strip_model_markers(MANUAL).count("]") == 0
+
+
+def test_a_streamed_quote_is_not_taken_as_complete_at_the_bracket_of_its_own():
+    cut = "圖的寬度預設為 72 欄[1: --x=<4..1000> [default: 72] Width of the graph. In columns"
+    assert next_sentence(cut) is None  # "[1: … [default: 72]" is not a whole marker yet
+    assert next_sentence(MANUAL) == MANUAL.index("`--leak-check`")

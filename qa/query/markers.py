@@ -14,10 +14,14 @@ import re
 from dataclasses import dataclass
 
 from qa.query.citations import split_claims
-from qa.text.markers import MODEL_MARKER
+from qa.text.markers import MODEL_MARKER, QUOTE_BALANCED, QUOTE_BODY
 from qa.text.sentences import QUOTE_CLOSERS
 
-_OPEN = re.compile(r"[\[【]\d{0,3}(?:\s*[:：][^\]】]*)?$")
+# A marker still arriving: its number, or its quote so far (perhaps inside a bracket of its own).
+_OPEN = re.compile(rf"[\[【]\d{{0,3}}(?:\s*[:：]{QUOTE_BODY})?$")
+# A marker surely complete while more text may come: "[1: --x [default: 72]" is a quote still
+# open (its "]" closes "[default"), though MODEL_MARKER would read the finished text so.
+_COMPLETE = re.compile(rf"\s*[\[【]\d{{1,3}}(?:\s*[:：]\s*{QUOTE_BALANCED})?[\]】]")
 _END = "。！？!?\n"
 
 
@@ -54,7 +58,7 @@ def next_sentence(buffer: str) -> int | None:
             while end < len(masked) and masked[end] in QUOTE_CLOSERS:
                 end += 1
             while True:
-                match = MODEL_MARKER.match(buffer, end)
+                match = _COMPLETE.match(buffer, end)
                 if not match:
                     break
                 end = match.end()
@@ -70,6 +74,6 @@ def next_sentence(buffer: str) -> int | None:
 def _mask(text: str) -> str:
     """The text with every complete marker's inside blanked, and an open marker cut off, so a
     stop inside a quote is not taken for the end of the sentence."""
-    out = MODEL_MARKER.sub(lambda m: " " * len(m.group(0)), text)
+    out = _COMPLETE.sub(lambda m: " " * len(m.group(0)), text)
     open_marker = _OPEN.search(out)
     return out[: open_marker.start()] if open_marker else out

@@ -14,8 +14,12 @@ import re
 
 MARKER = re.compile(r"\s*\[(\d{1,3})\]")
 TRAILING_MARKERS = r"(?:\s*\[\d{1,3}\])*"  # the markers a sentence may carry after its end
-# `[12]`, `[12: quote]`, `[12：quote]`, `【12: quote】`; the quote runs to the first closing bracket.
-MODEL_MARKER = re.compile(r"\s*[\[【](\d{1,3})(?:\s*[:：]\s*([^\]】]*))?[\]】]")
+# `[12]`, `[12: quote]`, `[12：quote]`, `【12: quote】`. A quote runs to the first closing bracket
+# that closes no bracket of its own: manuals write "--x=<4..1000> [default: 72]", and the quote of
+# it must not end inside it. A stray opening bracket is the quote's too.
+QUOTE_BODY = r"(?:[^\[\]【】]|\[(?!\d{1,3}\s*[\]:：])(?:[^\[\]【】]*\])?)*"
+QUOTE_BALANCED = r"(?:[^\[\]【】]|\[[^\[\]【】]*\])*"  # no stray bracket: complete in a stream
+MODEL_MARKER = re.compile(rf"\s*[\[【](\d{{1,3}})(?:\s*[:：]\s*({QUOTE_BODY}))?[\]】]")
 
 
 def marker_numbers(text: str) -> tuple[int, ...]:
