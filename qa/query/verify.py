@@ -6,6 +6,9 @@ works through the quote (the `[n: quote]` the prompt asks for, or, without one, 
 sentence that best matches the claim):
   1. the quote must occur in the cited chunk (whitespace, punctuation and traditional/simplified
      insensitive, a little fuzz allowed); a marker pointing at the wrong chunk is re-pointed;
+  1b. identifiers (paths, options, addresses, `code`) are compared whole, a command or path
+     against the quote's sentence, and what the claim says beside a name is what the chunk says
+     beside that name (eth0 / eth1, sec=krb5 / sec=krb5i), whatever the claim's language;
   2. numbers, dates, 《》 titles, ranks and negations of the claim must agree with the quote's
      sentence: every number is there and counts the same thing ("160家机构" is not "160个国家"),
      a title is bound to the same name, 不/未/不再 is in both or neither of the clauses the claim
@@ -16,6 +19,9 @@ sentence that best matches the claim):
   4. English claims are compared through the English->Chinese term map (names, numbers, titles,
      negation, phases and years, each item of a list) and, for meaning, an embedding of claim
      against quote with thresholds fitted on the tune split of tests/fixtures/llm_replay.jsonl;
+     Chinese claims about English text (a manual's English pages) by what survives translation:
+     Latin words, numbers, negation and an embedding of claim against quote (the tune splits of
+     tests/fixtures/llm_replay_<corpus>.jsonl);
   5. a sentence the checks cannot decide (meaning too far from the quote) is removed, or with
      QA_VERIFY_WITH_LLM put to the model as a yes/no question (the `second_opinion` hook).
 FactVerifier is one of the two checks behind the pipeline's one gate; citations.py tells how it
