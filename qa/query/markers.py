@@ -14,14 +14,14 @@ import re
 from dataclasses import dataclass
 
 from qa.query.citations import split_claims
-from qa.text.markers import MODEL_MARKER, QUOTE_BALANCED, QUOTE_BODY
+from qa.text.markers import MODEL_MARKER, QUOTE_BALANCED, QUOTE_BODY, model_marker
 from qa.text.sentences import QUOTE_CLOSERS
 
 # A marker still arriving: its number, or its quote so far (perhaps inside a bracket of its own).
 _OPEN = re.compile(rf"[\[【]\d{{0,3}}(?:\s*[:：]{QUOTE_BODY})?$")
 # A marker surely complete while more text may come: "[1: --x [default: 72]" is a quote still
 # open (its "]" closes "[default"), though MODEL_MARKER would read the finished text so.
-_COMPLETE = re.compile(rf"\s*[\[【]\d{{1,3}}(?:\s*[:：]\s*{QUOTE_BALANCED})?[\]】]")
+_COMPLETE = model_marker(QUOTE_BALANCED)
 _END = "。！？!?\n"
 
 

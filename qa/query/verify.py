@@ -372,12 +372,22 @@ def _negation_agrees(claim: str, quote: str, sentence: str) -> tuple[bool, str]:
     claim_terms = set(key_terms(claim))
     covered = [c for c in _CLAUSE.findall(sentence) if _covers(claim_terms, c)]
     said = set().union(*(_negations(c) for c in covered)) if covered else set()
-    stated = _negations(claim)
+    return _negated_alike(min(_negations(claim), default=""), min(said, default=""))
+
+
+def _negated_alike(stated: str, said: str) -> tuple[bool, str]:
+    """Claim and cited text negate alike, whatever the form: `stated` and `said` are a negation
+    each writes ("" when none). Every language pair's negation check ends here."""
     if stated and not said:
-        return False, f"the claim says “{sorted(stated)[0]}”; the cited text does not negate this"
+        return False, f"the claim says “{stated}”; the cited text does not negate this"
     if said and not stated:
-        return False, f"the cited text says “{sorted(said)[0]}”; the claim drops the negation"
+        return False, f"the cited text says “{said}”; the claim drops the negation"
     return True, ""
+
+
+def _english_negation_word(text: str) -> str:
+    match = _EN_NEGATION.search(text)
+    return match.group(0) if match else ""
 
 
 def _covers(claim_terms: set[str], clause: str) -> bool:
@@ -450,6 +460,9 @@ _TOKEN = re.compile(r"(?<![\w./~:=@+$<-])[\w./~:=@+$-]*[A-Za-z0-9][\w./~:=@+$-]*
 _MARKS = re.compile(r"[./~:=@_$-]")
 _BARE_NAME = re.compile(r"[A-Za-z]+\d[A-Za-z\d]*|\d+[A-Za-z][A-Za-z\d]*")
 _ABBREVIATION = re.compile(r"(?:[A-Za-z]\.)+[A-Za-z]?")
+# A text's words, and the parts of its CamelCase ones: "$UDPServerRun" says UDP, "machine" no MAC.
+_WORD_PARTS = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|\d+")
+_PUNCTUATION = ":;,.!?()[]{}'\"“”‘’「」《》、，。：；！？（）"
 
 
 def identifiers(text: str) -> list[str]:
@@ -510,13 +523,6 @@ def _latin_terms_present(claim: str, source: str) -> tuple[bool, str]:
         if word not in words and not re.search(rf"(?<![a-z0-9]){re.escape(word)}(?![a-z0-9])", haystack):
             return False, f"the cited text does not say “{word}”"  # MAC is not in "machine"
     return True, ""
-
-
-# A text's words, and the parts of its CamelCase ones: "$UDPServerRun" says UDP, "machine" no MAC.
-_WORD_PARTS = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|\d+")
-
-
-_PUNCTUATION = ":;,.!?()[]{}'\"“”‘’「」《》、，。：；！？（）"
 
 
 _NAME_CLAUSE = re.compile(r"[^，,。；;：:！？!?]+")
@@ -637,13 +643,7 @@ def _numbers_across(claim: str, sentence: str) -> tuple[bool, str]:
 
 def _negation_across(claim: str, quote: str) -> tuple[bool, str]:
     """不/没有/无法 in the claim where the quote says not/no/never/cannot, and only there."""
-    stated = _negations(claim)
-    said = _EN_NEGATION.search(quote)
-    if stated and not said:
-        return False, f"the claim says “{sorted(stated)[0]}”; the cited text does not negate this"
-    if said and not stated:
-        return False, f"the cited text says “{said.group(0)}”; the claim drops the negation"
-    return True, ""
+    return _negated_alike(min(_negations(claim), default=""), _english_negation_word(quote))
 
 
 # --- English claims ---------------------------------------------------------------------------
@@ -848,23 +848,14 @@ def _english_titles(claim: str, sentence: str, translate: Translate) -> tuple[bo
 
 
 def _english_negation(claim: str, quote: str, sentence: str, translate: Translate) -> tuple[bool, str]:
+    stated = _english_negation_word(claim)
     if is_english(sentence):  # English text: its own negations, no term map between
-        stated, said = _EN_NEGATION.search(claim), _EN_NEGATION.search(quote or sentence)
-        if stated and not said:
-            return False, "the claim negates what the cited text does not"
-        if said and not stated:
-            return False, f"the cited text says “{said.group(0)}”; the claim drops the negation"
-        return True, ""
+        return _negated_alike(stated, _english_negation_word(quote or sentence))
     words = {t for w in _content_words(claim) for t in _translations(w, translate) if len(t) >= 2}
     clauses = [c for c in _CLAUSE.findall(quote or sentence)]
     covered = [c for c in clauses if _covers_translated(words, c)] or (clauses if len(clauses) == 1 else [])
     said = set().union(*(_negations(c) for c in covered)) if covered else set()
-    stated = bool(_EN_NEGATION.search(claim))
-    if stated and not said:
-        return False, "the claim negates what the cited text does not"
-    if said and not stated:
-        return False, f"the cited text says “{sorted(said)[0]}”; the claim drops the negation"
-    return True, ""
+    return _negated_alike(stated, min(said, default=""))
 
 
 def _covers_translated(words: set[str], clause: str) -> bool:

@@ -19,7 +19,14 @@ TRAILING_MARKERS = r"(?:\s*\[\d{1,3}\])*"  # the markers a sentence may carry af
 # it must not end inside it. A stray opening bracket is the quote's too.
 QUOTE_BODY = r"(?:[^\[\]【】]|\[(?!\d{1,3}\s*[\]:：])(?:[^\[\]【】]*\])?)*"
 QUOTE_BALANCED = r"(?:[^\[\]【】]|\[[^\[\]【】]*\])*"  # no stray bracket: complete in a stream
-MODEL_MARKER = re.compile(rf"\s*[\[【](\d{{1,3}})(?:\s*[:：]\s*({QUOTE_BODY}))?[\]】]")
+
+
+def model_marker(quote: str) -> re.Pattern[str]:
+    """A model's marker whose quote may hold what the pattern `quote` matches."""
+    return re.compile(rf"\s*[\[【](\d{{1,3}})(?:\s*[:：]\s*({quote}))?[\]】]")
+
+
+MODEL_MARKER = model_marker(QUOTE_BODY)
 
 
 def marker_numbers(text: str) -> tuple[int, ...]:
