@@ -1,8 +1,9 @@
 """Fit hybrid retrieval's fusion weights on the tuning parts of every dev set, never the held-out.
 
-For each weight triple (keyword weight for Chinese questions, for English ones, coverage weight)
-every answerable tuning item of every corpus is retrieved (multi-turn items through the
-pipeline's own condensing) and scored by MRR@5 against its gold quotes; the triples are ranked by
+For each set of weights (keyword weight for Chinese questions, for English ones, coverage weight,
+and the weight of the best single sentence's share by which the top k are reordered) every
+answerable tuning item of every corpus is retrieved (multi-turn items through the
+pipeline's own condensing) and scored by MRR@5 against its gold quotes; the sets are ranked by
 the mean over corpora, so no one corpus decides. The winner goes into qa/query/retrieval.py by
 hand, with the numbers in its comment.
 
@@ -32,7 +33,10 @@ CORPORA = {
     "edu": PROJECT_ROOT / "eval/corpora/edu",
     "manual_en": PROJECT_ROOT / "eval/corpora/manual_en",
 }
-GRID = list(itertools.product([0.2, 0.3, 0.4, 0.5, 0.6], [0.5, 0.6, 0.7], [0.2, 0.3, 0.4]))
+GRID = list(
+    itertools.product([0.2, 0.3, 0.4, 0.5, 0.6], [0.5, 0.6, 0.7], [0.2, 0.3, 0.4], [0.0, 0.2, 0.4, 0.6])
+)
+WEIGHTS = ("KEYWORD_WEIGHT", "KEYWORD_WEIGHT_EN", "COVERAGE_WEIGHT", "SENTENCE_WEIGHT")
 
 
 def questions(corpus: str, split: str, pipeline: Pipeline) -> list[tuple[str, list[str]]]:
@@ -66,23 +70,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--split", default="tune", choices=("tune", "heldout"))
     args = parser.parse_args(argv)
     scores: dict[tuple, dict[str, float]] = {weights: {} for weights in GRID}
-    current = (retrieval.KEYWORD_WEIGHT, retrieval.KEYWORD_WEIGHT_EN, retrieval.COVERAGE_WEIGHT)
+    current = tuple(getattr(retrieval, name) for name in WEIGHTS)
     for corpus, folder in CORPORA.items():
         settings = load_settings(vectorstore_dir=args.work / corpus)
         ingest(settings, [folder] if folder else None, progress=False)
         pipeline = Pipeline(settings)
         items = questions(corpus, args.split, pipeline)
         for weights in GRID + [current]:
-            retrieval.KEYWORD_WEIGHT, retrieval.KEYWORD_WEIGHT_EN, retrieval.COVERAGE_WEIGHT = weights
+            for name, value in zip(WEIGHTS, weights, strict=True):
+                setattr(retrieval, name, value)
             scores.setdefault(weights, {})[corpus] = mrr(pipeline, items)
         print(f"{corpus}: {len(items)} questions", file=sys.stderr)
     ranked = sorted(scores.items(), key=lambda kv: -sum(kv[1].values()) / len(kv[1]))
-    print("zh_kw  en_kw  cover  mean_mrr@5  " + "  ".join(CORPORA))
+    print("zh_kw  en_kw  cover  sent   mean_mrr@5  " + "  ".join(CORPORA))
     for weights, by_corpus in ranked[:10] + [(current, scores[current])]:
         mean = sum(by_corpus.values()) / len(by_corpus)
         cells = "  ".join(f"{by_corpus[c]:.3f}" for c in CORPORA)
         mark = "  <- current" if weights == current else ""
-        print(f"{weights[0]:<5}  {weights[1]:<5}  {weights[2]:<5}  {mean:.3f}       {cells}{mark}")
+        print("  ".join(f"{w:<5}" for w in weights) + f"  {mean:.3f}       {cells}{mark}")
     return 0
 
 

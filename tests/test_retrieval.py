@@ -319,3 +319,46 @@ def test_a_chinese_question_writing_two_latin_names_needs_its_rarest_in_the_chun
     assert any("rsyslog" in r.chunk.text and r.score >= retriever.calibration.threshold for r in results)
     asked = "怎样让 apt update 不下载增量补丁？"
     assert rarest_name(asked, keywords.search(asked), keywords).text in {"apt", "update"}
+
+
+HISTORY_SECTION = """# 管理指南
+
+## 14.1 Configuration history: tracking /etc/ using the Git version control system
+
+使用 etckeeper，/etc/中的所有文件使用Git作为版本控制系统来跟踪。
+
+这可以查看文件何时添加，更改和删除，以及文件如果是文本文件时发生的改变。
+这个 git 存储信息的仓库是在/etc/.git/ 中。
+
+To look at the history, the command etckeeper vcs log is used. To check the differences
+between two points in time, a command like etckeeper vcs diff can be used.
+
+## 14.2 调整分区大小
+
+所有的分区都可以用 LVM 调整大小，命令是 lvextend 和 resize2fs。
+
+## 14.3 打印机
+
+打印机用 CUPS 管理，网页界面在 631 端口。
+"""
+
+
+def test_a_chunk_saying_it_in_one_sentence_outranks_one_scattering_the_words(tmp_path):
+    """Debian Edu's manual, asked in English: the paragraph holding the question's words over two
+    sentences about something else (when files changed, where git keeps them) matched the whole
+    question as well as the one sentence that names the tool, and ranked first; the chunk whose
+    one sentence covers the question now does."""
+    from qa.config import load_settings
+    from qa.ingest.sync import ingest
+
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "edu.md").write_text(HISTORY_SECTION, encoding="utf-8")
+    settings = load_settings(vectorstore_dir=tmp_path / "index")
+    ingest(settings, [tmp_path / "docs"], progress=False)
+    embeddings = make_embeddings(settings)
+    store = LocalIndex(settings).open_for_query(embeddings, embedder_identity(settings))
+    question = "Which tool keeps the history of the files in /etc in Git?"
+    results = Retriever(store, embeddings).retrieve(question, 3)
+    assert results[0].chunk.text.startswith("使用 etckeeper")
+    scattered = next(r for r in results if r.chunk.text.startswith("这可以查看"))
+    assert scattered.rank > 1 and scattered.score < results[0].score
