@@ -19,7 +19,7 @@ class Paragraph:
     text: str
     start: int
     end: int
-    kind: str = "body"  # body | heading | metadata | item (list item) | row (table row) | code
+    kind: str = "body"  # body | heading | metadata | item (list item) | term (its label) | row | code
     field: str = ""  # for metadata: title, author, position, serial, doi, ...
     page: int = 0  # 1-based page of a paged source (PDF) where the paragraph starts; 0 if none
     level: int = 0  # a heading's level as its format gives it (1-6); 0 when not a heading or unknown

@@ -168,3 +168,29 @@ def test_fragments_right_under_a_heading_travel_with_the_paragraph_after_them():
         # led in by the paragraph before it, the list is complete: nothing after it joins
         ("list", "Closes the socket.\n* callback {Function}"),
     ]
+
+
+def test_a_definition_term_stays_in_one_chunk_with_its_description(tmp_path):
+    """A manual's option reference is a definition list: the term ("--ignore-fn=<name>") says
+    which option, its description what it does. Split over two chunks, "What does --ignore-fn do?"
+    found the bare term, and the description ranked with no option named."""
+    entries = "".join(
+        f"<dt>--option-{n}=&lt;value&gt; [default: {n}]</dt>"
+        f"<dd><p>Option {n} controls one distinct behaviour of the tool, described here at some length "
+        f"so that only a few entries fit in one chunk.</p><p>It is seldom needed.</p></dd>"
+        for n in range(1, 13)
+    )
+    page = f"<html><body><h1>Options</h1><p>The options are:</p><dl>{entries}</dl></body></html>"
+    (tmp_path / "options.html").write_text(page, encoding="utf-8")
+    document = load_document(tmp_path / "options.html", max_bytes=1_000_000)
+    assert {p.kind for p in document.paragraphs} >= {"term", "item"}
+    chunks = [c for c in chunk_document(document, max_tokens=120, overlap_sentences=1) if c.kind == "list"]
+    assert len(chunks) > 2
+    for chunk in chunks:
+        lines = chunk.text.split("\n")
+        assert lines[0] == "The options are:" and count_tokens(chunk.text) <= 120
+        for n in range(1, 13):
+            if f"--option-{n}=" in chunk.text:  # the term with its description, in this chunk
+                assert f"Option {n} controls" in chunk.text and "It is seldom needed." in chunk.text
+    terms = [n for c in chunks for n in range(1, 13) if f"--option-{n}=" in c.text]
+    assert terms == list(range(1, 13))  # each term once, in order

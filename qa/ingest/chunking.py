@@ -30,18 +30,19 @@ from qa.text.numerals import DIGITS as _NUMERAL
 from qa.text.sentences import is_question, split_sentences
 from qa.text.tokens import ENCODING_NAME, count_tokens
 
-# 16: a word a PDF breaks at a line's end is whole again ("recommended"), a hyphenated one keeps its
-# hyphen ("Debian-Edu"); 15: an abbreviation's full stop ("e.g.", "Fig. 3") ends no sentence, an
-# HTML table of contents is not read, a table laying out a page is read as its blocks; 14: fragments
-# right under a heading take the paragraph after them, a Markdown file's paragraphs read as its
-# rendered page; 13: a PDF line set in a monospace font its file does not flag is code; 12: a
-# question paragraph travels with the paragraph answering it; 11: a byline in Latin letters reads as
-# names, an English document's metadata section is in English, a web page's banner is dropped; 10:
-# traditional text normalised with Taiwan phrases; 9: heading levels
-CHUNKING_VERSION = 16
-# The kind of a chunk made of a lead-in and a run of fragments: a list if it has an item, else a
-# table if it has a row, else code.
-FRAGMENT_KINDS = {"item": "list", "row": "table", "code": "code"}
+# 17: a definition list's term stays in one chunk with its description ("--ignore-fn=<name>" and
+# what the option does); 16: a word a PDF breaks at a line's end is whole again ("recommended"), a
+# hyphenated one keeps its hyphen ("Debian-Edu"); 15: an abbreviation's full stop ("e.g.", "Fig. 3")
+# ends no sentence, an HTML table of contents is not read, a table laying out a page is read as its
+# blocks; 14: fragments right under a heading take the paragraph after them, a Markdown file's
+# paragraphs read as its rendered page; 13: a PDF line set in a monospace font its file does not
+# flag is code; 12: a question paragraph travels with the paragraph answering it; 11: a byline in
+# Latin letters reads as names, an English document's metadata section is in English, a web page's
+# banner is dropped; 10: traditional text normalised with Taiwan phrases; 9: heading levels
+CHUNKING_VERSION = 17
+# The kind of a chunk made of a lead-in and a run of fragments: a list if it has an item or a
+# definition list's term, else a table if it has a row, else code.
+FRAGMENT_KINDS = {"item": "list", "term": "list", "row": "table", "code": "code"}
 LEAD_IN_SHARE = 0.5  # a lead-in up to this share of the token budget joins its fragments whole
 _ABOUT_AUTHOR = {"position", "affiliation"}
 _HEADING_ORDINAL = re.compile(rf"^(?:第)?([{_NUMERAL}]{{1,3}}|\d{{1,2}})(?:部分)?\s*[、.．]")
@@ -145,13 +146,17 @@ def _answered_by(question: Paragraph, paragraph: Paragraph) -> bool:
 def _answers(fragment: Paragraph, paragraph: Paragraph) -> bool:
     """Body text right after an item that ends in a colon is what the item announced."""
     return (
-        fragment.kind == "item" and paragraph.kind == "body" and fragment.text.rstrip().endswith(("：", ":"))
+        fragment.kind in ("item", "term")
+        and paragraph.kind == "body"
+        and fragment.text.rstrip().endswith(("：", ":"))
     )
 
 
 def _run_chunks(document: Document, run: _Run, max_tokens: int, overlap_sentences: int) -> list[Chunk]:
-    """The lead-in and as many whole fragments as fit, one a line; a fragment too long for the
-    budget on its own is chunked like a paragraph."""
+    """The lead-in and as many whole fragments as fit, one a line; a definition list's term and
+    its description count as one fragment, so a chunk never ends on a term whose meaning the
+    next chunk holds. A fragment too long for the budget on its own is chunked like a paragraph
+    (a term with a long description: split as its paragraphs)."""
     author = document.metadata.get("author", "")
     lead = [(run.lead, run.lead_text)] if run.lead is not None else []
     room = max_tokens - (count_tokens(run.lead_text) if lead else 0)
@@ -164,23 +169,37 @@ def _run_chunks(document: Document, run: _Run, max_tokens: int, overlap_sentence
             chunks.append(_lines_chunk(document, lead + [(p, p.text) for p in batch], author))
             batch.clear()
 
-    for fragment in run.fragments:
-        size = count_tokens(fragment.text)
-        if size > room:
-            flush()
-            used = 0
-            chunks.extend(
-                _make_chunk(document, fragment, window, author)
-                for window in _windows(fragment.text, max_tokens, overlap_sentences)
-            )
-            continue
-        if batch and used + size > room:
-            flush()
-            used = 0
-        batch.append(fragment)
-        used += size
+    for entry in _entries(run.fragments):
+        whole = sum(count_tokens(fragment.text) for fragment in entry) <= room
+        for piece in [entry] if whole else [[fragment] for fragment in entry]:
+            size = sum(count_tokens(fragment.text) for fragment in piece)
+            if size > room:
+                flush()
+                used = 0
+                chunks.extend(
+                    _make_chunk(document, piece[0], window, author)
+                    for window in _windows(piece[0].text, max_tokens, overlap_sentences)
+                )
+                continue
+            if batch and used + size > room:
+                flush()
+                used = 0
+            batch.extend(piece)
+            used += size
     flush()
     return chunks
+
+
+def _entries(fragments: tuple[Paragraph, ...]) -> list[list[Paragraph]]:
+    """The fragments grouped as a reader reads them: a definition list's term with the
+    description paragraphs after it, every other fragment alone."""
+    entries: list[list[Paragraph]] = []
+    for fragment in fragments:
+        if entries and entries[-1][0].kind == "term" and fragment.kind == "item":
+            entries[-1].append(fragment)
+        else:
+            entries.append([fragment])
+    return entries
 
 
 def _lines_chunk(document: Document, lines: list[tuple[Paragraph, str]], author: str) -> Chunk:

@@ -77,7 +77,7 @@ class Block:
     page: int = 0  # 1-based page where the block starts, for paged formats
     start: int = 0
     end: int = 0
-    kind: str = "body"  # body | item (list item) | row (table row) | code
+    kind: str = "body"  # body | item (list item) | term (a definition list's label) | row (table row) | code
 
 
 CELL_SEPARATOR = "\t"  # whitespace, so a quote across cells still matches the row
@@ -499,7 +499,7 @@ def _visible_chars(markup: str) -> int:
     return count
 
 
-HTML_KINDS = {"li": "item", "dt": "item", "dd": "item", "pre": "code"}
+HTML_KINDS = {"li": "item", "dt": "term", "dd": "item", "pre": "code"}  # a term travels with its description
 # A table whose cells hold paragraphs, code, lists, headings or tables of their own lays out a page
 # (DocBook sets every FAQ so: a row for each question, one for its answer): read as blocks.
 LAYOUT_CONTENT = ["pre", "table", "ul", "ol", "dl", "h1", "h2", "h3", "h4", "h5", "h6"]
