@@ -693,3 +693,36 @@ def test_one_unsigned_document_is_the_document_not_the_article():
     en = refusal("What is X?", results, collection="document", missing="X")
     assert en.answer.startswith("The document does not mention “X”") and says_not_answered(en.answer)
     assert refusal("What is X?", results, collection="article").answer.startswith("The article does not say")
+
+
+LEAK_OPTIONS = (
+    "--leak-check=<no|summary|yes|full> [default: summary]\n"
+    "When enabled, search for memory leaks when the client program finishes. If set to summary, it "
+    "says how many leaks occurred.\n"
+    "--leak-resolution=<low|med|high> [default: high]\n"
+    "When doing leak checking, determines how willing Memcheck is to consider different backtraces "
+    "to be the same for the purposes of merging multiple leaks into a single leak report. When set "
+    "to low, only the first two entries need match. When med, four entries have to match.\n"
+    "Note that the --leak-resolution setting does not affect Memcheck's ability to find leaks."
+)
+
+
+def test_a_question_asking_two_things_gets_a_sentence_for_each():
+    """Valgrind's manual asked in Chinese: the option's default and what "low" does. The first
+    part found the option's line and its description; the second part's sentence (two entries)
+    was left out, since the whole question's words all point at the option's line."""
+    from qa.query.answering import ExtractiveAnswerer
+    from qa.records import Chunk
+
+    lines = LEAK_OPTIONS.split("\n")
+    options = Chunk(
+        "c1", "d", "4. Memcheck", "4.3. Memcheck Command-Line Options", tuple(range(1, len(lines) + 1)),
+        LEAK_OPTIONS, LEAK_OPTIONS, kind="list", line_paragraphs=tuple(range(1, len(lines) + 1)),
+    )  # fmt: skip
+    question = "Memcheck 的 --leak-resolution 默认是什么级别？设成 low 的话要匹配几层调用栈？"
+    chosen = [c.sentence for c in ExtractiveAnswerer().select(question, _results(options))]
+    assert chosen[0].startswith("--leak-resolution=<low|med|high> [default: high]")
+    assert "When set to low, only the first two entries need match." in chosen
+    assert not any("--leak-check" in sentence for sentence in chosen)
+    one = ExtractiveAnswerer().select("Memcheck 的 --leak-resolution 默认是什么级别？", _results(options))
+    assert len(one) < len(chosen)  # one question asked: no sentence for a part it does not ask

@@ -521,3 +521,19 @@ def test_every_use_of_jieba_loads_it_quietly(call: str):
     command = [sys.executable, "-c", call]
     done = subprocess.run(command, capture_output=True, text=True, timeout=120, check=True)
     assert "prefix dict" not in done.stderr + done.stdout
+
+
+def test_a_text_asking_two_questions_is_read_as_two_parts():
+    from qa.text.sentences import question_parts
+
+    parts = ["--depth 默认是多少？", "调大有什么代价？"]
+    assert question_parts("".join(parts)) == parts
+    assert question_parts("Is it free? How do I install it?") == ["Is it free?", "How do I install it?"]
+    # one question, or question marks that ask nothing of their own: the text whole
+    for text in (
+        "X 是什么？",
+        "Which APT version first supported search patterns such as ?garbage?",
+        "My leak report is full of ??? frames. How do I get the names back?",
+        "我的程序报错了。怎么办？",
+    ):
+        assert question_parts(text) == [text]

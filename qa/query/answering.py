@@ -39,6 +39,7 @@ from qa.text.sentences import (
     clauses,
     is_question,
     join_sentences,
+    question_parts,
     split_sentences,
 )
 from qa.text.terms import (
@@ -332,6 +333,22 @@ class ExtractiveAnswerer:
     # The steps.
 
     def select(self, question: str, results: Sequence[RetrievalResult]) -> list[Candidate]:
+        """The sentences that answer; a question asking two things ("默认是多少？调大有什么代价？")
+        also gets, for each later part, the best sentence it adds, asked with the first part's
+        subject.
+        A part never turns a refusal into an answer: the whole question must be answered first."""
+        chosen = self._select(question, results)
+        parts = question_parts(question)
+        if not chosen or len(parts) < 2:
+            return chosen
+        for part in parts[1:]:
+            places = {(c.n, c.index) for c in chosen}
+            asked = self._select(with_terms(part, parts[0]), results)
+            new = [c for c in asked if (c.n, c.index) not in places]
+            chosen.extend(new[:1])  # what the part adds to the answer, its best sentence first
+        return sorted(chosen, key=lambda c: (c.n, c.index))
+
+    def _select(self, question: str, results: Sequence[RetrievalResult]) -> list[Candidate]:
         part = _ORDINAL_PART.search(question)
         item = _ORDINAL_ITEM.search(question)
         plain = _ORDINAL_ITEM.sub(" ", _ORDINAL_PART.sub(" ", question))
@@ -913,12 +930,26 @@ def condense_extractive(question: str, history: Sequence[dict]) -> str:
     if resolved:
         return resolved
     own = normalize(question)
-    # one-character words are too often a split name (马克龙 -> 马克 + 龙) to carry alone
-    carried = [term for term in key_terms(previous) if term not in own and len(term) > 1]
+    carried = lacking_terms(question, previous)
     if _POINTER.search(question):  # "它/this one" may be what the previous answer named
         subject = _answer_subject(last_answer(history), previous)
         if subject and subject not in own:
             carried = [subject, *(term for term in carried if term != subject)]
+    return with_terms(question, previous, carried)
+
+
+def lacking_terms(question: str, previous: str) -> list[str]:
+    """The key terms of an earlier question this one does not hold; one-character words are too
+    often a split name (马克龙 -> 马克 + 龙) to carry alone."""
+    own = normalize(question)
+    return [term for term in key_terms(previous) if term not in own and len(term) > 1]
+
+
+def with_terms(question: str, previous: str, carried: Sequence[str] | None = None) -> str:
+    """The question with the terms it lacks of an earlier question (by default all of its key
+    terms the question does not hold) set after it in brackets, so retrieval and sentence choice
+    see the subject: "设成 low 的话要匹配几层？（memcheck，leak，resolution）"."""
+    carried = lacking_terms(question, previous) if carried is None else carried
     if not carried:
         return question
     separator = " " if language_of(question) == "en" else ""

@@ -11,6 +11,7 @@ import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from qa.text.language import CJK
 from qa.text.markers import TRAILING_MARKERS
 from qa.text.stopwords import is_stop_word
 
@@ -64,6 +65,24 @@ _QUESTION_END = re.compile(rf"[?？]\s*[{re.escape(QUOTE_CLOSERS)}]*\s*$")
 def is_question(text: str) -> bool:
     """Whether the sentence asks something (and so, in an answer, claims nothing)."""
     return bool(_QUESTION_END.search(text))
+
+
+# An English question opens with a question word or an auxiliary; "??? frames" or "such as ?garbage?"
+# end in a question mark and ask nothing of their own.
+_ASKING = re.compile(
+    r"^\W*(what|which|who|whom|whose|when|where|why|how|is|are|was|were|do|does|did|can|could"
+    r"|should|would|will|may|must|has|have)\b",
+    re.IGNORECASE,
+)
+
+
+def question_parts(text: str) -> list[str]:
+    """The questions a text asks when it asks more than one ("--depth 默认是多少？调大有什么代价？"),
+    in order; else the text alone. Every sentence ending in a question mark must read as one: a
+    Chinese question, or an English one opening with a question word."""
+    parts = [part.strip() for part in split_sentences(text) if is_question(part)]
+    asking = [part for part in parts if CJK.search(part) or _ASKING.match(part)]
+    return asking if len(asking) >= 2 and len(asking) == len(parts) else [text]
 
 
 _OPENS_AFTER = ("\n", ".", "!", "?", ":", ";", "。", "！", "？", "：", "；")
