@@ -108,8 +108,18 @@ HELDOUT_GATES = {
         "keyword_recall": 0.54,
         "refusal_accuracy": 0.45,
     },
+    # Valgrind's manual (English option reference and FAQ, asked mostly in Chinese), added with its
+    # set on 2026-12-08; its held-out part (18 answerable, 4 not) measured 0.444 / 0.889 / 0.647 /
+    # 0.417 / 0.500, false refusals 0.056: each gate one item below.
+    "valgrind": {
+        "hit@1": 0.38,
+        "hit@5": 0.83,
+        "citation_precision": 0.58,
+        "keyword_recall": 0.36,
+        "refusal_accuracy": 0.25,
+    },
 }
-FALSE_REFUSALS_AT_MOST = {"handbook": 0.05, "edu": 0.03, "manual_en": 0.09}
+FALSE_REFUSALS_AT_MOST = {"handbook": 0.05, "edu": 0.03, "manual_en": 0.09, "valgrind": 0.12}
 
 
 # With an LLM: the share of a replayed strong model's true sentences kept and of its subtly
@@ -141,6 +151,8 @@ def test_heldout_part_of_each_corpus_meets_its_gate(corpus, replay, tmp_path, mo
     print(corpus, json.dumps(report["metrics"]["overall"], indent=1))
     assert status == 0, output.err
     assert report["metrics"]["overall"]["false_refusal_rate"] <= FALSE_REFUSALS_AT_MOST[corpus]
+    if corpus not in LLM_GATES:
+        return  # no replayed model answers are written for this corpus's items yet
 
     replayed = PROJECT_ROOT / "tests" / "fixtures" / f"llm_replay_{corpus}.jsonl"
     monkeypatch.setenv("QA_LLM_BASE_URL", replay)

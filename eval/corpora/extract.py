@@ -3,15 +3,16 @@
 The extracted files are committed too (CI machines may lack the packages); this script says
 exactly where each came from and makes the same bytes again:
 
-    apt-get install -y debian-handbook debian-edu-doc-zh-cn
-    python eval/corpora/extract.py            # writes eval/corpora/handbook/, edu/ and manual_en/
+    apt-get install -y debian-handbook debian-edu-doc-zh-cn valgrind
+    python eval/corpora/extract.py            # writes eval/corpora/handbook/, edu/, manual_en/, valgrind/
     python eval/corpora/extract.py --check    # exit 1 if the committed files differ
 
 `handbook`: five sections of the zh-CN Debian Administrator's Handbook and one of the zh-TW one,
 copied byte for byte. `manual_en`: three sections of the en-US edition of the same book, on topics
 the Chinese pages do not cover (Chinese questions about English documents), copied byte for byte.
 `edu`: four chapters of the single-page zh-CN Debian Edu manual, each cut into a page of its own,
-and a 13-page range of the typeset PDF of the same manual.
+and a 13-page range of the typeset PDF of the same manual. `valgrind`: four pages of Valgrind's
+English user manual (an option reference and an FAQ), copied byte for byte.
 """
 
 from __future__ import annotations
@@ -32,6 +33,10 @@ HANDBOOK = Path("/usr/share/doc/debian-handbook/html")
 EDU = Path("/usr/share/doc/debian-edu-doc-zh-cn")
 EDU_HTML = EDU / "debian-edu-bookworm-manual.html"
 EDU_PDF = EDU / "debian-edu-bookworm-manual.pdf"
+VALGRIND = Path("/usr/share/doc/valgrind/html")
+# Valgrind's user manual (English; a reference of command-line options, and an FAQ): Memcheck,
+# Massif, the FAQ and the Quick Start, as the Debian package `valgrind` ships them.
+VALGRIND_PAGES = ["mc-manual.html", "ms-manual.html", "faq.html", "quick-start.html"]
 
 HANDBOOK_SECTIONS = [
     ("zh-CN", "sect.apt-get.html"),
@@ -111,12 +116,15 @@ def _reproducible(data: bytes, created: bytes) -> bytes:
 
 
 def build() -> dict[Path, bytes]:
-    missing = [str(p) for p in (HANDBOOK, EDU_HTML, EDU_PDF) if not p.exists()]
+    missing = [str(p) for p in (HANDBOOK, EDU_HTML, EDU_PDF, VALGRIND) if not p.exists()]
     if missing:
-        raise SystemExit(f"Install debian-handbook and debian-edu-doc-zh-cn first (missing {missing[0]}).")
+        raise SystemExit(
+            f"Install debian-handbook, debian-edu-doc-zh-cn and valgrind first (missing {missing[0]})."
+        )
     out = {HERE / "handbook" / name: data for name, data in handbook_files().items()}
     out.update({HERE / "manual_en" / name: data for name, data in handbook_files(MANUAL_EN_SECTIONS).items()})
     out.update({HERE / "edu" / name: data for name, data in edu_files().items()})
+    out.update({HERE / "valgrind" / name: (VALGRIND / name).read_bytes() for name in VALGRIND_PAGES})
     return out
 
 
