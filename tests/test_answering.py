@@ -726,3 +726,31 @@ def test_a_question_asking_two_things_gets_a_sentence_for_each():
     assert not any("--leak-check" in sentence for sentence in chosen)
     one = ExtractiveAnswerer().select("Memcheck 的 --leak-resolution 默认是什么级别？", _results(options))
     assert len(one) < len(chosen)  # one question asked: no sentence for a part it does not ask
+
+
+OPTIONS_PAGE = """<html><head><title>9. Massif: a heap profiler</title></head><body>
+<h1>9. Massif: a heap profiler</h1><h2>9.4. Massif Command-line Options</h2>
+<p>Massif-specific command-line options are:</p><dl>
+<dt>--heap=&lt;yes|no&gt; [default: yes]</dt><dd><p>Specifies whether heap profiling should be done.</p></dd>
+<dt>--ignore-fn=&lt;name&gt;</dt><dd><p>Any direct heap allocation that occurs in a function specified
+by this option will be ignored. This is mostly useful for testing purposes.</p></dd>
+<dt>--threshold=&lt;m.m&gt; [default: 1.0]</dt><dd><p>The significance threshold for heap allocations,
+as a percentage of total memory size.</p></dd>
+</dl></body></html>"""
+
+
+def test_an_english_answer_quoting_an_options_signature_and_description_shows_both(tmp_path):
+    """The option's signature and the first sentence of its description are one sentence on two
+    lines; the English answer quoted it with the line break inside, the check read the first line
+    as a claim with no citation and removed it, and the answer no longer named the option."""
+    from qa.config import load_settings
+    from qa.ingest.sync import ingest
+    from qa.query.pipeline import Pipeline
+
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "ms-manual.html").write_text(OPTIONS_PAGE, encoding="utf-8")
+    settings = load_settings(vectorstore_dir=tmp_path / "index")
+    ingest(settings, [tmp_path / "docs"], progress=False)
+    answer = Pipeline(settings).ask("What does Massif's --ignore-fn option do?")
+    assert not answer.refused
+    assert "--ignore-fn=<name> Any direct heap allocation" in answer.answer

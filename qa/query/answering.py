@@ -573,7 +573,9 @@ class ExtractiveAnswerer:
             if language == "zh":
                 lines.append(f"{candidate.sentence} [{candidate.n}]")
             else:
-                lines.append(f"{_frame(candidate, i, collection)} “{candidate.sentence}” [{candidate.n}]")
+                # one quotation: its lines (an option's signature and what it does) run on
+                quoted = " ".join(line.strip() for line in candidate.sentence.splitlines() if line.strip())
+                lines.append(f"{_frame(candidate, i, collection)} “{quoted}” [{candidate.n}]")
         if language != "zh":
             return " ".join(lines)
         # an item of a list starts its own line, as in the document
