@@ -742,7 +742,9 @@ as a percentage of total memory size.</p></dd>
 def test_an_english_answer_quoting_an_options_signature_and_description_shows_both(tmp_path):
     """The option's signature and the first sentence of its description are one sentence on two
     lines; the English answer quoted it with the line break inside, the check read the first line
-    as a claim with no citation and removed it, and the answer no longer named the option."""
+    as a claim with no citation and removed it, and the answer no longer named the option. Its
+    "this option" took the sentence before it (the previous option's entry, or the list's lead-in
+    with all its items) as what it pointed back at."""
     from qa.config import load_settings
     from qa.ingest.sync import ingest
     from qa.query.pipeline import Pipeline
@@ -754,3 +756,5 @@ def test_an_english_answer_quoting_an_options_signature_and_description_shows_bo
     answer = Pipeline(settings).ask("What does Massif's --ignore-fn option do?")
     assert not answer.refused
     assert "--ignore-fn=<name> Any direct heap allocation" in answer.answer
+    # "this option" is the one its first line names, not the entry before it: that is not quoted
+    assert "--heap" not in answer.answer and "options are:" not in answer.answer

@@ -725,8 +725,10 @@ def _fact_after(best: Candidate, question: str, holds: Callable[[str, str], bool
 
 def _antecedent(candidate: Candidate) -> Candidate | None:
     """The sentence before one that points back ("这是…", "使用此命令…", "this behavior"), which
-    names what it points at; None when the sentence points at nothing or opens its chunk."""
-    if candidate.index == 0 or not refers_back(candidate.sentence):
+    names what it points at; None when the sentence points at nothing or opens its chunk, or when
+    it spans lines: its first line names what it points at ("--ignore-fn=<name>" before "…specified
+    by this option…"), not the list's lead-in before it."""
+    if candidate.index == 0 or "\n" in candidate.sentence.strip() or not refers_back(candidate.sentence):
         return None
     before = chunk_sentences(candidate.result.chunk)[candidate.index - 1]
     return Candidate(candidate.n, candidate.result, before.strip(), candidate.index - 1)
