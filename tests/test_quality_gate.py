@@ -110,12 +110,13 @@ HELDOUT_GATES = {
     },
     # Valgrind's manual (English option reference and FAQ, asked mostly in Chinese), added with its
     # set on 2026-12-08; its held-out part (18 answerable, 4 not) measured 0.444 / 0.889 / 0.647 /
-    # 0.417 / 0.500, false refusals 0.056: each gate one item below.
+    # 0.417 / 0.500, false refusals 0.056: each gate one item below. Then an English quotation
+    # spanning lines kept its first line: keyword recall 0.472, its gate up likewise.
     "valgrind": {
         "hit@1": 0.38,
         "hit@5": 0.83,
         "citation_precision": 0.58,
-        "keyword_recall": 0.36,
+        "keyword_recall": 0.41,
         "refusal_accuracy": 0.25,
     },
 }
