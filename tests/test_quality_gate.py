@@ -134,6 +134,10 @@ LLM_GATES = {
     "handbook": {"true_kept:all": 0.73, "wrong_removed:all": 0.73},
     "edu": {"true_kept:all": 0.67, "wrong_removed:all": 0.80},
     "manual_en": {"true_kept:all": 0.82, "wrong_removed:all": 0.55},
+    # 16 answers about Valgrind's manual written on 2026-12-07 by a helper who had not seen the
+    # check, all held out; the check was mended for what they showed that day (0.81 / 0.56 ->
+    # 0.88 / 0.56), so they are no longer unseen. Measured 0.875 / 0.5625: one sentence below.
+    "valgrind": {"true_kept:all": 0.84, "wrong_removed:all": 0.53},
 }
 
 
@@ -152,8 +156,6 @@ def test_heldout_part_of_each_corpus_meets_its_gate(corpus, replay, tmp_path, mo
     print(corpus, json.dumps(report["metrics"]["overall"], indent=1))
     assert status == 0, output.err
     assert report["metrics"]["overall"]["false_refusal_rate"] <= FALSE_REFUSALS_AT_MOST[corpus]
-    if corpus not in LLM_GATES:
-        return  # no replayed model answers are written for this corpus's items yet
 
     replayed = PROJECT_ROOT / "tests" / "fixtures" / f"llm_replay_{corpus}.jsonl"
     monkeypatch.setenv("QA_LLM_BASE_URL", replay)
