@@ -170,9 +170,9 @@ def _run_chunks(document: Document, run: _Run, max_tokens: int, overlap_sentence
             batch.clear()
 
     for entry in _entries(run.fragments):
-        whole = sum(count_tokens(fragment.text) for fragment in entry) <= room
-        for piece in [entry] if whole else [[fragment] for fragment in entry]:
-            size = sum(count_tokens(fragment.text) for fragment in piece)
+        sizes = [count_tokens(fragment.text) for fragment in entry]  # counted once per fragment
+        pieces = list(zip(([fragment] for fragment in entry), sizes, strict=True))
+        for piece, size in [(entry, sum(sizes))] if sum(sizes) <= room else pieces:
             if size > room:
                 flush()
                 used = 0
